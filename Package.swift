@@ -1,0 +1,49 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Tollgate",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tollgate", targets: ["tollgate"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(name: "TollgateCore"),
+        .target(name: "HTTP1", dependencies: ["TollgateCore"]),
+        .target(name: "TollgateConfig", dependencies: ["TollgateCore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "TollgatePolicy", dependencies: ["TollgateCore", "TollgateConfig"]),
+        .target(name: "TollgateRouting", dependencies: ["TollgateCore", "TollgateConfig"]),
+        .target(name: "TollgateTLS", dependencies: ["COpenSSL", "TollgateCore"]),
+        .target(
+            name: "TollgateServer",
+            dependencies: [
+                "TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting", "TollgateTLS",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tollgate",
+            dependencies: [
+                "TollgateServer", "TollgateConfig", "TollgateTLS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig"]),
+        .testTarget(name: "TollgatePolicyTests", dependencies: ["TollgatePolicy", "TollgateConfig"]),
+        .testTarget(name: "TollgateRoutingTests", dependencies: ["TollgateRouting", "TollgateConfig"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
+    ]
+)

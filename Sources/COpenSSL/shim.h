@@ -1,0 +1,112 @@
+#ifndef TOLLGATE_COPENSSL_SHIM_H
+#define TOLLGATE_COPENSSL_SHIM_H
+
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/pem.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/ec.h>
+#include <openssl/bn.h>
+#include <openssl/rand.h>
+#include <openssl/pkcs12.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+
+// Each wrapper exists because the OpenSSL name is a function-like macro, which Swift cannot import.
+
+// SSL_CTX_set_min_proto_version is a macro over SSL_CTX_ctrl.
+static inline int tg_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_min_proto_version(ctx, version);
+}
+// SSL_CTX_set_max_proto_version is a macro over SSL_CTX_ctrl.
+static inline int tg_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_max_proto_version(ctx, version);
+}
+// SSL_CTX_set_tlsext_servername_callback is a macro over SSL_CTX_callback_ctrl.
+static inline void tg_SSL_CTX_set_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *), void *arg) {
+    SSL_CTX_set_tlsext_servername_callback(ctx, cb);
+    SSL_CTX_set_tlsext_servername_arg(ctx, arg);
+}
+// SSL_CTX_set_session_cache_mode is a macro over SSL_CTX_ctrl.
+static inline long tg_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_session_cache_mode(ctx, mode);
+}
+// SSL_CTX_set_mode is a macro over SSL_CTX_ctrl.
+static inline long tg_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_mode(ctx, mode);
+}
+// SSL_CTX_set1_groups_list is a macro over SSL_CTX_ctrl.
+static inline int tg_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+    return (int)SSL_CTX_set1_groups_list(ctx, list);
+}
+// SSL_CTX_add1_chain_cert is a macro over SSL_CTX_ctrl.
+static inline int tg_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *cert) {
+    return (int)SSL_CTX_add1_chain_cert(ctx, cert);
+}
+// SSL_set_tlsext_host_name is a macro over SSL_ctrl.
+static inline int tg_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+// sk_GENERAL_NAME_num is a type-checking macro over OPENSSL_sk_num.
+static inline int tg_sk_GENERAL_NAME_num(const GENERAL_NAMES *names) {
+    return sk_GENERAL_NAME_num(names);
+}
+// sk_GENERAL_NAME_value is a type-checking macro over OPENSSL_sk_value.
+static inline GENERAL_NAME *tg_sk_GENERAL_NAME_value(const GENERAL_NAMES *names, int index) {
+    return sk_GENERAL_NAME_value(names, index);
+}
+// sk_X509_num / sk_X509_value are type-checking macros over OPENSSL_sk_*.
+static inline int tg_sk_X509_num(const STACK_OF(X509) *stack) {
+    return sk_X509_num(stack);
+}
+static inline X509 *tg_sk_X509_value(const STACK_OF(X509) *stack, int index) {
+    return sk_X509_value(stack, index);
+}
+// sk_X509_new_null / sk_X509_push / sk_X509_pop_free are macros too.
+static inline STACK_OF(X509) *tg_sk_X509_new_null(void) {
+    return sk_X509_new_null();
+}
+static inline int tg_sk_X509_push(STACK_OF(X509) *stack, X509 *cert) {
+    return sk_X509_push(stack, cert);
+}
+static inline void tg_sk_X509_pop_free(STACK_OF(X509) *stack) {
+    sk_X509_pop_free(stack, X509_free);
+}
+// GENERAL_NAME holds its value in a union Swift reads awkwardly; these return the string forms.
+static inline int tg_GENERAL_NAME_type(const GENERAL_NAME *name) {
+    return name->type;
+}
+static inline const ASN1_STRING *tg_GENERAL_NAME_string(const GENERAL_NAME *name) {
+    switch (name->type) {
+    case GEN_DNS: return name->d.dNSName;
+    case GEN_URI: return name->d.uniformResourceIdentifier;
+    case GEN_EMAIL: return name->d.rfc822Name;
+    case GEN_IPADD: return name->d.iPAddress;
+    default: return NULL;
+    }
+}
+// BIO_get_mem_data is a macro over BIO_ctrl.
+static inline long tg_BIO_get_mem_data(BIO *bio, char **data) {
+    return BIO_get_mem_data(bio, data);
+}
+// OPENSSL_free is a macro that adds file and line.
+static inline void tg_OPENSSL_free(void *ptr) {
+    OPENSSL_free(ptr);
+}
+// ERR_GET_REASON is a static inline in 3.x but a macro in older headers; keep one spelling.
+static inline int tg_ERR_GET_REASON(unsigned long code) {
+    return ERR_GET_REASON(code);
+}
+
+// SSL_OP_* and XN_FLAG_* are macros built from casts and shifts, which Swift does not import.
+static inline uint64_t tg_server_hardening_options(void) {
+    return SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE;
+}
+static inline unsigned long tg_XN_FLAG_RFC2253(void) {
+    return XN_FLAG_RFC2253;
+}
+
+#endif

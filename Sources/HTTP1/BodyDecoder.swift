@@ -1,0 +1,135 @@
+/// Streams a body out of buffered bytes according to its framing; chunked bodies are de-chunked
+/// (RFC 9112 §7.1), so what comes out is payload only and the forwarder re-frames it.
+struct BodyDecoder {
+    enum Step {
+        case data(ArraySlice<UInt8>, consumed: Int)
+        case end(consumed: Int)
+        case needMore(consumed: Int)
+    }
+
+    private enum State {
+        case remaining(UInt64)
+        case chunkSize
+        case chunkData(UInt64)
+        case chunkDataCRLF
+        case trailers(fieldCount: Int, bytes: Int)
+        case untilClose
+        case done
+    }
+
+    private var state: State
+    private let limits: HTTPLimits
+
+    init(_ framing: BodyFraming, limits: HTTPLimits) {
+        self.limits = limits
+        switch framing {
+        case .length(let n): state = n == 0 ? .done : .remaining(n)
+        case .chunked: state = .chunkSize
+        case .untilClose: state = .untilClose
+        }
+    }
+
+    var isDone: Bool { if case .done = state { true } else { false } }
+    var readsUntilClose: Bool { if case .untilClose = state { true } else { false } }
+
+    /// Takes one step over `bytes`; `consumed` says how many bytes of `bytes` it used.
+    mutating func step(_ bytes: ArraySlice<UInt8>) throws -> Step {
+        switch state {
+        case .done:
+            return .end(consumed: 0)
+        case .untilClose:
+            return bytes.isEmpty ? .needMore(consumed: 0) : .data(bytes, consumed: bytes.count)
+        case .remaining(let n):
+            guard !bytes.isEmpty else { return .needMore(consumed: 0) }
+            let take = Int(min(UInt64(bytes.count), n))
+            let rest = n - UInt64(take)
+            state = rest == 0 ? .done : .remaining(rest)
+            return .data(bytes.prefix(take), consumed: take)
+        case .chunkSize:
+            guard let lineEnd = Self.crlf(in: bytes) else {
+                if bytes.count > limits.maxChunkLineBytes { throw HTTPParseError.bad("chunk size line too long") }
+                if bytes.contains(UInt8(ascii: "\n")) { throw HTTPParseError.bad("bare LF in chunk size line") }
+                return .needMore(consumed: 0)
+            }
+            let line = bytes[bytes.startIndex..<lineEnd]
+            let size = try Self.chunkSize(line)
+            let consumed = line.count + 2
+            state = size == 0 ? .trailers(fieldCount: 0, bytes: 0) : .chunkData(size)
+            return .needMore(consumed: consumed)
+        case .chunkData(let n):
+            guard !bytes.isEmpty else { return .needMore(consumed: 0) }
+            let take = Int(min(UInt64(bytes.count), n))
+            let rest = n - UInt64(take)
+            state = rest == 0 ? .chunkDataCRLF : .chunkData(rest)
+            return .data(bytes.prefix(take), consumed: take)
+        case .chunkDataCRLF:
+            guard bytes.count >= 2 else { return .needMore(consumed: 0) }
+            guard bytes[bytes.startIndex] == UInt8(ascii: "\r"), bytes[bytes.startIndex + 1] == UInt8(ascii: "\n") else {
+                throw HTTPParseError.bad("chunk data not followed by CRLF")
+            }
+            state = .chunkSize
+            return .needMore(consumed: 2)
+        case .trailers(let count, let total):
+            guard let lineEnd = Self.crlf(in: bytes) else {
+                if total + bytes.count > limits.maxHeaderBytes { throw HTTPParseError(status: 431, "trailers too large") }
+                return .needMore(consumed: 0)
+            }
+            let lineLength = lineEnd - bytes.startIndex
+            if lineLength == 0 {
+                state = .done
+                return .end(consumed: 2)
+            }
+            // Trailer fields are read and dropped: nothing downstream of the gateway needs them.
+            let line = bytes[bytes.startIndex..<lineEnd]
+            _ = try HeadParser.fields([line], limits: limits)
+            guard count + 1 <= limits.maxHeaderCount, total + lineLength + 2 <= limits.maxHeaderBytes else {
+                throw HTTPParseError(status: 431, "trailers too large")
+            }
+            state = .trailers(fieldCount: count + 1, bytes: total + lineLength + 2)
+            return .needMore(consumed: lineLength + 2)
+        }
+    }
+
+    static func crlf(in bytes: ArraySlice<UInt8>) -> Int? {
+        var i = bytes.startIndex
+        while i + 1 < bytes.endIndex {
+            if bytes[i] == UInt8(ascii: "\r") {
+                if bytes[i + 1] == UInt8(ascii: "\n") { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// chunk-size [ chunk-ext ]: 1–16 hex digits; extensions are allowed and ignored.
+    static func chunkSize(_ line: ArraySlice<UInt8>) throws -> UInt64 {
+        var size: UInt64 = 0
+        var digits = 0
+        var index = line.startIndex
+        while index < line.endIndex, let v = hexValue(line[index]) {
+            guard digits < 16 else { throw HTTPParseError.bad("chunk size too large") }
+            size = size << 4 | UInt64(v)
+            digits += 1
+            index += 1
+        }
+        guard digits > 0 else { throw HTTPParseError.bad("invalid chunk size") }
+        if index < line.endIndex {
+            var rest = line[index...]
+            while let b = rest.first, b == 0x20 || b == 0x09 { rest.removeFirst() }
+            guard rest.first == UInt8(ascii: ";") else { throw HTTPParseError.bad("invalid chunk size") }
+            for b in rest where !(b == 0x09 || (b >= 0x20 && b != 0x7F)) {
+                throw HTTPParseError.bad("control character in chunk extension")
+            }
+        }
+        return size
+    }
+
+    private static func hexValue(_ b: UInt8) -> UInt8? {
+        switch b {
+        case 0x30...0x39: b - 0x30
+        case 0x41...0x46: b - 0x41 + 10
+        case 0x61...0x66: b - 0x61 + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import TollgateCore
+
+/// What a decoder yields, in order: one head, zero or more body pieces, one end.
+public enum MessageEvent<Head: Sendable>: Sendable {
+    case head(Head)
+    case body([UInt8])
+    case end
+}
+
+/// Incremental HTTP/1.1 message decoder: bytes go in with `append`, events come out of `next()`
+/// (nil means "need more bytes"). After `.end` it yields nothing until `prepareForNextMessage()`,
+/// so a pipelined next request stays buffered until the current exchange is finished.
+/// A value type with no I/O; its owner decides when to read more.
+struct MessageDecoder<Head: Sendable> {
+    enum State {
+        case head
+        case body(BodyDecoder)
+        case complete
+    }
+
+    private(set) var buffer: [UInt8] = []
+    private var readIndex = 0
+    private var scanFrom = 0
+    private(set) var state: State = .head
+    let limits: HTTPLimits
+
+    init(limits: HTTPLimits) {
+        self.limits = limits
+    }
+
+    var bufferedByteCount: Int { buffer.count - readIndex }
+    var isIdle: Bool { if case .head = state { bufferedByteCount == 0 } else { false } }
+    var isComplete: Bool { if case .complete = state { true } else { false } }
+
+    mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        if readIndex > 0 && readIndex >= buffer.count / 2 {
+            buffer.removeFirst(readIndex)
+            scanFrom -= readIndex
+            readIndex = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    mutating func prepareForNextMessage() {
+        if case .complete = state { state = .head }
+    }
+
+    /// Decodes the next event. `parseHead` turns a complete head into a value and its body framing.
+    mutating func next(parseHead: (ArraySlice<UInt8>) throws -> (Head, BodyFraming)) throws -> MessageEvent<Head>? {
+        if pendingEnd {
+            pendingEnd = false
+            return .end
+        }
+        while true {
+            switch state {
+            case .complete:
+                return nil
+            case .head:
+                // Empty lines before a request line are ignored (RFC 9112 §2.2).
+                while buffer.count - readIndex >= 2, buffer[readIndex] == UInt8(ascii: "\r"), buffer[readIndex + 1] == UInt8(ascii: "\n") {
+                    readIndex += 2
+                }
+                scanFrom = max(scanFrom, readIndex)
+                guard let end = findHeadEnd() else {
+                    if buffer.count - readIndex > limits.maxHeaderBytes {
+                        throw HTTPParseError(status: 431, "message head larger than \(limits.maxHeaderBytes) bytes")
+                    }
+                    return nil
+                }
+                guard end - readIndex <= limits.maxHeaderBytes else {
+                    throw HTTPParseError(status: 431, "message head larger than \(limits.maxHeaderBytes) bytes")
+                }
+                let head = buffer[readIndex..<end]
+                readIndex = end + 4
+                scanFrom = readIndex
+                let (value, framing) = try parseHead(head)
+                let decoder = BodyDecoder(framing, limits: limits)
+                state = decoder.isDone ? .complete : .body(decoder)
+                if decoder.isDone { pendingEnd = true }
+                return .head(value)
+            case .body(var decoder):
+                let step = try decoder.step(buffer[readIndex...])
+                switch step {
+                case .data(let slice, let consumed):
+                    readIndex += consumed
+                    state = decoder.isDone ? .complete : .body(decoder)
+                    if decoder.isDone { pendingEnd = true }
+                    return .body(Array(slice))
+                case .end(let consumed):
+                    readIndex += consumed
+                    state = .complete
+                    return .end
+                case .needMore(let consumed):
+                    readIndex += consumed
+                    state = .body(decoder)
+                    if consumed == 0 { return nil }
+                }
+            }
+        }
+    }
+
+    /// Set when a body completed inside the step that produced data, so `.end` follows at once.
+    private var pendingEnd = false
+
+    /// The peer closed: a body delimited by close ends here; anything else unfinished is an error.
+    mutating func finishAtEOF() throws -> MessageEvent<Head>? {
+        if pendingEnd {
+            pendingEnd = false
+            return .end
+        }
+        switch state {
+        case .body(let decoder) where decoder.readsUntilClose:
+            state = .complete
+            return .end
+        case .head where bufferedByteCount == 0, .complete:
+            return nil
+        default:
+            throw HTTPParseError.bad("connection closed inside a message")
+        }
+    }
+
+    private mutating func findHeadEnd() -> Int? {
+        var i = Swift.max(scanFrom, readIndex)
+        let limit = buffer.count - 3
+        while i < limit {
+            if buffer[i] == UInt8(ascii: "\r") && buffer[i + 1] == UInt8(ascii: "\n")
+                && buffer[i + 2] == UInt8(ascii: "\r") && buffer[i + 3] == UInt8(ascii: "\n") {
+                return i
+            }
+            i += 1
+        }
+        scanFrom = Swift.max(readIndex, buffer.count - 3)
+        return nil
+    }
+}

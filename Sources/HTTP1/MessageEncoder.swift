@@ -1,0 +1,74 @@
+import TollgateCore
+
+/// Serializes heads and frames bodies for the wire.
+public enum MessageEncoder {
+    public static func encode(_ head: RequestHead) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + head.headers.count * 32)
+        out.append(contentsOf: head.method.utf8)
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: head.target.utf8)
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: head.version.description.utf8)
+        appendFields(head.headers, to: &out)
+        return out
+    }
+
+    public static func encode(_ head: ResponseHead) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128 + head.headers.count * 32)
+        out.append(contentsOf: head.version.description.utf8)
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: String(head.status).utf8)
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: head.reason.utf8)
+        appendFields(head.headers, to: &out)
+        return out
+    }
+
+    private static func appendFields(_ headers: HTTPHeaders, to out: inout [UInt8]) {
+        out.append(contentsOf: [0x0D, 0x0A])
+        for field in headers {
+            out.append(contentsOf: field.name.utf8)
+            out.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
+            out.append(contentsOf: field.value.utf8)
+            out.append(contentsOf: [0x0D, 0x0A])
+        }
+        out.append(contentsOf: [0x0D, 0x0A])
+    }
+
+    /// One chunk of a chunked body (RFC 9112 §7.1); empty payloads must not be sent this way.
+    public static func chunk(_ payload: [UInt8]) -> [UInt8] {
+        var out = Array(String(payload.count, radix: 16).utf8)
+        out.append(contentsOf: [0x0D, 0x0A])
+        out.append(contentsOf: payload)
+        out.append(contentsOf: [0x0D, 0x0A])
+        return out
+    }
+
+    public static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
+}
+
+/// Hop-by-hop fields a proxy must not forward (RFC 9110 §7.6.1), plus those named in `Connection`.
+public enum HopByHop {
+    public static let fields: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authenticate", "proxy-authorization",
+    ]
+
+    public static func strip(_ headers: inout HTTPHeaders) {
+        let named = Set(headers.tokens("connection"))
+        headers.removeAll { name in
+            let lower = name.lowercasedASCII()
+            return fields.contains(lower) || named.contains(lower)
+        }
+    }
+
+    /// Whether the sender of a message wants the connection kept open after it (RFC 9112 §9.3).
+    public static func wantsKeepAlive(_ headers: HTTPHeaders, version: HTTPVersion) -> Bool {
+        let tokens = headers.tokens("connection")
+        if tokens.contains("close") { return false }
+        if version == .http10 { return tokens.contains("keep-alive") }
+        return true
+    }
+}

@@ -1,0 +1,78 @@
+import TollgateCore
+
+/// Decodes HTTP/1.1 requests from a server's point of view (RFC 9112 §3, §6), strictly.
+public struct RequestDecoder: Sendable {
+    private var decoder: MessageDecoder<RequestHead>
+
+    public init(limits: HTTPLimits = HTTPLimits()) {
+        decoder = MessageDecoder(limits: limits)
+    }
+
+    public var bufferedByteCount: Int { decoder.bufferedByteCount }
+    /// True between messages with nothing buffered.
+    public var isIdle: Bool { decoder.isIdle }
+    public var isMessageComplete: Bool { decoder.isComplete }
+
+    public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 { decoder.append(bytes) }
+    public mutating func prepareForNextMessage() { decoder.prepareForNextMessage() }
+
+    public mutating func next() throws -> MessageEvent<RequestHead>? {
+        let limits = decoder.limits
+        return try decoder.next { try Self.parseHead($0, limits: limits) }
+    }
+
+    public mutating func finishAtEOF() throws -> MessageEvent<RequestHead>? {
+        try decoder.finishAtEOF()
+    }
+
+    static func parseHead(_ bytes: ArraySlice<UInt8>, limits: HTTPLimits) throws -> (RequestHead, BodyFraming) {
+        let (start, fieldLines) = try HeadParser.lines(bytes)
+        let parts = start.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw HTTPParseError.bad("malformed request line") }
+        let method = parts[0], target = parts[1]
+        guard !method.isEmpty, method.allSatisfy(HeadParser.isTokenByte) else {
+            throw HTTPParseError.bad("invalid method")
+        }
+        guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw HTTPParseError.bad("invalid request target")
+        }
+        let version = try HeadParser.parseVersion(parts[2])
+        let headers = try HeadParser.fields(fieldLines, limits: limits)
+        let hosts = headers.values("host")
+        if version == .http11 {
+            guard hosts.count == 1 else {
+                throw HTTPParseError.bad(hosts.isEmpty ? "missing Host header" : "more than one Host header")
+            }
+        } else if hosts.count > 1 {
+            throw HTTPParseError.bad("more than one Host header")
+        }
+        if let host = hosts.first, !isValidAuthority(host) {
+            throw HTTPParseError.bad("invalid Host header")
+        }
+        let methodText = String(decoding: method, as: UTF8.self)
+        let targetText = String(decoding: target, as: UTF8.self)
+        guard targetText.hasPrefix("/") || targetText.hasPrefix("http://") || targetText.hasPrefix("https://")
+            || (targetText == "*" && methodText == "OPTIONS") else {
+            throw HTTPParseError.bad("unsupported request target form")
+        }
+        guard let framing = try HeadParser.framing(headers, version: version, isRequest: true) else {
+            throw HTTPParseError.bad("unframed request body")
+        }
+        return (RequestHead(method: methodText, target: targetText, version: version, headers: headers), framing)
+    }
+
+    /// host [ ":" port ], as RFC 3986 reg-name / IPv4 / IP-literal; no userinfo, no path.
+    static func isValidAuthority(_ value: String) -> Bool {
+        guard !value.isEmpty else { return true }
+        return value.utf8.allSatisfy { b in
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"),
+                 UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "~"):
+                return true
+            default:
+                return false
+            }
+        }
+    }
+}

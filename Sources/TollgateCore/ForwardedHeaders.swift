@@ -1,0 +1,98 @@
+/// The headers a gateway sets to tell the upstream who the client is, after removing any the
+/// client sent itself (Envoy `SANITIZE_SET` for XFCC, `use_remote_address` for XFF).
+public enum ForwardedHeaders {
+    /// Headers only the gateway may set; a client's copies are dropped.
+    public static let sanitized: [String] = ["x-forwarded-client-cert", "x-forwarded-proto", "x-envoy-external-address",
+                                             "x-tollgate-principal"]
+
+    public struct Context: Sendable {
+        public var peerAddress: String
+        public var scheme: String
+        public var identity: PeerIdentity
+        /// URI SANs of the gateway's own certificate (XFCC `By`).
+        public var gatewayURIs: [String]
+        public var requestID: String
+        /// How many proxies in front of Tollgate are trusted to append to `x-forwarded-for`.
+        public var trustedProxies: Int
+
+        public init(peerAddress: String, scheme: String, identity: PeerIdentity, gatewayURIs: [String] = [], requestID: String,
+                    trustedProxies: Int = 0) {
+            self.peerAddress = peerAddress
+            self.scheme = scheme
+            self.identity = identity
+            self.gatewayURIs = gatewayURIs
+            self.requestID = requestID
+            self.trustedProxies = trustedProxies
+        }
+    }
+
+    public static func apply(to headers: inout HTTPHeaders, _ context: Context) {
+        headers.removeAll { name in
+            let lower = name.lowercasedASCII()
+            return sanitized.contains(lower) || lower.hasPrefix("x-envoy-")
+        }
+        // With no trusted proxy in front, whatever the client put in x-forwarded-for is not evidence of
+        // anything; keep only the address we saw. Behind trusted proxies, append as they do.
+        if context.trustedProxies > 0, let existing = headers.combined("x-forwarded-for") {
+            headers.set("x-forwarded-for", "\(existing), \(context.peerAddress)")
+        } else {
+            headers.set("x-forwarded-for", context.peerAddress)
+        }
+        headers.set("x-forwarded-proto", context.scheme)
+        if let existing = headers["x-request-id"], isAcceptableRequestID(existing) {
+            headers.set("x-request-id", existing)
+        } else {
+            headers.set("x-request-id", context.requestID)
+        }
+        if context.identity.verified {
+            headers.set("x-forwarded-client-cert", clientCertElement(context.identity, by: context.gatewayURIs))
+        }
+    }
+
+    static func isAcceptableRequestID(_ value: String) -> Bool {
+        !value.isEmpty && value.utf8.count <= 128 && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }
+    }
+
+    /// One XFCC element: `By`, `Hash`, `Cert`, `Subject`, `URI`, `DNS`, in Envoy's order.
+    public static func clientCertElement(_ identity: PeerIdentity, by gatewayURIs: [String] = []) -> String {
+        var parts: [String] = gatewayURIs.map { "By=\(quoteIfNeeded($0))" }
+        parts.append("Hash=\(identity.leafSHA256)")
+        parts.append("Cert=\"\(urlEncode(identity.leafPEM))\"")
+        parts.append("Subject=\"\(identity.subject.replacingQuotes())\"")
+        let uris = identity.uris
+        if uris.isEmpty {
+            parts.append("URI=")
+        } else {
+            parts += uris.map { "URI=\(quoteIfNeeded($0))" }
+        }
+        parts += identity.dnsNames.map { "DNS=\(quoteIfNeeded($0))" }
+        return parts.joined(separator: ";")
+    }
+
+    static func quoteIfNeeded(_ value: String) -> String {
+        value.contains(where: { $0 == "," || $0 == ";" || $0 == "=" || $0 == "\"" }) ? "\"\(value.replacingQuotes())\"" : value
+    }
+
+    /// Percent-encodes all but RFC 3986 unreserved characters, as Envoy encodes the PEM in `Cert`.
+    public static func urlEncode(_ text: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for b in text.utf8 {
+            if (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
+                || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~") {
+                out.append(b)
+            } else {
+                out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension String {
+    fileprivate func replacingQuotes() -> String {
+        var out = ""
+        for c in self { if c == "\"" { out += "\\\"" } else { out.append(c) } }
+        return out
+    }
+}

@@ -1,0 +1,49 @@
+import TollgateConfig
+
+/// The ports Tollgate listens on and the Gateway servers behind each, derived from the Gateways.
+public struct ListenerPlan: Sendable, Equatable {
+    public struct Server: Sendable, Equatable {
+        /// `namespace/name` of the Gateway.
+        public var gateway: String
+        public var server: GatewayServer
+        public var file: String
+    }
+
+    /// The port the Gateway declares (what policies and `match.port` see).
+    public var declaredPort: Int
+    /// The port actually bound (after `--port-map`).
+    public var listenPort: Int
+    public var isTLS: Bool
+    public var servers: [Server]
+
+    /// Groups every server of every Gateway by port. `portMap` maps declared → listened port.
+    public static func plan(_ model: ConfigModel, portMap: [Int: Int] = [:]) throws -> [ListenerPlan] {
+        var plans: [ListenerPlan] = []
+        var errors: [Diagnostic] = []
+        for gateway in model.gateways {
+            for server in gateway.servers {
+                let entry = Server(gateway: gateway.meta.qualifiedName, server: server, file: gateway.meta.file)
+                let isTLS = server.port.portProtocol == .https
+                if let i = plans.firstIndex(where: { $0.declaredPort == server.port.number }) {
+                    guard plans[i].isTLS == isTLS else {
+                        errors.append(Diagnostic(.error, file: gateway.meta.file, line: server.line, path: "spec.servers",
+                            "port \(server.port.number) mixes HTTP and HTTPS servers"))
+                        continue
+                    }
+                    for other in plans[i].servers {
+                        if let overlap = server.hosts.first(where: { other.server.hosts.contains($0) }), isTLS {
+                            errors.append(Diagnostic(.error, file: gateway.meta.file, line: server.line, path: "spec.servers",
+                                "host \(overlap) on port \(server.port.number) is already served by \(other.gateway) (\(other.file):\(other.server.line ?? 0))"))
+                        }
+                    }
+                    plans[i].servers.append(entry)
+                } else {
+                    plans.append(ListenerPlan(declaredPort: server.port.number, listenPort: portMap[server.port.number] ?? server.port.number,
+                                              isTLS: isTLS, servers: [entry]))
+                }
+            }
+        }
+        if !errors.isEmpty { throw ConfigError(errors) }
+        return plans
+    }
+}

@@ -1,0 +1,68 @@
+import Dispatch
+
+/// One serial queue that owns a set of connections. Everything a connection owns (socket, TLS
+/// session, parsers, buffers, its upstream connections) is touched only on its loop's queue, so the
+/// data path takes no locks.
+public final class EventLoop: @unchecked Sendable {
+    public let queue: DispatchQueue
+    public let index: Int
+    /// Scratch space for socket reads; safe to share because the queue is serial.
+    let readBuffer: UnsafeMutableRawBufferPointer
+    /// Idle upstream connections of this loop.
+    lazy var upstreamPool = UpstreamPool(loop: self)
+    /// Every open channel of this loop; this is what keeps a connection alive until it closes.
+    var openChannels: [ObjectIdentifier: Channel] = [:]
+
+    init(index: Int) {
+        self.index = index
+        queue = DispatchQueue(label: "tollgate.loop.\(index)")
+        readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+    }
+
+    deinit { readBuffer.deallocate() }
+
+    func execute(_ work: @escaping @Sendable () -> Void) {
+        queue.async(execute: work)
+    }
+
+    /// A one-shot timer on this loop; cancel it when no longer needed.
+    func schedule(afterMilliseconds ms: Int, _ handler: @escaping @Sendable () -> Void) -> LoopTimer {
+        let source = DispatchSource.makeTimerSource(queue: queue)
+        source.schedule(deadline: .now() + .milliseconds(ms))
+        source.setEventHandler(handler: handler)
+        source.resume()
+        return LoopTimer(source: source)
+    }
+}
+
+/// A cancellable one-shot timer owned by a loop.
+final class LoopTimer {
+    private var source: DispatchSourceTimer?
+
+    init(source: DispatchSourceTimer) { self.source = source }
+
+    func cancel() {
+        source?.cancel()
+        source = nil
+    }
+
+    deinit { source?.cancel() }
+}
+
+/// The loops, handed out round-robin to accepted connections.
+public final class EventLoopGroup: @unchecked Sendable {
+    public let loops: [EventLoop]
+    private var nextIndex = 0
+    private let lock = DispatchQueue(label: "tollgate.loops.pick")
+
+    public init(count: Int) {
+        loops = (0..<max(1, count)).map { EventLoop(index: $0) }
+    }
+
+    func next() -> EventLoop {
+        lock.sync {
+            defer { nextIndex = (nextIndex + 1) % loops.count }
+            return loops[nextIndex]
+        }
+    }
+}

@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A failed system call: which call and `errno` read at once.
+public struct SystemError: Error, CustomStringConvertible, Sendable {
+    public let call: String
+    public let errno: Int32
+
+    public var description: String { "\(call): \(String(cString: strerror(errno))) (errno \(errno))" }
+}
+
+/// The result of a non-blocking call: done, or it would have blocked.
+enum NonBlocking<T> {
+    case done(T)
+    case wouldBlock
+}
+
+/// The one wrapper around the socket system calls: retries EINTR, maps EAGAIN to `.wouldBlock`,
+/// throws `SystemError` otherwise.
+enum System {
+    @inline(__always)
+    private static func call<T: BinaryInteger>(_ name: String, _ body: () -> T) throws -> NonBlocking<T> {
+        while true {
+            let rc = body()
+            if rc >= 0 { return .done(rc) }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
+            throw SystemError(call: name, errno: e)
+        }
+    }
+
+    static func read(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws -> NonBlocking<Int> {
+        try call("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    static func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws -> NonBlocking<Int> {
+        try call("send") { Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    static func accept(_ fd: Int32) throws -> NonBlocking<(Int32, SocketAddress)> {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = try call("accept4") {
+            withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(fd, $0, &length) }
+            }
+        }
+        switch result {
+        case .wouldBlock: return .wouldBlock
+        case .done(let client):
+            // accept4 is not visible to Swift's Glibc module; set the flags it would have set.
+            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            return .done((client, SocketAddress(storage: storage)))
+        }
+    }
+
+    static func socket(family: Int32) throws -> Int32 {
+        let fd = Glibc.socket(family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw SystemError(call: "socket", errno: errno) }
+        return fd
+    }
+
+    static func setOption(_ fd: Int32, level: Int32, name: Int32, value: Int32) {
+        var v = value
+        _ = setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Starts a non-blocking connect; `.wouldBlock` means "in progress, wait for writable".
+    static func connect(_ fd: Int32, to address: SocketAddress) throws -> NonBlocking<Void> {
+        var storage = address.storage
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, address.length) }
+        }
+        if rc == 0 { return .done(()) }
+        let e = errno
+        if e == EINPROGRESS || e == EINTR { return .wouldBlock }
+        throw SystemError(call: "connect", errno: e)
+    }
+
+    /// The pending error of a socket whose non-blocking connect finished.
+    static func socketError(_ fd: Int32) -> Int32 {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length)
+        return value
+    }
+
+    static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+}
+
+/// An IPv4 or IPv6 socket address.
+public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
+    var storage: sockaddr_storage
+
+    init(storage: sockaddr_storage) { self.storage = storage }
+
+    public static func == (a: SocketAddress, b: SocketAddress) -> Bool { a.description == b.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+
+    var length: socklen_t {
+        Int32(storage.ss_family) == AF_INET6 ? socklen_t(MemoryLayout<sockaddr_in6>.size) : socklen_t(MemoryLayout<sockaddr_in>.size)
+    }
+
+    var family: Int32 { Int32(storage.ss_family) }
+
+    /// The numeric host, without port (`127.0.0.1`, `::1`).
+    public var host: String {
+        var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        var copy = storage
+        _ = withUnsafePointer(to: &copy) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, length, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST)
+            }
+        }
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.hasPrefix("::ffff:") && text.contains(".") ? String(text.dropFirst(7)) : text
+    }
+
+    public var port: Int {
+        var copy = storage
+        return withUnsafePointer(to: &copy) { pointer in
+            if family == AF_INET6 {
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+        }
+    }
+
+    public var description: String { family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Resolves `host:port` with getaddrinfo. Blocks: call it off the event loops only.
+    public static func resolve(host: String, port: Int) throws -> [SocketAddress] {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = AF_UNSPEC
+        var result: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &result)
+        guard rc == 0, let first = result else {
+            throw ResolutionError(host: host, message: String(cString: gai_strerror(rc)))
+        }
+        defer { freeaddrinfo(first) }
+        var addresses: [SocketAddress] = []
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let info = cursor {
+            var storage = sockaddr_storage()
+            withUnsafeMutableBytes(of: &storage) { dst in
+                dst.copyMemory(from: UnsafeRawBufferPointer(start: info.pointee.ai_addr, count: Int(info.pointee.ai_addrlen)))
+            }
+            let address = SocketAddress(storage: storage)
+            if !addresses.contains(address) { addresses.append(address) }
+            cursor = info.pointee.ai_next
+        }
+        // Prefer IPv4 first: loopback services commonly listen on 127.0.0.1 only.
+        return addresses.filter { $0.family == AF_INET } + addresses.filter { $0.family != AF_INET }
+    }
+}
+
+public struct ResolutionError: Error, CustomStringConvertible, Sendable {
+    public let host: String
+    public let message: String
+    public var description: String { "cannot resolve \(host): \(message)" }
+}

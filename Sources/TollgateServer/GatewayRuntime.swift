@@ -1,0 +1,45 @@
+import Dispatch
+import Foundation
+import Logging
+import TollgateConfig
+
+/// State shared by every loop: the current configuration snapshot, settings, and logs.
+/// The snapshot is swapped whole under a lock; readers take a reference and use it lock-free.
+public final class GatewayRuntime: @unchecked Sendable {
+    public static let serverName = "tollgate"
+
+    public let settings: GatewaySettings
+    public let logger: Logger
+    public let accessLog: AccessLog
+    private let lock = NSLock()
+    private var snapshot: ConfigSnapshot
+    private var connectionCount = 0
+    private var nextConnectionID: UInt64 = 0
+
+    init(settings: GatewaySettings, snapshot: ConfigSnapshot, logger: Logger, accessLog: AccessLog) {
+        self.settings = settings
+        self.snapshot = snapshot
+        self.logger = logger
+        self.accessLog = accessLog
+    }
+
+    public var current: ConfigSnapshot { lock.withLock { snapshot } }
+
+    func replace(_ newSnapshot: ConfigSnapshot) {
+        lock.withLock { snapshot = newSnapshot }
+    }
+
+    func connectionOpened() -> UInt64 {
+        lock.withLock {
+            connectionCount += 1
+            nextConnectionID += 1
+            return nextConnectionID
+        }
+    }
+
+    func connectionClosed(_ id: UInt64) {
+        lock.withLock { connectionCount -= 1 }
+    }
+
+    public var openConnections: Int { lock.withLock { connectionCount } }
+}

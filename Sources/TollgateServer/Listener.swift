@@ -1,0 +1,104 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import TollgateTLS
+
+/// A listening socket. Accepts on its own queue until EAGAIN and hands each connection to a loop.
+final class Listener: @unchecked Sendable {
+    let port: Int
+    private let fd: Int32
+    private let source: DispatchSourceRead
+    private let queue: DispatchQueue
+    private let runtime: GatewayRuntime
+    private let loops: EventLoopGroup
+
+    init(address: String, port: Int, runtime: GatewayRuntime, loops: EventLoopGroup) throws {
+        self.port = port
+        self.runtime = runtime
+        self.loops = loops
+        let addresses = try SocketAddress.resolve(host: address, port: port)
+        guard let bindAddress = addresses.first else { throw ResolutionError(host: address, message: "no address") }
+        let fd = try System.socket(family: bindAddress.family)
+        self.fd = fd
+        System.setOption(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
+        var storage = bindAddress.storage
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, bindAddress.length) }
+        }
+        if rc != 0 {
+            let e = errno
+            System.close(fd)
+            throw SystemError(call: "bind \(address):\(port)", errno: e)
+        }
+        guard listen(fd, 1024) == 0 else {
+            let e = errno
+            System.close(fd)
+            throw SystemError(call: "listen", errno: e)
+        }
+        queue = DispatchQueue(label: "tollgate.listener.\(port)")
+        source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        source.setCancelHandler { System.close(fd) }
+        source.setEventHandler { [weak self] in self?.acceptAll() }
+    }
+
+    func start() { source.resume() }
+
+    func stop() { source.cancel() }
+
+    private func acceptAll() {
+        while true {
+            let accepted: (Int32, SocketAddress)
+            do {
+                switch try System.accept(fd) {
+                case .wouldBlock: return
+                case .done(let pair): accepted = pair
+                }
+            } catch let error as SystemError {
+                // EMFILE and friends: log and let the source fire again later rather than spin.
+                runtime.logger.error("accept failed", metadata: ["listener.port": "\(port)", "error": "\(error)"])
+                return
+            } catch {
+                return
+            }
+            let (clientFD, peer) = accepted
+            System.setOption(clientFD, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
+            let loop = loops.next()
+            let runtime = self.runtime
+            let port = self.port
+            loop.execute {
+                DownstreamConnection.accept(fd: clientFD, peer: peer, port: port, loop: loop, runtime: runtime)
+            }
+        }
+    }
+}
+
+extension DownstreamConnection {
+    /// Sets up a connection on its loop with the TLS group of the snapshot current at accept time.
+    static func accept(fd: Int32, peer: SocketAddress, port: Int, loop: EventLoop, runtime: GatewayRuntime) {
+        let snapshot = runtime.current
+        guard let listener = snapshot.listeners[port] else {
+            System.close(fd)
+            return
+        }
+        let tls: TLSConnection?
+        let transport: Transport
+        if let group = listener.tls {
+            do {
+                let connection = try TLSConnection(group: group, fileDescriptor: fd)
+                tls = connection
+                transport = connection
+            } catch {
+                runtime.logger.error("cannot start TLS", metadata: ["error": "\(error)"])
+                System.close(fd)
+                return
+            }
+        } else {
+            tls = nil
+            transport = PlainTransport(fd: fd)
+        }
+        let channel = Channel(fd: fd, loop: loop, transport: transport, peer: peer)
+        let connection = DownstreamConnection(id: runtime.connectionOpened(), runtime: runtime, listenPort: port, channel: channel, tls: tls)
+        connection.start()
+    }
+}

@@ -1,0 +1,139 @@
+import HTTP1
+import TollgateConfig
+import TollgateCore
+import TollgatePolicy
+import TollgateRouting
+
+extension DownstreamConnection {
+    /// A request head arrived: route it, authorize it, then answer locally or start forwarding.
+    func beginRequest(_ head: RequestHead) {
+        cancelTimer()
+        let snapshot = runtime.current
+        let normalizedPath: String
+        do {
+            normalizedPath = try PathNormalizer.normalize(head.path)
+        } catch {
+            requestMalformed(HTTPParseError(status: 400, error.reason))
+            return
+        }
+        let exchange = Exchange(head: head, snapshot: snapshot, startNanos: Clock.nowNanos(),
+                                requestID: head.headers["x-request-id"] ?? Clock.uuid(), normalizedPath: normalizedPath)
+        self.exchange = exchange
+        if !HopByHop.wantsKeepAlive(head.headers, version: head.version) { keepAlive = false }
+        guard let listener = snapshot.listeners[listenPort] else {
+            // The port left the configuration while this connection was open.
+            keepAlive = false
+            exchange.responseFlags = "NR"
+            respondLocally(status: 404, body: nil)
+            return
+        }
+        let serverIndex = tls == nil ? 0 : (listener.tls?.entryIndex(serverName: serverName) ?? 0)
+        let authority = head.authority ?? ""
+        let routeRequest = RouteRequest(method: head.method, path: normalizedPath, query: head.query, authority: authority,
+                                        scheme: scheme, headers: head.headers, port: listener.plan.declaredPort)
+        let decision = listener.routeTable(serverIndex: serverIndex).route(routeRequest)
+        exchange.routeName = decision.routeName
+        if case .misdirected = decision.action {
+            exchange.responseDetails = "misdirected_request"
+            respondLocally(status: 421, body: Array("Misdirected Request: \(HostName.stripPort(authority)) is not served on this TLS connection\n".utf8))
+            return
+        }
+
+        let attributes = RequestAttributes(
+            identity: identity, sourceIP: IPAddress(peerHost), remoteIP: remoteAddress(head.headers), host: authority,
+            method: head.method, path: normalizedPath, destinationPort: listener.plan.declaredPort, serverName: serverName,
+            headers: head.headers)
+        let verdict = snapshot.authorization.evaluate(attributes)
+        exchange.authorization = verdict
+        for audited in verdict.audited {
+            logger.info("audit policy matched", metadata: ["request.id": "\(exchange.requestID)", "policy": "\(audited)"])
+        }
+        guard verdict.allowed else {
+            logger.info("request denied", metadata: [
+                "request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)", "peer.principal": "\(identity.principal ?? "-")",
+                "request.method": "\(head.method)", "request.path": "\(normalizedPath)", "policy": "\(verdict.matchedPolicy ?? "none")",
+                "reason": "\(verdict.reason)",
+            ])
+            exchange.responseDetails = verdict.responseDetails ?? "-"
+            respondLocally(status: 403, body: Array("RBAC: access denied".utf8), contentType: "text/plain")
+            return
+        }
+
+        switch decision.action {
+        case .notFound:
+            exchange.responseFlags = "NR"
+            exchange.responseDetails = "route_not_found"
+            respondLocally(status: 404, body: nil)
+        case .misdirected:
+            break
+        case .redirect(let status, let location):
+            respondLocally(status: status, body: nil, extraHeaders: [("location", location)], headerOperations: decision.headerOperations)
+        case .directResponse(let status, let body):
+            exchange.responseDetails = "direct_response"
+            respondLocally(status: status, body: body, contentType: body == nil ? nil : "text/plain",
+                           headerOperations: decision.headerOperations)
+        case .forward(let plan):
+            startForward(plan, headerOperations: decision.headerOperations)
+        }
+    }
+
+    /// The trusted client address: the peer, or with `--trusted-proxies N` the Nth address from the
+    /// right of `x-forwarded-for` (Envoy `xff_num_trusted_hops`).
+    func remoteAddress(_ headers: HTTPHeaders) -> IPAddress? {
+        let hops = runtime.settings.trustedProxies
+        guard hops > 0, let xff = headers.combined("x-forwarded-for") else { return IPAddress(peerHost) }
+        let addresses = xff.split(separator: ",").map { $0.trimmingASCIIWhitespace() }
+        guard addresses.count >= hops else { return IPAddress(peerHost) }
+        return IPAddress(addresses[addresses.count - hops]) ?? IPAddress(peerHost)
+    }
+
+    func requestBody(_ bytes: [UInt8]) {
+        guard let exchange else { return }
+        exchange.bytesReceived += bytes.count
+        guard let upstream = exchange.upstream else { return }  // answered locally: the body is dropped
+        exchange.recordForReplay(bytes)
+        upstream.write(exchange.requestBodyChunked ? MessageEncoder.chunk(bytes) : bytes)
+        if !upstream.isWritable { setReadPaused(.upstreamBackpressure, true) }
+    }
+
+    func requestEnd() {
+        guard let exchange else { return }
+        exchange.requestComplete = true
+        if exchange.requestBodyChunked, let upstream = exchange.upstream {
+            upstream.write(MessageEncoder.lastChunk)
+        }
+        if exchange.responseComplete { finishExchange() }
+    }
+
+    /// Answers from the gateway itself. The connection closes afterwards when the request body has
+    /// not been read in full, so no leftover bytes are mistaken for a next request.
+    func respondLocally(status: Int, body: [UInt8]?, contentType: String? = nil, extraHeaders: [(String, String)] = [],
+                        headerOperations: HeaderOperations = HeaderOperations()) {
+        guard let exchange else { return }
+        if !exchange.requestComplete { keepAlive = false }
+        var headers = HTTPHeaders([("date", Clock.httpDate()), ("server", GatewayRuntime.serverName)])
+        for (name, value) in extraHeaders { headers.add(name, value) }
+        if let contentType { headers.add("content-type", contentType) }
+        headers.add("content-length", String(body?.count ?? 0))
+        HeaderEditor.apply(headerOperations.response, to: &headers)
+        if !keepAlive { headers.set("connection", "close") }
+        let response = ResponseHead(status: status, headers: headers)
+        var bytes = MessageEncoder.encode(response)
+        if let body, !exchange.isHead { bytes += body }
+        exchange.status = status
+        exchange.responseStarted = true
+        exchange.responseComplete = true
+        exchange.bytesSent += body?.count ?? 0
+        channel.write(bytes)
+        finishExchange()
+    }
+}
+
+/// Applies VirtualService `headers` operations.
+enum HeaderEditor {
+    static func apply(_ ops: HeaderOperations.Operations, to headers: inout HTTPHeaders) {
+        for (name, value) in ops.set { headers.set(name, value) }
+        for (name, value) in ops.add { headers.add(name, value) }
+        for name in ops.remove { headers.remove(name) }
+    }
+}

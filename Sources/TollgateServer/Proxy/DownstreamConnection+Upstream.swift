@@ -1,0 +1,225 @@
+import HTTP1
+import TollgateConfig
+import TollgateCore
+import TollgateRouting
+
+extension DownstreamConnection: UpstreamDelegate {
+    /// Chooses a destination and cluster, prepares the upstream request head, and makes the first attempt.
+    func startForward(_ plan: ForwardPlan, headerOperations: HeaderOperations) {
+        guard let exchange else { return }
+        let destination = plan.pick(random: UInt64.random(in: 0..<UInt64.max))
+        exchange.plan = plan
+        exchange.destination = destination
+        guard let cluster = exchange.snapshot.upstreams.cluster(for: destination.destination) else {
+            exchange.responseFlags = "NC"
+            exchange.responseDetails = "cluster_not_found"
+            respondLocally(status: 503, body: nil)
+            return
+        }
+        guard !cluster.endpoints.isEmpty else {
+            exchange.responseFlags = "UH"
+            exchange.responseDetails = "no_healthy_upstream"
+            respondLocally(status: 503, body: Array("no healthy upstream".utf8), contentType: "text/plain")
+            return
+        }
+        exchange.cluster = cluster
+        var headers = exchange.head.headers
+        HopByHop.strip(&headers)
+        headers.remove("expect")
+        headers.remove("content-length")
+        ForwardedHeaders.apply(to: &headers, ForwardedHeaders.Context(
+            peerAddress: peerHost, scheme: scheme, identity: identity,
+            gatewayURIs: exchange.snapshot.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [],
+            requestID: exchange.requestID, trustedProxies: runtime.settings.trustedProxies))
+        headers.set("host", plan.authority)
+        HeaderEditor.apply(headerOperations.request, to: &headers)
+        HeaderEditor.apply(destination.headers.request, to: &headers)
+        if exchange.requestBodyChunked {
+            headers.add("transfer-encoding", "chunked")
+        } else if let length = exchange.head.headers["content-length"] {
+            headers.add("content-length", length)
+        }
+        if let timeout = plan.timeoutMilliseconds, timeout > 0 {
+            headers.set("x-envoy-expected-rq-timeout-ms", String(timeout))
+        }
+        var response = HeaderOperations()
+        response.response = headerOperations.response
+        response.response.set += destination.headers.response.set
+        response.response.add += destination.headers.response.add
+        response.response.remove += destination.headers.response.remove
+        exchange.headerOperations = response
+        exchange.upstreamHead = MessageEncoder.encode(RequestHead(method: exchange.head.method, target: plan.target, headers: headers))
+        if exchange.expectsContinue && !exchange.requestComplete {
+            channel.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+        }
+        if let timeout = plan.timeoutMilliseconds, timeout > 0 {
+            exchange.routeTimer = loop.schedule(afterMilliseconds: timeout) { [weak self, weak exchange] in
+                guard let self, let exchange, self.exchange === exchange else { return }
+                self.upstreamTimedOut(exchange)
+            }
+        }
+        attemptUpstream()
+    }
+
+    /// Sends the request to an endpoint: a pooled connection when one is idle, else a new one.
+    func attemptUpstream() {
+        guard let exchange, let cluster = exchange.cluster, let plan = exchange.plan else { return }
+        exchange.attempts += 1
+        guard let endpoint = loop.upstreamPool.pickEndpoint(cluster, avoid: exchange.triedEndpoints) else { return }
+        exchange.triedEndpoints.append(endpoint)
+        exchange.upstreamHost = endpoint.description
+        let upstream: UpstreamConnection
+        if let pooled = loop.upstreamPool.checkout(endpoint) {
+            upstream = pooled
+        } else {
+            upstream = UpstreamConnection(endpoint: endpoint, loop: loop, limits: runtime.settings.limits)
+            do {
+                try upstream.connect(timeoutMilliseconds: runtime.settings.connectTimeout)
+            } catch let failure as UpstreamFailure {
+                upstreamFailed(failure, reused: false)
+                return
+            } catch {
+                upstreamFailed(UpstreamFailure(kind: .connectFailure, detail: "\(error)"), reused: false)
+                return
+            }
+        }
+        exchange.upstream = upstream
+        upstream.begin(requestIsHead: exchange.isHead, delegate: self)
+        upstream.write(exchange.upstreamHead)
+        for piece in exchange.replay ?? [] {
+            upstream.write(exchange.requestBodyChunked ? MessageEncoder.chunk(piece) : piece)
+        }
+        if exchange.requestComplete && exchange.requestBodyChunked { upstream.write(MessageEncoder.lastChunk) }
+        exchange.tryTimer?.cancel()
+        if let perTry = plan.retries.perTryTimeoutMilliseconds, perTry > 0, perTry < (plan.timeoutMilliseconds ?? Int.max) {
+            exchange.tryTimer = loop.schedule(afterMilliseconds: perTry) { [weak self, weak exchange] in
+                guard let self, let exchange, self.exchange === exchange, !exchange.responseStarted else { return }
+                if exchange.mayRetry(policy: "per-try-timeout") {
+                    exchange.upstream?.close()
+                    exchange.upstream = nil
+                    self.attemptUpstream()
+                } else {
+                    self.upstreamTimedOut(exchange)
+                }
+            }
+        }
+    }
+
+    func upstreamTimedOut(_ exchange: Exchange) {
+        exchange.upstream?.close()
+        exchange.upstream = nil
+        guard !exchange.responseStarted else {
+            abortExchange(reason: "route timeout after the response started")
+            return
+        }
+        exchange.responseFlags = "UT"
+        exchange.responseDetails = "response_timeout"
+        respondLocally(status: 504, body: Array("upstream request timeout".utf8), contentType: "text/plain")
+    }
+
+    func upstreamFailed(_ failure: UpstreamFailure, reused: Bool) {
+        guard let exchange else { return }
+        exchange.upstream = nil
+        if exchange.responseStarted {
+            exchange.responseFlags = "UC"
+            abortExchange(reason: "upstream failed mid-response: \(failure.resetReason)")
+            return
+        }
+        if exchange.mayRetry(policy: failure.retryPolicyName, reusedConnection: reused) {
+            logger.debug("retrying upstream", metadata: ["request.id": "\(exchange.requestID)", "reason": "\(failure.resetReason)",
+                                                         "attempt": "\(exchange.attempts + 1)"])
+            attemptUpstream()
+            return
+        }
+        let retried = exchange.attempts > 1
+        var body = "upstream connect error or disconnect/reset before headers. \(retried ? "retried and the latest " : "")reset reason: \(failure.resetReason)"
+        if let detail = failure.detail { body += ", transport failure reason: \(detail)" }
+        let status = failure.kind == .protocolError ? 502 : 503
+        exchange.responseFlags = failure.kind == .protocolError ? "UPE" : (failure.kind == .connectionTermination ? "UC" : "UF")
+        if retried { exchange.responseFlags += ",URX" }
+        exchange.responseDetails = "upstream_reset_before_response_started{\(failure.resetReason.replacingSpaces())}"
+        logger.info("upstream failed", metadata: ["request.id": "\(exchange.requestID)", "upstream.host": "\(exchange.upstreamHost)",
+                                                  "reason": "\(failure.resetReason)", "detail": "\(failure.detail ?? "-")"])
+        respondLocally(status: status, body: Array(body.utf8), contentType: "text/plain")
+    }
+
+    // MARK: UpstreamDelegate
+
+    func upstreamConnected(_ upstream: UpstreamConnection) {}
+
+    func upstream(_ upstream: UpstreamConnection, didFail failure: UpstreamFailure) {
+        guard exchange?.upstream === upstream else { return }
+        upstreamFailed(failure, reused: upstream.isReused)
+    }
+
+    func upstreamWritabilityChanged(_ upstream: UpstreamConnection, writable: Bool) {
+        setReadPaused(.upstreamBackpressure, !writable)
+    }
+
+    func upstream(_ upstream: UpstreamConnection, didReceive event: MessageEvent<ResponseHead>) {
+        guard let exchange, exchange.upstream === upstream else { return }
+        switch event {
+        case .head(let head):
+            if exchange.mayRetry(status: head.status) {
+                upstream.close()
+                exchange.upstream = nil
+                attemptUpstream()
+                return
+            }
+            exchange.tryTimer?.cancel()
+            sendResponseHead(head, exchange)
+        case .body(let bytes):
+            exchange.bytesSent += bytes.count
+            guard !exchange.isHead else { return }
+            channel.write(exchange.responseChunked ? MessageEncoder.chunk(bytes) : bytes)
+            if !channel.isWritable { upstream.pauseReading() }
+        case .end:
+            if exchange.responseChunked { channel.write(MessageEncoder.lastChunk) }
+            exchange.responseComplete = true
+            exchange.upstream = nil
+            let reusable = upstream.isReusable && exchange.requestComplete
+            upstream.markExchangeFinished()
+            if reusable { loop.upstreamPool.checkin(upstream) } else { upstream.close() }
+            if exchange.requestComplete {
+                finishExchange()
+            } else {
+                // The upstream answered before the request body ended: finish and drop the connection.
+                keepAlive = false
+                finishExchange()
+            }
+        }
+    }
+
+    private func sendResponseHead(_ upstreamHead: ResponseHead, _ exchange: Exchange) {
+        var headers = upstreamHead.headers
+        let upstreamChunked = headers.tokens("transfer-encoding").last == "chunked"
+        let bodiless = exchange.isHead || upstreamHead.status == 204 || upstreamHead.status == 304
+        let hasLength = headers.contains("content-length") && !upstreamChunked
+        HopByHop.strip(&headers)
+        if upstreamChunked { headers.remove("content-length") }
+        if !bodiless && !hasLength {
+            if exchange.head.version == .http11 {
+                headers.add("transfer-encoding", "chunked")
+                exchange.responseChunked = true
+            } else {
+                keepAlive = false
+            }
+        }
+        headers.set("server", GatewayRuntime.serverName)
+        if !headers.contains("date") { headers.add("date", Clock.httpDate()) }
+        HeaderEditor.apply(exchange.headerOperations.response, to: &headers)
+        if !keepAlive { headers.set("connection", "close") }
+        exchange.status = upstreamHead.status
+        exchange.responseStarted = true
+        channel.write(MessageEncoder.encode(ResponseHead(status: upstreamHead.status, reason: upstreamHead.reason.isEmpty ? nil : upstreamHead.reason,
+                                                         headers: headers)))
+    }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}
+
+extension String {
+    func replacingSpaces() -> String { String(map { $0 == " " ? "_" : $0 }) }
+}

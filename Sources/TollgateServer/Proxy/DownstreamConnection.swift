@@ -1,0 +1,223 @@
+import HTTP1
+import Logging
+import TollgateCore
+import TollgateTLS
+
+/// One client connection: TLS (or plain) channel, request decoding, and at most one exchange at a time
+/// (pipelined requests wait in the decoder's buffer). Confined to its loop's queue.
+///
+/// Invariants: `exchange` is non-nil from a request head until its response is fully written; the
+/// decoder yields nothing for the next request until `finishExchange` prepares it.
+final class DownstreamConnection: ChannelHandler, @unchecked Sendable {
+    enum PauseReason: Hashable { case upstreamBackpressure, pipelined }
+
+    let id: UInt64
+    let runtime: GatewayRuntime
+    let listenPort: Int
+    let channel: Channel
+    let tls: TLSConnection?
+    var loop: EventLoop { channel.loop }
+    var identity = PeerIdentity.anonymous
+    var serverName: String?
+    var decoder: RequestDecoder
+    var exchange: Exchange?
+    var keepAlive = true
+    var peerFinishedSending = false
+    var requestsServed = 0
+    private var pauseReasons: Set<PauseReason> = []
+    private var timer: LoopTimer?
+    var logger: Logger { runtime.logger }
+
+    init(id: UInt64, runtime: GatewayRuntime, listenPort: Int, channel: Channel, tls: TLSConnection?) {
+        self.id = id
+        self.runtime = runtime
+        self.listenPort = listenPort
+        self.channel = channel
+        self.tls = tls
+        decoder = RequestDecoder(limits: runtime.settings.limits)
+    }
+
+    var scheme: String { tls == nil ? "http" : "https" }
+    var peerHost: String { channel.peer?.host ?? "-" }
+
+    func start() {
+        channel.handler = self
+        // The handshake (or, for plain HTTP, the first request) must arrive within the header timeout.
+        armTimer(runtime.settings.headerTimeout, reason: "no request within the header timeout")
+        channel.start()
+    }
+
+    func armTimer(_ milliseconds: Int, reason: String) {
+        timer?.cancel()
+        timer = loop.schedule(afterMilliseconds: milliseconds) { [weak self] in
+            guard let self, self.exchange == nil else { return }
+            self.logger.debug("closing connection", metadata: ["connection.id": "\(self.id)", "reason": "\(reason)"])
+            self.channel.closeAfterFlush()
+        }
+    }
+
+    func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func setReadPaused(_ reason: PauseReason, _ paused: Bool) {
+        if paused {
+            pauseReasons.insert(reason)
+            channel.pauseReading()
+        } else if pauseReasons.remove(reason) != nil, pauseReasons.isEmpty {
+            channel.resumeReading()
+        }
+    }
+
+    // MARK: ChannelHandler
+
+    func channelActive(_ channel: Channel) {
+        if let tls {
+            identity = tls.peerIdentity()
+            serverName = tls.serverName
+            logger.debug("tls handshake complete", metadata: [
+                "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
+                "tls.version": "\(tls.protocolVersion)", "tls.cipher": "\(tls.cipher)", "tls.resumed": "\(tls.sessionReused)",
+                "peer.principal": "\(identity.principal ?? "-")", "peer.subject": "\(identity.subject)",
+            ])
+        }
+        armTimer(runtime.settings.headerTimeout, reason: "no request within the header timeout")
+    }
+
+    func channel(_ channel: Channel, didRead bytes: UnsafeRawBufferPointer) {
+        decoder.append(bytes)
+        processInput()
+    }
+
+    func channelDidReadEOF(_ channel: Channel) {
+        peerFinishedSending = true
+        guard let exchange else {
+            channel.closeAfterFlush()
+            return
+        }
+        if !exchange.requestComplete {
+            // The client went away mid-request; nothing useful can be answered.
+            exchange.responseFlags = "DC"
+            abortExchange(reason: "downstream closed before the request was complete")
+        }
+    }
+
+    func channel(_ channel: Channel, didFail reason: String) {
+        if !channel.isOpen && tls != nil && !(tls?.isHandshakeComplete ?? true) {
+            logger.warning("tls handshake failed", metadata: [
+                "connection.id": "\(id)", "peer.address": "\(peerHost)", "listener.port": "\(listenPort)", "reason": "\(reason)",
+            ])
+        } else {
+            logger.debug("connection failed", metadata: ["connection.id": "\(id)", "reason": "\(reason)"])
+        }
+        cleanUp()
+    }
+
+    func channelWritabilityChanged(_ channel: Channel, writable: Bool) {
+        guard let upstream = exchange?.upstream else { return }
+        if writable { upstream.resumeReading() } else { upstream.pauseReading() }
+    }
+
+    func channelClosed(_ channel: Channel) {
+        cleanUp()
+    }
+
+    private func cleanUp() {
+        cancelTimer()
+        if let exchange {
+            exchange.cancelTimers()
+            exchange.upstream?.close()
+            self.exchange = nil
+        }
+        runtime.connectionClosed(id)
+    }
+
+    // MARK: Input
+
+    func processInput() {
+        do {
+            while channel.isOpen, let event = try decoder.next() {
+                switch event {
+                case .head(let head): beginRequest(head)
+                case .body(let bytes): requestBody(bytes)
+                case .end: requestEnd()
+                }
+            }
+            if !channel.isOpen { return }
+            if peerFinishedSending, exchange == nil, let event = try decoder.finishAtEOF(), case .end = event { requestEnd() }
+        } catch let error as HTTPParseError {
+            requestMalformed(error)
+        } catch {
+            requestMalformed(HTTPParseError(status: 400, "\(error)"))
+        }
+        // Pipelined bytes wait in the decoder; stop reading once a request's worth is queued.
+        setReadPaused(.pipelined, exchange != nil && decoder.bufferedByteCount > runtime.settings.limits.maxHeaderBytes)
+    }
+
+    func requestMalformed(_ error: HTTPParseError) {
+        logger.info("malformed request", metadata: ["connection.id": "\(id)", "peer.address": "\(peerHost)", "reason": "\(error.reason)"])
+        keepAlive = false
+        if let exchange {
+            if exchange.responseStarted {
+                abortExchange(reason: "malformed request body: \(error.reason)")
+                return
+            }
+            exchange.upstream?.close()
+            exchange.upstream = nil
+            exchange.responseDetails = "downstream_protocol_error"
+            exchange.responseFlags = "DPE"
+            respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8))
+        } else {
+            let head = RequestHead(method: "-", target: "-", headers: HTTPHeaders())
+            let exchange = Exchange(head: head, snapshot: runtime.current, startNanos: Clock.nowNanos(), requestID: Clock.uuid(),
+                                    normalizedPath: "-")
+            exchange.responseFlags = "DPE"
+            exchange.responseDetails = "downstream_protocol_error"
+            self.exchange = exchange
+            respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8))
+        }
+    }
+
+    /// Stops an exchange that cannot finish cleanly and drops the connection.
+    func abortExchange(reason: String) {
+        if let exchange {
+            exchange.cancelTimers()
+            exchange.upstream?.close()
+            exchange.upstream = nil
+            logAccess(exchange)
+            self.exchange = nil
+        }
+        logger.debug("exchange aborted", metadata: ["connection.id": "\(id)", "reason": "\(reason)"])
+        channel.close()
+    }
+
+    /// Called once the response is fully queued: recycle the upstream, log, and read the next request.
+    func finishExchange() {
+        guard let exchange else { return }
+        exchange.cancelTimers()
+        logAccess(exchange)
+        self.exchange = nil
+        requestsServed += 1
+        if !keepAlive || !exchange.requestComplete || peerFinishedSending {
+            channel.closeAfterFlush()
+            return
+        }
+        decoder.prepareForNextMessage()
+        armTimer(runtime.settings.idleTimeout, reason: "idle keep-alive connection")
+        setReadPaused(.upstreamBackpressure, false)
+        setReadPaused(.pipelined, false)
+        if decoder.bufferedByteCount > 0 { processInput() }
+    }
+
+    func logAccess(_ e: Exchange) {
+        let duration = Int((Clock.nowNanos() - e.startNanos) / 1_000_000)
+        runtime.accessLog.log(AccessLog.Entry(
+            method: e.head.method, path: e.head.target, protocolVersion: e.head.version.description, status: e.status,
+            flags: e.responseFlags, details: e.responseDetails, bytesReceived: e.bytesReceived, bytesSent: e.bytesSent,
+            durationMilliseconds: duration, forwardedFor: e.head.headers["x-forwarded-for"] ?? "-",
+            userAgent: e.head.headers["user-agent"] ?? "-", requestID: e.requestID, authority: e.head.authority ?? "-",
+            upstreamHost: e.upstreamHost, routeName: e.routeName ?? "-", peer: channel.peer?.description ?? "-",
+            serverName: serverName ?? "-", principal: identity.principal ?? "-"))
+    }
+}

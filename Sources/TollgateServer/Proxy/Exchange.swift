@@ -1,0 +1,104 @@
+import HTTP1
+import TollgateCore
+import TollgatePolicy
+import TollgateRouting
+import TollgateConfig
+
+/// One request/response pair on a downstream connection, from head to the last byte of the
+/// response. Owned by the downstream connection, on its loop.
+final class Exchange: @unchecked Sendable {
+    let head: RequestHead
+    let snapshot: ConfigSnapshot
+    let startNanos: UInt64
+    let requestID: String
+    let normalizedPath: String
+    /// The request body arrives chunked; it is re-framed chunked upstream.
+    let requestBodyChunked: Bool
+    let expectsContinue: Bool
+
+    var routeName: String?
+    var authorization: AuthorizationDecision?
+    var status = 0
+    var responseFlags = "-"
+    var responseDetails = "-"
+    var bytesReceived = 0
+    var bytesSent = 0
+
+    var requestComplete = false
+    var responseStarted = false
+    var responseComplete = false
+    /// Downstream response framing when the upstream's length is unknown.
+    var responseChunked = false
+
+    // Upstream side
+    var plan: ForwardPlan?
+    var destination: HTTPRouteDestination?
+    var cluster: UpstreamCluster?
+    var upstream: UpstreamConnection?
+    var upstreamHead: [UInt8] = []
+    var upstreamHost = "-"
+    var headerOperations = HeaderOperations()
+    var attempts = 0
+    var triedEndpoints: [SocketAddress] = []
+    /// Body bytes sent so far, kept while small so a failed attempt can be replayed; nil once too big.
+    var replay: [[UInt8]]? = []
+    var replayBytes = 0
+    var routeTimer: LoopTimer?
+    var tryTimer: LoopTimer?
+
+    static let replayLimit = 64 * 1024
+
+    init(head: RequestHead, snapshot: ConfigSnapshot, startNanos: UInt64, requestID: String, normalizedPath: String) {
+        self.head = head
+        self.snapshot = snapshot
+        self.startNanos = startNanos
+        self.requestID = requestID
+        self.normalizedPath = normalizedPath
+        requestBodyChunked = head.headers.tokens("transfer-encoding").last == "chunked"
+        expectsContinue = head.headers["expect"]?.lowercased() == "100-continue" && head.version == .http11
+    }
+
+    var isHead: Bool { head.method == "HEAD" }
+
+    func recordForReplay(_ bytes: [UInt8]) {
+        guard replay != nil else { return }
+        replayBytes += bytes.count
+        if replayBytes > Exchange.replayLimit { replay = nil } else { replay!.append(bytes) }
+    }
+
+    func cancelTimers() {
+        routeTimer?.cancel()
+        tryTimer?.cancel()
+        routeTimer = nil
+        tryTimer = nil
+    }
+
+    /// Whether a failed attempt may be tried again under the route's retry policy.
+    func mayRetry(policy: String, reusedConnection: Bool = false) -> Bool {
+        guard let plan, replay != nil, !responseStarted else { return false }
+        let retryOn = plan.retries.retryOn
+        // A pooled connection the upstream closed while idle: safe and expected to retry once.
+        if reusedConnection && attempts <= plan.retries.attempts + 1 { return true }
+        guard attempts <= plan.retries.attempts else { return false }
+        switch policy {
+        case "connect-failure":
+            return retryOn.contains("connect-failure") || retryOn.contains("5xx") || retryOn.contains("gateway-error")
+                || retryOn.contains("reset")
+        case "reset":
+            return retryOn.contains("reset") || retryOn.contains("5xx")
+        case "per-try-timeout":
+            return retryOn.contains("5xx") || retryOn.contains("gateway-error") || retryOn.contains("reset")
+        default:
+            return retryOn.contains(policy)
+        }
+    }
+
+    func mayRetry(status: Int) -> Bool {
+        guard let plan, replay != nil, requestComplete, attempts <= plan.retries.attempts else { return false }
+        let retryOn = plan.retries.retryOn
+        if retryOn.contains("5xx") && status >= 500 { return true }
+        if retryOn.contains("gateway-error") && [502, 503, 504].contains(status) { return true }
+        if retryOn.contains("retriable-4xx") && status == 409 { return true }
+        return retryOn.contains(String(status))
+    }
+}

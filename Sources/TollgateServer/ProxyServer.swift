@@ -1,0 +1,70 @@
+import Dispatch
+import Foundation
+import Logging
+import TollgateConfig
+
+/// The running gateway: loops, listeners, and the current configuration.
+public final class ProxyServer: @unchecked Sendable {
+    public let runtime: GatewayRuntime
+    private let loops: EventLoopGroup
+    private var listeners: [Int: Listener] = [:]
+    private let reloadQueue = DispatchQueue(label: "tollgate.reload")
+    private var generation = 1
+
+    /// Builds the first snapshot; throws with every configuration error found.
+    public init(settings: GatewaySettings, logger: Logger, accessLog: AccessLog = AccessLog()) throws {
+        let snapshot = try ConfigSnapshot.build(settings, generation: 1)
+        runtime = GatewayRuntime(settings: settings, snapshot: snapshot, logger: logger, accessLog: accessLog)
+        loops = EventLoopGroup(count: settings.loops)
+        for notice in snapshot.model.notices { logger.notice("\(notice.description)") }
+        for warning in snapshot.warnings { logger.warning("\(warning)") }
+    }
+
+    /// Binds every listener of the current snapshot.
+    public func start() throws {
+        let snapshot = runtime.current
+        for (port, listener) in snapshot.listeners.sorted(by: { $0.key < $1.key }) {
+            let l = try Listener(address: runtime.settings.bindAddress, port: port, runtime: runtime, loops: loops)
+            l.start()
+            listeners[port] = l
+            let servers = listener.plan.servers.map { "\($0.gateway)[\($0.server.hosts.joined(separator: ","))] \($0.server.tls?.mode?.rawValue ?? "HTTP")" }
+            runtime.logger.info("listening", metadata: [
+                "listener.port": "\(port)", "gateway.port": "\(listener.plan.declaredPort)",
+                "servers": "\(servers.joined(separator: "; "))",
+            ])
+        }
+    }
+
+    /// Rebuilds the snapshot from the same files off the loops and swaps it in; on any error the
+    /// running configuration stays and the errors are logged.
+    public func reload(completion: (@Sendable (Bool) -> Void)? = nil) {
+        reloadQueue.async { [self] in
+            generation += 1
+            do {
+                let snapshot = try ConfigSnapshot.build(runtime.settings, generation: generation)
+                let oldPorts = Set(runtime.current.listeners.keys)
+                let newPorts = Set(snapshot.listeners.keys)
+                var opened: [Int: Listener] = [:]
+                for port in newPorts.subtracting(oldPorts) {
+                    let l = try Listener(address: runtime.settings.bindAddress, port: port, runtime: runtime, loops: loops)
+                    opened[port] = l
+                }
+                runtime.replace(snapshot)
+                for (port, l) in opened {
+                    l.start()
+                    listeners[port] = l
+                }
+                for port in oldPorts.subtracting(newPorts) {
+                    listeners.removeValue(forKey: port)?.stop()
+                }
+                for warning in snapshot.warnings { runtime.logger.warning("\(warning)") }
+                runtime.logger.info("configuration reloaded", metadata: ["generation": "\(generation)",
+                                                                         "listeners": "\(newPorts.sorted())"])
+                completion?(true)
+            } catch {
+                runtime.logger.error("configuration rejected; keeping the previous one", metadata: ["error": "\(error)"])
+                completion?(false)
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import TollgateConfig
+import TollgatePolicy
+import TollgateRouting
+import TollgateTLS
+
+/// One listening port at one configuration: its server blocks, their TLS contexts and route tables.
+public struct ListenerRuntime: Sendable {
+    public var plan: ListenerPlan
+    /// nil for plain HTTP.
+    public var tls: TLSServerGroup?
+    /// One table per TLS server block (index = SNI choice), or one for a plain-HTTP port.
+    public var routeTables: [RouteTable]
+    /// URI SANs of each server block's certificate (XFCC `By`).
+    public var gatewayURIs: [[String]]
+
+    public func routeTable(serverIndex: Int) -> RouteTable {
+        routeTables[min(serverIndex, routeTables.count - 1)]
+    }
+}
+
+/// Everything the request path reads, built and validated whole off the loops, then swapped in
+/// atomically. Immutable: connections hold the one they started a request with.
+public final class ConfigSnapshot: Sendable {
+    public let generation: Int
+    public let model: ConfigModel
+    public let listeners: [Int: ListenerRuntime]
+    public let upstreams: UpstreamCatalog
+    public let authorization: AuthorizationEngine
+    public let warnings: [String]
+
+    init(generation: Int, model: ConfigModel, listeners: [Int: ListenerRuntime], upstreams: UpstreamCatalog,
+         authorization: AuthorizationEngine, warnings: [String]) {
+        self.generation = generation
+        self.model = model
+        self.listeners = listeners
+        self.upstreams = upstreams
+        self.authorization = authorization
+        self.warnings = warnings
+    }
+
+    /// Loads the files, reads the credentials, builds TLS contexts, route tables, policies and
+    /// upstream clusters. Blocks (files, DNS): never call it on an event loop.
+    public static func build(_ settings: GatewaySettings, generation: Int) throws -> ConfigSnapshot {
+        let model = try ConfigFiles.load(settings.configPaths)
+        let plans = try ListenerPlan.plan(model, portMap: settings.portMap)
+        let base = settings.configPaths.first.map { path -> String in
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            return isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
+        } ?? "."
+        let credentials = CredentialStore(directory: settings.credentialsDirectory ?? (base as NSString).appendingPathComponent("credentials"),
+                                          secrets: model.secrets)
+        var listeners: [Int: ListenerRuntime] = [:]
+        var errors: [Diagnostic] = []
+        for plan in plans {
+            if plan.isTLS {
+                var entries: [TLSServerGroup.Entry] = []
+                var uris: [[String]] = []
+                for server in plan.servers {
+                    do {
+                        let context = try tlsContext(server, credentials: credentials, base: base)
+                        entries.append(TLSServerGroup.Entry(hosts: server.server.hosts, context: context))
+                        uris.append(context.certificateSummary.subjectAltNames.compactMap {
+                            if case .uniformResourceIdentifier(let u) = $0 { u } else { nil }
+                        })
+                    } catch {
+                        errors.append(Diagnostic(.error, file: server.file, line: server.server.line, path: "spec.servers.tls", "\(error)"))
+                    }
+                }
+                guard entries.count == plan.servers.count else { continue }
+                let tables = plan.servers.map { server in
+                    RouteTable(servers: [server], siblings: plan.servers.filter { $0 != server }, model: model)
+                }
+                listeners[plan.listenPort] = ListenerRuntime(plan: plan, tls: TLSServerGroup(entries), routeTables: tables, gatewayURIs: uris)
+            } else {
+                listeners[plan.listenPort] = ListenerRuntime(plan: plan, tls: nil, routeTables: [RouteTable(servers: plan.servers, model: model)],
+                                                             gatewayURIs: [[]])
+            }
+        }
+        if !errors.isEmpty { throw ConfigError(errors) }
+        let (upstreams, warnings) = UpstreamCatalog.build(model: model, services: settings.services)
+        let authorization = AuthorizationEngine(policies: model.authorizationPolicies, labels: settings.labels,
+                                                namespace: settings.namespace, rootNamespace: settings.rootNamespace)
+        let skipped = authorization.skipped.map { "AuthorizationPolicy \($0.name) does not apply: \($0.reason)" }
+        return ConfigSnapshot(generation: generation, model: model, listeners: listeners, upstreams: upstreams,
+                              authorization: authorization, warnings: warnings + skipped)
+    }
+
+    static func tlsContext(_ server: ListenerPlan.Server, credentials: CredentialStore, base: String) throws -> TLSServerContext {
+        guard let tls = server.server.tls, let mode = tls.mode else { throw CredentialError("HTTPS server without tls.mode") }
+        let credential: Credential
+        if let name = tls.credentialName {
+            credential = try credentials.credential(named: name)
+        } else {
+            credential = try CredentialStore.files(certificate: tls.serverCertificate ?? "", key: tls.privateKey ?? "",
+                                                   ca: tls.caCertificates, crl: tls.caCrl, relativeTo: base)
+        }
+        var clientCA = credential.caCertificates
+        var crl = credential.crl
+        // File-mode fields override what a credential carries, as in Istio's file mode.
+        if tls.credentialName != nil {
+            if let path = tls.caCertificates { clientCA = try CredentialStore.files(certificate: path, key: path, ca: nil, crl: nil, relativeTo: base).certificateChain }
+            if let path = tls.caCrl { crl = try CredentialStore.files(certificate: path, key: path, ca: nil, crl: nil, relativeTo: base).certificateChain }
+        }
+        let authentication: TLSServerSettings.ClientAuthentication
+        switch mode {
+        case .simple: authentication = .none
+        case .mutual: authentication = .required
+        case .optionalMutual: authentication = .optional
+        }
+        if authentication != .none && clientCA == nil {
+            throw CredentialError("\(mode.rawValue) needs a client CA: \(credential.source) has no ca.crt and no caCertificates is set")
+        }
+        func version(_ v: ServerTLSSettings.ProtocolVersion?, default d: TLSServerSettings.ProtocolVersion) -> TLSServerSettings.ProtocolVersion {
+            switch v {
+            case .v1_3?: .tls13
+            case .v1_2?: .tls12
+            default: d
+            }
+        }
+        do {
+            return try TLSServerContext(TLSServerSettings(
+                certificateChainPEM: credential.certificateChain, privateKeyPEM: credential.privateKey,
+                clientCAPEM: authentication == .none ? nil : clientCA, crlPEM: authentication == .none ? nil : crl,
+                clientAuthentication: authentication, minVersion: version(tls.minProtocolVersion, default: .tls12),
+                maxVersion: version(tls.maxProtocolVersion, default: .tls13), cipherSuites: tls.cipherSuites))
+        } catch {
+            throw CredentialError("\(credential.source): \(error)")
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import HTTP1
+
+/// Command-line settings that shape a snapshot (everything not in the YAML).
+public struct GatewaySettings: Sendable {
+    /// Config files and folders to load.
+    public var configPaths: [String]
+    /// Where `credentialName` folders live; nil means `credentials/` beside the first config path.
+    public var credentialsDirectory: String?
+    /// Declared Gateway port → port to listen on.
+    public var portMap: [Int: Int]
+    /// `--service NAME=HOST:PORT`.
+    public var services: [String: (host: String, port: Int)]
+    public var bindAddress: String
+    public var loops: Int
+    public var limits: HTTPLimits
+    public var trustedProxies: Int
+    public var labels: [String: String]
+    public var namespace: String
+    public var rootNamespace: String
+    /// Milliseconds.
+    public var headerTimeout: Int
+    public var idleTimeout: Int
+    public var connectTimeout: Int
+
+    public init(configPaths: [String], credentialsDirectory: String? = nil, portMap: [Int: Int] = [:],
+                services: [String: (host: String, port: Int)] = [:], bindAddress: String = "0.0.0.0", loops: Int = 2,
+                limits: HTTPLimits = HTTPLimits(), trustedProxies: Int = 0, labels: [String: String] = ["istio": "ingressgateway"],
+                namespace: String = "istio-system", rootNamespace: String = "istio-system", headerTimeout: Int = 60_000,
+                idleTimeout: Int = 300_000, connectTimeout: Int = 10_000) {
+        self.configPaths = configPaths
+        self.credentialsDirectory = credentialsDirectory
+        self.portMap = portMap
+        self.services = services
+        self.bindAddress = bindAddress
+        self.loops = loops
+        self.limits = limits
+        self.trustedProxies = trustedProxies
+        self.labels = labels
+        self.namespace = namespace
+        self.rootNamespace = rootNamespace
+        self.headerTimeout = headerTimeout
+        self.idleTimeout = idleTimeout
+        self.connectTimeout = connectTimeout
+    }
+}

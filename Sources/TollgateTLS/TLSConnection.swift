@@ -1,0 +1,123 @@
+internal import COpenSSL
+import TollgateCore
+
+/// The outcome of one non-blocking TLS step.
+public enum TLSIOResult: Equatable {
+    case done(Int)
+    case wantRead
+    case wantWrite
+    /// The peer sent close_notify or closed the socket.
+    case closed
+    case failed(String)
+}
+
+/// One server-side TLS session over a non-blocking socket (OpenSSL socket BIO: no extra copy).
+/// Owned and used only by the event loop queue that owns the connection; not thread-safe.
+public final class TLSConnection {
+    private let ssl: OpaquePointer
+    public let group: TLSServerGroup
+    public private(set) var isHandshakeComplete = false
+
+    public init(group: TLSServerGroup, fileDescriptor: Int32) throws {
+        guard let ssl = SSL_new(group.entries[0].context.context) else { throw TLSError("cannot create SSL") }
+        self.ssl = ssl
+        self.group = group
+        SSL_set_fd(ssl, fileDescriptor)
+        SSL_set_accept_state(ssl)
+    }
+
+    deinit { SSL_free(ssl) }
+
+    public func handshake() -> TLSIOResult {
+        ERR_clear_error()
+        let rc = SSL_do_handshake(ssl)
+        if rc == 1 {
+            isHandshakeComplete = true
+            return .done(0)
+        }
+        return classify(rc, during: "handshake")
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) -> TLSIOResult {
+        ERR_clear_error()
+        let rc = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
+        return rc > 0 ? .done(Int(rc)) : classify(rc, during: "read")
+    }
+
+    public func write(_ buffer: UnsafeRawBufferPointer) -> TLSIOResult {
+        guard buffer.count > 0 else { return .done(0) }
+        ERR_clear_error()
+        let rc = SSL_write(ssl, buffer.baseAddress, Int32(buffer.count))
+        return rc > 0 ? .done(Int(rc)) : classify(rc, during: "write")
+    }
+
+    /// Bytes already decrypted and waiting inside OpenSSL: the socket may be drained while these remain.
+    public var pendingBytes: Int { Int(SSL_pending(ssl)) }
+
+    /// Sends close_notify once; does not wait for the peer's.
+    public func shutdown() {
+        ERR_clear_error()
+        if isHandshakeComplete { _ = SSL_shutdown(ssl) }
+        ERR_clear_error()
+    }
+
+    private func classify(_ rc: Int32, during operation: String) -> TLSIOResult {
+        let error = SSL_get_error(ssl, rc)
+        switch error {
+        case SSL_ERROR_WANT_READ: return .wantRead
+        case SSL_ERROR_WANT_WRITE: return .wantWrite
+        case SSL_ERROR_ZERO_RETURN:
+            ERR_clear_error()
+            return .closed
+        case SSL_ERROR_SYSCALL:
+            let queued = TLSError.drainErrorQueue()
+            return queued.isEmpty ? .closed : .failed("\(operation): \(queued.joined(separator: "; "))")
+        default:
+            return .failed(failureReason(operation))
+        }
+    }
+
+    /// A reason a person can act on: the certificate verification result when there is one.
+    private func failureReason(_ operation: String) -> String {
+        let verify = SSL_get_verify_result(ssl)
+        let queued = TLSError.drainErrorQueue()
+        if verify != X509_V_OK {
+            let text = String(cString: X509_verify_cert_error_string(verify))
+            return "client certificate rejected: \(text)"
+        }
+        if queued.contains(where: { $0.contains("peer did not return a certificate") }) {
+            return "client certificate required but none was presented"
+        }
+        return "\(operation) failed: \(queued.isEmpty ? "unknown error" : queued.joined(separator: "; "))"
+    }
+
+    public var serverName: String? {
+        SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
+    }
+
+    /// Index into `group.entries` of the server block SNI chose.
+    public var serverIndex: Int { group.index(of: SSL_get_SSL_CTX(ssl)) }
+
+    public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+    public var cipher: String { SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "" }
+    public var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
+
+    /// The verified client certificate as Tollgate sees it, or `.anonymous` when none was presented.
+    public func peerIdentity() -> PeerIdentity {
+        guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else { return .anonymous }
+        let summary = CertificateSummary(cert)
+        let pem = readMemoryBIO { _ = PEM_write_bio_X509($0, cert) }
+        return PeerIdentity(verified: true, subjectAltNames: summary.subjectAltNames, subject: summary.subject,
+                            leafSHA256: sha256Hex(cert), leafPEM: pem, notAfter: summary.notAfter, issuer: summary.issuer)
+    }
+}
+
+func sha256Hex(_ cert: OpaquePointer) -> String {
+    var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+    var length: UInt32 = 0
+    guard X509_digest(cert, EVP_sha256(), &digest, &length) == 1 else { return "" }
+    let hex = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    for byte in digest.prefix(Int(length)) { out += [hex[Int(byte >> 4)], hex[Int(byte & 15)]] }
+    return String(decoding: out, as: UTF8.self)
+}

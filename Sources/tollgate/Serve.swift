@@ -1,0 +1,141 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import TollgateConfig
+import TollgateServer
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway on a configuration folder or files.",
+        discussion: """
+            Loads every *.yaml/*.yml under the given paths. credentialName X resolves to the folder
+            CREDENTIALS/X holding tls.crt, tls.key and (for MUTUAL) ca.crt, like a Kubernetes secret volume.
+            SIGHUP reloads the configuration; a configuration with errors is rejected and the old one stays.
+            """)
+
+    @Option(name: .customLong("config"), parsing: .upToNextOption, help: "Configuration files or folders.")
+    var config: [String] = ["config"]
+
+    @Option(name: .customLong("credentials"), help: "Folder of credential folders (default: credentials/ beside the config).")
+    var credentials: String?
+
+    @Option(name: .customLong("port-map"), help: "Listen on another port than the Gateway declares, e.g. 443=8443.")
+    var portMap: [String] = []
+
+    @Option(name: .customLong("service"), help: "Where a destination host is served, e.g. server=127.0.0.1:8080.")
+    var service: [String] = []
+
+    @Option(help: "Address to listen on.")
+    var bind: String = "0.0.0.0"
+
+    @Option(help: "Number of event loops (default: number of cores).")
+    var loops: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("trusted-proxies"), help: "Proxies in front of Tollgate trusted to set x-forwarded-for.")
+    var trustedProxies: Int = 0
+
+    @Option(name: .customLong("label"), help: "Gateway workload label that AuthorizationPolicy selectors match (repeatable).")
+    var labels: [String] = ["istio=ingressgateway"]
+
+    @Option(help: "The gateway's namespace: policies there and in the root namespace apply.")
+    var namespace: String = "istio-system"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    @Flag(name: .customLong("no-access-log"), help: "Do not print one line per request.")
+    var noAccessLog = false
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tollgate")
+        var settings = GatewaySettings(configPaths: config, credentialsDirectory: credentials, loops: max(1, loops))
+        settings.bindAddress = bind
+        settings.trustedProxies = trustedProxies
+        settings.namespace = namespace
+        settings.portMap = try Dictionary(portMap.map(Self.parsePortMapping), uniquingKeysWith: { $1 })
+        settings.services = try Dictionary(service.map(Self.parseService), uniquingKeysWith: { $1 })
+        settings.labels = try Dictionary(labels.map(Self.parseLabel), uniquingKeysWith: { $1 })
+
+        let server: ProxyServer
+        do {
+            server = try ProxyServer(settings: settings, logger: logger, accessLog: AccessLog(enabled: !noAccessLog))
+            try server.start()
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("\(error.description)\ntollgate: configuration rejected\n".utf8))
+            throw ExitCode(2)
+        }
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .main)
+        signal(SIGHUP, SIG_IGN)
+        hangup.setEventHandler { server.reload() }
+        hangup.resume()
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
+            source.setEventHandler {
+                logger.info("shutting down", metadata: ["signal": "\(sig)"])
+                Foundation.exit(0)
+            }
+            source.resume()
+            Self.keepAlive.append(source)
+        }
+        signal(SIGPIPE, SIG_IGN)
+        Self.keepAlive.append(hangup)
+        logger.info("tollgate ready", metadata: ["pid": "\(getpid())"])
+        dispatchMain()
+    }
+
+    nonisolated(unsafe) static var keepAlive: [DispatchSourceSignal] = []
+
+    static func parsePortMapping(_ text: String) throws -> (Int, Int) {
+        let parts = text.split(separator: "=")
+        guard parts.count == 2, let from = Int(parts[0]), let to = Int(parts[1]), (1...65535).contains(from), (1...65535).contains(to) else {
+            throw ValidationError("--port-map expects DECLARED=LISTEN, e.g. 443=8443 (got '\(text)')")
+        }
+        return (from, to)
+    }
+
+    static func parseService(_ text: String) throws -> (String, (host: String, port: Int)) {
+        let parts = text.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, let colon = parts[1].lastIndex(of: ":"), let port = Int(parts[1][parts[1].index(after: colon)...]),
+              (1...65535).contains(port) else {
+            throw ValidationError("--service expects NAME=HOST:PORT, e.g. server=127.0.0.1:8080 (got '\(text)')")
+        }
+        var host = String(parts[1][..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (String(parts[0]).lowercased(), (host, port))
+    }
+
+    static func parseLabel(_ text: String) throws -> (String, String) {
+        let parts = text.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2 else { throw ValidationError("--label expects KEY=VALUE (got '\(text)')") }
+        return (String(parts[0]), String(parts[1]))
+    }
+}
+
+struct DemoUpstreamCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo-upstream",
+        abstract: "Run a small httpbin-like HTTP server to put behind the gateway.",
+        discussion: "Endpoints: /uuid /headers /ip /get /anything /status/N /delay/S /bytes/N?seed=S /stream-bytes/N /sha256 /fail-once?key=K")
+
+    @Option(help: "Port to listen on.")
+    var port: Int = 8080
+
+    @Option(help: "Address to listen on.")
+    var bind: String = "127.0.0.1"
+
+    @Option(help: "Name reported in responses (to tell several upstreams apart).")
+    var name: String = "demo"
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        try DemoUpstream(port: port, name: name).run(bind: bind)
+    }
+}
