@@ -119,7 +119,7 @@ final class Channel: @unchecked Sendable {
 
     private func readable() {
         switch state {
-        case .connecting: return
+        case .connecting: connectFinished()  // a refused connect shows up as readable (EPOLLERR/HUP)
         case .handshaking: driveHandshake()
         case .active: readAvailable()
         case .closing: drainWhileLingering()

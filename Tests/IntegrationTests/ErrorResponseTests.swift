@@ -1,0 +1,51 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The statuses and bodies Envoy/Istio users know: 404 no route, 503 upstream down, 504 timeout.
+final class ErrorResponseTests: XCTestCase {
+    var harness: GatewayHarness!
+
+    override func tearDown() { harness.stop() }
+
+    func testNoRouteUpstreamDownAndTimeout() throws {
+        harness = try GatewayHarness()
+        try harness.startUpstream()
+        let deadPort = try Network.freePort()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.write("vs.yaml", Manifests.virtualService(routes: """
+                - match: [{uri: {prefix: /down}}]
+                  route: [{destination: {host: dead, port: {number: 80}}}]
+                - match: [{uri: {prefix: /delay}}]
+                  timeout: 300ms
+                  route: [{destination: {host: server, port: {number: 80}}}]
+                - match: [{uri: {exact: /uuid}}]
+                  route: [{destination: {host: server, port: {number: 80}}}]
+            """))
+        try harness.startGateway(services: ["dead": deadPort])
+
+        let notFound = try harness.curl("/nothing-here")
+        XCTAssertEqual(notFound.status, 404)
+        XCTAssertEqual(notFound.body, "")
+
+        let otherHost = try harness.curl("/uuid", arguments: ["-H", "Host: unknown.example.test"])
+        XCTAssertEqual(otherHost.status, 404)
+
+        let down = try harness.curl("/down")
+        XCTAssertEqual(down.status, 503)
+        XCTAssertTrue(down.body.hasPrefix("upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure"),
+                      down.body)
+        XCTAssertTrue(down.body.contains("delayed connect error: 111"), down.body)
+
+        let slow = try harness.curl("/delay/3")
+        XCTAssertEqual(slow.status, 504)
+        XCTAssertEqual(slow.body, "upstream request timeout")
+
+        // The connection that saw errors still serves.
+        XCTAssertEqual(try harness.curl("/uuid").status, 200)
+        let log = harness.gateway!.log
+        XCTAssertTrue(log.contains("\"GET /down HTTP/1.1\" 503 UF,URX"), log)
+        XCTAssertTrue(log.contains("\"GET /delay/3 HTTP/1.1\" 504 UT"), log)
+        XCTAssertTrue(log.contains("\"GET /nothing-here HTTP/1.1\" 404 NR route_not_found"), log)
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// HTTP/1.1 forwarding through MUTUAL TLS: bodies both ways, framing, keep-alive, pipelining.
+final class ProxyingTests: XCTestCase {
+    var harness: GatewayHarness!
+
+    override func setUpWithError() throws {
+        harness = try GatewayHarness()
+        try harness.startUpstream()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        try harness.startGateway()
+    }
+
+    override func tearDown() { harness.stop() }
+
+    private func sha256(_ path: String) throws -> String {
+        String(try Command.run("sha256sum", [path]).stdout.prefix(64))
+    }
+
+    private func randomFile(bytes: Int) throws -> String {
+        let path = harness.workDirectory.appendingPathComponent("payload-\(bytes).bin").path
+        var generator = SystemRandomNumberGenerator()
+        var words = [UInt64](repeating: 0, count: (bytes + 7) / 8)
+        for i in words.indices { words[i] = generator.next() }
+        let data = words.withUnsafeBytes { Data($0.prefix(bytes)) }
+        try data.write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testTenMebibyteUploadArrivesIntact() throws {
+        let file = try randomFile(bytes: 10 << 20)
+        let result = try harness.curl("/sha256", arguments: ["--data-binary", "@\(file)", "-H", "content-type: application/octet-stream"])
+        XCTAssertEqual(result.status, 200, result.stderr)
+        XCTAssertTrue(result.body.contains("\"bytes\": \(10 << 20)"), result.body)
+        XCTAssertTrue(result.body.contains(try sha256(file)), result.body)
+    }
+
+    func testChunkedUploadArrivesIntact() throws {
+        let file = try randomFile(bytes: 3 << 20 + 17)
+        let result = try harness.curl("/sha256", arguments: ["--data-binary", "@\(file)", "-H", "Transfer-Encoding: chunked"])
+        XCTAssertEqual(result.status, 200, result.stderr)
+        XCTAssertTrue(result.body.contains(try sha256(file)), result.body)
+    }
+
+    func testTenMebibyteDownloadMatchesTheUpstream() throws {
+        let viaGateway = harness.workDirectory.appendingPathComponent("via-gateway.bin").path
+        let result = try harness.curl("/bytes/\(10 << 20)?seed=7", output: viaGateway)
+        XCTAssertEqual(result.status, 200, result.stderr)
+        let direct = harness.workDirectory.appendingPathComponent("direct.bin").path
+        let upstreamPort = harness.upstreams["server"]!.port
+        try Command.run("curl", ["-sS", "-o", direct, "http://127.0.0.1:\(upstreamPort)/bytes/\(10 << 20)?seed=7"])
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: viaGateway)[.size] as? Int, 10 << 20)
+        XCTAssertEqual(try sha256(viaGateway), try sha256(direct))
+    }
+
+    func testChunkedAndCloseDelimitedResponsesAreReframed() throws {
+        for path in ["/stream-bytes/200000", "/close-delimited/200000"] {
+            let out = harness.workDirectory.appendingPathComponent("out.bin").path
+            let result = try harness.curl(path, arguments: ["-D", "-"], output: out)
+            XCTAssertEqual(result.status, 200, "\(path): \(result.stderr)")
+            XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int, 200000, path)
+        }
+    }
+
+    func testKeepAliveCarriesManyRequestsOnOneConnection() throws {
+        let urls = (0..<20).map { _ in "https://\(Manifests.host):\(harness.port())/uuid" }
+        let result = try Command.run("curl", ["-sS", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1", "--cacert", harness.pki.caCertificate]
+            + harness.pki.clientArguments("jinsu-macbook-tls") + ["-w", "%{http_code}:%{num_connects}\n"] + urls)
+        let lines = result.stdout.split(separator: "\n").filter { $0.hasPrefix("200:") || $0.hasPrefix("000:") }
+        XCTAssertEqual(lines.count, 20, result.stderr)
+        XCTAssertEqual(lines.first, "200:1")
+        XCTAssertTrue(lines.dropFirst().allSatisfy { $0 == "200:0" }, "every later request must reuse the connection: \(lines)")
+    }
+
+    func testHeadAndNoContentResponses() throws {
+        let head = try harness.curl("/bytes/1000", arguments: ["-I"])
+        XCTAssertEqual(head.status, 200)
+        XCTAssertTrue(head.body.lowercased().contains("content-length: 1000"), head.body)
+        let noContent = try harness.curl("/status/204")
+        XCTAssertEqual(noContent.status, 204)
+        XCTAssertEqual(noContent.body, "")
+    }
+
+    /// Sends raw bytes over TLS with `openssl s_client` and returns what came back before the server closed.
+    private func raw(_ request: String) throws -> String {
+        let args = ["s_client", "-quiet", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host,
+                    "-CAfile", harness.pki.caCertificate, "-cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"),
+                    "-key", harness.pki.path("jinsu-macbook-tls", "tls.key")]
+        return try Command.run("openssl", args, input: Data(request.utf8), timeout: 30).stdout
+    }
+
+    func testPipelinedRequestsAreAnsweredInOrder() throws {
+        let h = Manifests.host
+        let response = try raw("GET /status/201 HTTP/1.1\r\nHost: \(h)\r\n\r\nGET /status/202 HTTP/1.1\r\nHost: \(h)\r\nConnection: close\r\n\r\n")
+        let first = response.range(of: "HTTP/1.1 201")
+        let second = response.range(of: "HTTP/1.1 202")
+        XCTAssertNotNil(first, response)
+        XCTAssertNotNil(second, response)
+        if let first, let second { XCTAssertLessThan(first.lowerBound, second.lowerBound) }
+    }
+
+    func testSmugglingAttemptIsRejectedAndTheConnectionClosed() throws {
+        let h = Manifests.host
+        let attack = "POST /anything HTTP/1.1\r\nHost: \(h)\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /uuid HTTP/1.1\r\nHost: \(h)\r\n\r\n"
+        let response = try raw(attack)
+        XCTAssertTrue(response.hasPrefix("HTTP/1.1 400"), response)
+        XCTAssertTrue(response.lowercased().contains("connection: close"), response)
+        XCTAssertFalse(response.contains("uuid"), "nothing after the rejected request may be served: \(response)")
+
+        for bad in [
+            "GET / HTTP/1.1\r\nHost: \(h)\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+            "GET / HTTP/1.1\r\nHost: \(h)\r\nX-Folded: a\r\n b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost : \(h)\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: \(h)\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+        ] {
+            XCTAssertTrue(try raw(bad).hasPrefix("HTTP/1.1 400"), bad)
+        }
+    }
+}

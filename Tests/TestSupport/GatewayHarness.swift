@@ -1,0 +1,109 @@
+import Foundation
+
+/// Starts a demo upstream and the real `tollgate` binary on free ports with the given YAML, and
+/// drives it with real `curl` / `openssl`. Everything it starts is stopped by `stop()` (or deinit).
+public final class GatewayHarness: @unchecked Sendable {
+    public let pki: TestPKI
+    public let workDirectory: URL
+    public let configDirectory: URL
+    public private(set) var upstreams: [String: (process: ManagedProcess, port: Int)] = [:]
+    public private(set) var gateway: ManagedProcess?
+    /// Declared Gateway port → the free port it listens on.
+    public private(set) var ports: [Int: Int] = [:]
+
+    public init() throws {
+        pki = try TestPKI.shared.get()
+        workDirectory = try Paths.temporaryDirectory("tollgate-test")
+        configDirectory = workDirectory.appendingPathComponent("config")
+        try FileManager.default.createDirectory(at: configDirectory, withIntermediateDirectories: true)
+    }
+
+    deinit { stop() }
+
+    public func stop() {
+        gateway?.stop()
+        for (_, u) in upstreams { u.process.stop() }
+        upstreams = [:]
+        try? FileManager.default.removeItem(at: workDirectory)
+    }
+
+    /// Writes `yaml` to `config/name`.
+    public func write(_ name: String, _ yaml: String) throws {
+        try yaml.write(to: configDirectory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+    }
+
+    public func remove(_ name: String) throws {
+        try FileManager.default.removeItem(at: configDirectory.appendingPathComponent(name))
+    }
+
+    /// Starts `tollgate demo-upstream` named `name` on a free port.
+    @discardableResult
+    public func startUpstream(_ name: String = "server") throws -> Int {
+        let port = try Network.freePort()
+        let process = try ManagedProcess(name: "upstream-\(name)", executable: Paths.tollgate,
+                                         arguments: ["demo-upstream", "--port", String(port), "--name", name], logDirectory: workDirectory)
+        try Network.waitForListening(port, process: process)
+        upstreams[name] = (process, port)
+        return port
+    }
+
+    public func stopUpstream(_ name: String) {
+        upstreams.removeValue(forKey: name)?.process.stop()
+    }
+
+    /// Starts the gateway; `declaredPorts` are the Gateway ports to remap to free ones.
+    /// Each started upstream is mapped with `--service NAME=127.0.0.1:PORT`.
+    public func startGateway(declaredPorts: [Int] = [443], extraArguments: [String] = [], services: [String: Int] = [:]) throws {
+        var arguments = ["serve", "--config", configDirectory.path, "--credentials", pki.directory.path, "--loops", "2", "--log-level", "debug"]
+        for declared in declaredPorts {
+            let port = try Network.freePort()
+            ports[declared] = port
+            arguments += ["--port-map", "\(declared)=\(port)"]
+        }
+        for (name, upstream) in upstreams { arguments += ["--service", "\(name)=127.0.0.1:\(upstream.port)"] }
+        for (name, port) in services { arguments += ["--service", "\(name)=127.0.0.1:\(port)"] }
+        arguments += extraArguments
+        let process = try ManagedProcess(name: "gateway", executable: Paths.tollgate, arguments: arguments, logDirectory: workDirectory)
+        gateway = process
+        for port in ports.values { try Network.waitForListening(port, process: process) }
+    }
+
+    public func port(_ declared: Int = 443) -> Int { ports[declared] ?? declared }
+
+    /// `curl` against `https://host:<mapped port>path`, resolving `host` to 127.0.0.1.
+    /// Output: body on stdout; `-w` adds the status after a newline marker.
+    public func curl(_ path: String, host: String = "istio-server-mtls.dev.lab.jinsu.me", declaredPort: Int = 443,
+                     scheme: String = "https", client: String? = "jinsu-macbook-tls", trustCA: Bool = true,
+                     arguments: [String] = [], output: String = "-", timeout: TimeInterval = 60) throws -> CurlResult {
+        let port = self.port(declaredPort)
+        var args = ["-sS", "--resolve", "\(host):\(port):127.0.0.1", "-o", output, "-w", "\n%{http_code} %{num_connects}"]
+        if scheme == "https" && trustCA { args += ["--cacert", pki.caCertificate] }
+        if let client { args += pki.clientArguments(client) }
+        args += arguments
+        args.append("\(scheme)://\(host):\(port)\(path)")
+        let result = try Command.run("curl", args, timeout: timeout)
+        return CurlResult(result)
+    }
+}
+
+/// What a `curl -w '\n%{http_code} %{num_connects}'` run printed.
+public struct CurlResult: Sendable {
+    public var exitCode: Int32
+    public var body: String
+    public var status: Int
+    public var stderr: String
+
+    init(_ r: CommandResult) {
+        exitCode = r.exitCode
+        stderr = r.stderr
+        let text = r.stdout
+        if let newline = text.lastIndex(of: "\n") {
+            body = String(text[..<newline])
+            let tail = text[text.index(after: newline)...].split(separator: " ")
+            status = Int(tail.first ?? "") ?? 0
+        } else {
+            body = text
+            status = 0
+        }
+    }
+}
