@@ -31,7 +31,12 @@ public enum ConfigLoader {
         for source in sources {
             let documents: [Node]
             do {
-                documents = try Array(compose_all(yaml: source.text))
+                // The sequence reports a parse error through `error` rather than by throwing.
+                var sequence = try compose_all(yaml: source.text)
+                var nodes: [Node] = []
+                while let node = sequence.next() { nodes.append(node) }
+                if let error = sequence.error { throw error }
+                documents = nodes
             } catch let error as YamlError {
                 errors.append(yamlDiagnostic(error, file: source.name))
                 continue

@@ -1,0 +1,91 @@
+import HTTP1
+import TollgateCore
+import XCTest
+
+final class ResponseDecoderTests: XCTestCase {
+    private func events(_ input: String, head: Bool = false, eof: Bool = false) throws -> [String] {
+        var decoder = ResponseDecoder()
+        decoder.requestWasHead = head
+        decoder.append(Array(input.utf8))
+        var out: [String] = []
+        while let e = try decoder.next() {
+            switch e {
+            case .head(let h): out.append("\(h.status) \(h.reason)")
+            case .body(let b): out.append("body \(String(decoding: b, as: UTF8.self))")
+            case .end: out.append("end")
+            }
+        }
+        if eof, let e = try decoder.finishAtEOF(), case .end = e { out.append("end") }
+        return out
+    }
+
+    func testContentLength() throws {
+        XCTAssertEqual(try events("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"), ["200 OK", "body hi", "end"])
+    }
+
+    func testHeadAnd204And304HaveNoBody() throws {
+        XCTAssertEqual(try events("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", head: true), ["200 OK", "end"])
+        XCTAssertEqual(try events("HTTP/1.1 204 No Content\r\n\r\n"), ["204 No Content", "end"])
+        XCTAssertEqual(try events("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"), ["304 Not Modified", "end"])
+    }
+
+    func testChunked() throws {
+        XCTAssertEqual(try events("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"), ["200 OK", "body hi", "end"])
+    }
+
+    func testCloseDelimited() throws {
+        XCTAssertEqual(try events("HTTP/1.1 200 OK\r\n\r\nuntil close", eof: true), ["200 OK", "body until close", "end"])
+    }
+
+    func testStatusWithoutReason() throws {
+        XCTAssertEqual(try events("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"), ["200 ", "end"])
+    }
+
+    func testSmugglingShapesAreRejected() {
+        XCTAssertThrowsError(try events("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"))
+        XCTAssertThrowsError(try events("HTTP/1.1 2x0 OK\r\n\r\n"))
+    }
+}
+
+final class MessageEncoderTests: XCTestCase {
+    func testChunkEncoding() {
+        XCTAssertEqual(String(decoding: MessageEncoder.chunk(Array(repeating: 65, count: 26)), as: UTF8.self),
+                       "1a\r\n" + String(repeating: "A", count: 26) + "\r\n")
+    }
+
+    func testRequestHead() {
+        let head = RequestHead(method: "GET", target: "/x", headers: HTTPHeaders([("Host", "a")]))
+        XCTAssertEqual(String(decoding: MessageEncoder.encode(head), as: UTF8.self), "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+    }
+
+    func testHopByHopFieldsAndThoseNamedInConnectionAreStripped() {
+        var headers = HTTPHeaders([("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"), ("Keep-Alive", "5"), ("Upgrade", "h2c"),
+                                   ("TE", "trailers"), ("X-Kept", "yes")])
+        HopByHop.strip(&headers)
+        XCTAssertEqual(headers.map(\.name), ["X-Kept"])
+    }
+
+    func testKeepAliveRules() {
+        XCTAssertTrue(HopByHop.wantsKeepAlive(HTTPHeaders(), version: .http11))
+        XCTAssertFalse(HopByHop.wantsKeepAlive(HTTPHeaders([("Connection", "close")]), version: .http11))
+        XCTAssertFalse(HopByHop.wantsKeepAlive(HTTPHeaders(), version: .http10))
+        XCTAssertTrue(HopByHop.wantsKeepAlive(HTTPHeaders([("Connection", "Keep-Alive")]), version: .http10))
+    }
+}
+
+final class PathNormalizerTests: XCTestCase {
+    func testIstioBaseNormalization() throws {
+        let cases: [(String, String)] = [
+            ("/a/b", "/a/b"), ("/a/../b", "/b"), ("/a/./b", "/a/b"), ("/../../etc", "/etc"), ("/%2e%2e/admin", "/admin"),
+            ("/a%2Fb", "/a%2Fb"), ("/a%2fb", "/a%2Fb"), ("/a\\..\\b", "/b"), ("/%41dmin", "/Admin"), ("//double", "//double"),
+            ("/a/b/..", "/a/"), ("/a/.", "/a/"), ("/%7Euser", "/~user"), ("/%5C", "/%5C"),
+        ]
+        for (input, expected) in cases {
+            XCTAssertEqual(try PathNormalizer.normalize(input), expected, input)
+        }
+    }
+
+    func testEncodedNULIsRejected() {
+        XCTAssertThrowsError(try PathNormalizer.normalize("/a%00b"))
+    }
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the system packages Tollgate builds and tests with, when missing (Debian/Ubuntu).
+#   libssl-dev  OpenSSL 3 headers and libraries (the COpenSSL system-library target)
+#   curl, openssl  the real clients the integration tests drive
+#   extra packages can be passed as arguments (e.g. chromium libnss3-tools for the browser test)
+set -euo pipefail
+packages=(libssl-dev pkg-config curl openssl "$@")
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
