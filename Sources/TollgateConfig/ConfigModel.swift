@@ -133,6 +133,9 @@ public enum ConfigLoader {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             return Diagnostic(.error, file: file, line: mark.line, path: "", "invalid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return Diagnostic(.error, file: file, line: context.mark.line, path: "",
+                              "duplicate keys in one mapping: \(duplicates.joined(separator: ", ")) (a missing '---' between documents?)")
         default:
             return Diagnostic(.error, file: file, line: nil, path: "", "invalid YAML: \(error)")
         }
