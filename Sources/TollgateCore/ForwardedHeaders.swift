@@ -8,19 +8,16 @@ public enum ForwardedHeaders {
     public struct Context: Sendable {
         public var peerAddress: String
         public var scheme: String
-        public var identity: PeerIdentity
-        /// URI SANs of the gateway's own certificate (XFCC `By`).
-        public var gatewayURIs: [String]
+        /// This hop's XFCC element (`clientCertElement`), nil without a verified client certificate.
+        public var clientCertElement: String?
         public var requestID: String
         /// How many proxies in front of Tollgate are trusted to append to `x-forwarded-for`.
         public var trustedProxies: Int
 
-        public init(peerAddress: String, scheme: String, identity: PeerIdentity, gatewayURIs: [String] = [], requestID: String,
-                    trustedProxies: Int = 0) {
+        public init(peerAddress: String, scheme: String, clientCertElement: String?, requestID: String, trustedProxies: Int = 0) {
             self.peerAddress = peerAddress
             self.scheme = scheme
-            self.identity = identity
-            self.gatewayURIs = gatewayURIs
+            self.clientCertElement = clientCertElement
             self.requestID = requestID
             self.trustedProxies = trustedProxies
         }
@@ -44,8 +41,10 @@ public enum ForwardedHeaders {
         } else {
             headers.set("x-request-id", context.requestID)
         }
-        if context.identity.verified {
-            headers.set("x-forwarded-client-cert", clientCertElement(context.identity, by: context.gatewayURIs))
+        if let element = context.clientCertElement {
+            headers.set("x-forwarded-client-cert", element)
+        } else {
+            headers.remove("x-forwarded-client-cert")
         }
     }
 

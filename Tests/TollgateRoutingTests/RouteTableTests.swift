@@ -183,7 +183,8 @@ final class ForwardedHeadersTests: XCTestCase {
     func testClientSuppliedIdentityHeadersAreReplaced() {
         var headers = HTTPHeaders([("Host", "h"), ("X-Forwarded-Client-Cert", "URI=spiffe://admin"), ("X-Forwarded-For", "1.2.3.4"),
                                    ("X-Forwarded-Proto", "http"), ("x-envoy-internal", "true"), ("X-Request-Id", "abc-123")])
-        ForwardedHeaders.apply(to: &headers, .init(peerAddress: "127.0.0.1", scheme: "https", identity: identity, requestID: "generated"))
+        ForwardedHeaders.apply(to: &headers, .init(peerAddress: "127.0.0.1", scheme: "https",
+                                                   clientCertElement: ForwardedHeaders.clientCertElement(identity), requestID: "generated"))
         XCTAssertEqual(headers["x-forwarded-for"], "127.0.0.1")
         XCTAssertEqual(headers["x-forwarded-proto"], "https")
         XCTAssertEqual(headers["x-request-id"], "abc-123")
@@ -194,7 +195,7 @@ final class ForwardedHeadersTests: XCTestCase {
 
     func testAnonymousClientsGetNoXFCCAndTrustedProxiesAppend() {
         var headers = HTTPHeaders([("X-Forwarded-Client-Cert", "forged"), ("X-Forwarded-For", "198.51.100.1")])
-        ForwardedHeaders.apply(to: &headers, .init(peerAddress: "10.0.0.2", scheme: "https", identity: .anonymous, requestID: "r", trustedProxies: 1))
+        ForwardedHeaders.apply(to: &headers, .init(peerAddress: "10.0.0.2", scheme: "https", clientCertElement: nil, requestID: "r", trustedProxies: 1))
         XCTAssertNil(headers["x-forwarded-client-cert"])
         XCTAssertEqual(headers["x-forwarded-for"], "198.51.100.1, 10.0.0.2")
         XCTAssertEqual(headers["x-request-id"], "r")

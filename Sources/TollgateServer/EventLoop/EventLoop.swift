@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One serial queue that owns a set of connections. Everything a connection owns (socket, TLS
 /// session, parsers, buffers, its upstream connections) is touched only on its loop's queue, so the
@@ -11,7 +14,25 @@ public final class EventLoop: @unchecked Sendable {
     /// Idle upstream connections of this loop.
     lazy var upstreamPool = UpstreamPool(loop: self)
     /// Every open channel of this loop; this is what keeps a connection alive until it closes.
-    var openChannels: [ObjectIdentifier: Channel] = [:]
+    var openChannels: [ObjectIdentifier: Channel] = [:] {
+        didSet { if sweeper == nil && !openChannels.isEmpty { startSweeping() } }
+    }
+    private var sweeper: DispatchSourceTimer?
+
+    /// Coarse timeouts (idle connections, pooled upstreams) are checked once a second instead of
+    /// arming a dispatch timer per request.
+    private func startSweeping() {
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.schedule(deadline: .now() + .seconds(1), repeating: .seconds(1), leeway: .milliseconds(100))
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            let now = Clock.nowNanos()
+            for channel in self.openChannels.values { (channel.handler as? LoopSweepable)?.sweep(now: now) }
+            self.upstreamPool.sweep(now: now)
+        }
+        timer.resume()
+        sweeper = timer
+    }
 
     init(index: Int) {
         self.index = index
@@ -20,6 +41,15 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     deinit { readBuffer.deallocate() }
+
+    private var dateCache: (second: Int, text: String) = (0, "")
+
+    /// The `Date` header value, formatted at most once a second per loop.
+    func httpDate() -> String {
+        let now = time(nil)
+        if dateCache.second != now { dateCache = (now, Clock.formatHTTPDate(now)) }
+        return dateCache.text
+    }
 
     func execute(_ work: @escaping @Sendable () -> Void) {
         queue.async(execute: work)
@@ -65,4 +95,9 @@ public final class EventLoopGroup: @unchecked Sendable {
             return loops[nextIndex]
         }
     }
+}
+
+/// Something with coarse deadlines that the loop's sweep checks.
+protocol LoopSweepable: AnyObject {
+    func sweep(now: UInt64)
 }

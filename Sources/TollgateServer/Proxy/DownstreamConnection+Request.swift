@@ -111,7 +111,7 @@ extension DownstreamConnection {
                         headerOperations: HeaderOperations = HeaderOperations()) {
         guard let exchange else { return }
         if !exchange.requestComplete { keepAlive = false }
-        var headers = HTTPHeaders([("date", Clock.httpDate()), ("server", GatewayRuntime.serverName)])
+        var headers = HTTPHeaders([("date", loop.httpDate()), ("server", GatewayRuntime.serverName)])
         for (name, value) in extraHeaders { headers.add(name, value) }
         if let contentType { headers.add("content-type", contentType) }
         headers.add("content-length", String(body?.count ?? 0))

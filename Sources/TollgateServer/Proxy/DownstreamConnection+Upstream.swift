@@ -28,8 +28,7 @@ extension DownstreamConnection: UpstreamDelegate {
         headers.remove("expect")
         headers.remove("content-length")
         ForwardedHeaders.apply(to: &headers, ForwardedHeaders.Context(
-            peerAddress: peerHost, scheme: scheme, identity: identity,
-            gatewayURIs: exchange.snapshot.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [],
+            peerAddress: peerHost, scheme: scheme, clientCertElement: clientCertElement,
             requestID: exchange.requestID, trustedProxies: runtime.settings.trustedProxies))
         headers.set("host", plan.authority)
         HeaderEditor.apply(headerOperations.request, to: &headers)
@@ -206,7 +205,7 @@ extension DownstreamConnection: UpstreamDelegate {
             }
         }
         headers.set("server", GatewayRuntime.serverName)
-        if !headers.contains("date") { headers.add("date", Clock.httpDate()) }
+        if !headers.contains("date") { headers.add("date", loop.httpDate()) }
         HeaderEditor.apply(exchange.headerOperations.response, to: &headers)
         if !keepAlive { headers.set("connection", "close") }
         exchange.status = upstreamHead.status

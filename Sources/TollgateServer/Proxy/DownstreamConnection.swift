@@ -8,7 +8,7 @@ import TollgateTLS
 ///
 /// Invariants: `exchange` is non-nil from a request head until its response is fully written; the
 /// decoder yields nothing for the next request until `finishExchange` prepares it.
-final class DownstreamConnection: ChannelHandler, @unchecked Sendable {
+final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Sendable {
     enum PauseReason: Hashable { case upstreamBackpressure, pipelined }
 
     let id: UInt64
@@ -25,7 +25,14 @@ final class DownstreamConnection: ChannelHandler, @unchecked Sendable {
     var peerFinishedSending = false
     var requestsServed = 0
     private var pauseReasons: Set<PauseReason> = []
-    private var timer: LoopTimer?
+    /// When the connection is closed unless a request arrives (header/idle timeout), checked by the
+    /// loop's once-a-second sweep: re-arming it per request costs nothing.
+    private var deadline: (nanos: UInt64, reason: String)?
+    /// Computed once per connection: the XFCC element of the client certificate.
+    private(set) lazy var clientCertElement: String? = identity.verified
+        ? ForwardedHeaders.clientCertElement(identity, by: runtime.current.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
+        : nil
+    let peerHost: String
     var logger: Logger { runtime.logger }
 
     init(id: UInt64, runtime: GatewayRuntime, listenPort: Int, channel: Channel, tls: TLSConnection?) {
@@ -34,11 +41,11 @@ final class DownstreamConnection: ChannelHandler, @unchecked Sendable {
         self.listenPort = listenPort
         self.channel = channel
         self.tls = tls
+        peerHost = channel.peer?.host ?? "-"
         decoder = RequestDecoder(limits: runtime.settings.limits)
     }
 
     var scheme: String { tls == nil ? "http" : "https" }
-    var peerHost: String { channel.peer?.host ?? "-" }
 
     func start() {
         channel.handler = self
@@ -48,17 +55,18 @@ final class DownstreamConnection: ChannelHandler, @unchecked Sendable {
     }
 
     func armTimer(_ milliseconds: Int, reason: String) {
-        timer?.cancel()
-        timer = loop.schedule(afterMilliseconds: milliseconds) { [weak self] in
-            guard let self, self.exchange == nil else { return }
-            self.logger.debug("closing connection", metadata: ["connection.id": "\(self.id)", "reason": "\(reason)"])
-            self.channel.closeAfterFlush()
-        }
+        deadline = (Clock.nowNanos() + UInt64(milliseconds) * 1_000_000, reason)
     }
 
     func cancelTimer() {
-        timer?.cancel()
-        timer = nil
+        deadline = nil
+    }
+
+    func sweep(now: UInt64) {
+        guard let deadline, exchange == nil, now >= deadline.nanos else { return }
+        self.deadline = nil
+        logger.debug("closing connection", metadata: ["connection.id": "\(id)", "reason": "\(deadline.reason)"])
+        channel.closeAfterFlush()
     }
 
     func setReadPaused(_ reason: PauseReason, _ paused: Bool) {

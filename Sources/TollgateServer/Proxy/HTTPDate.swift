@@ -10,8 +10,9 @@ enum Clock {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
-    static func httpDate() -> String {
-        var t = time(nil)
+
+    static func formatHTTPDate(_ now: time_t) -> String {
+        var t = now
         var parts = tm()
         gmtime_r(&t, &parts)
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
@@ -36,7 +37,8 @@ enum Clock {
     /// A random UUID (version 4) for `x-request-id`.
     static func uuid() -> String {
         var g = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }
+        var words = (g.next(), g.next())
+        var bytes = withUnsafeBytes(of: &words) { Array($0) }
         bytes[6] = bytes[6] & 0x0F | 0x40
         bytes[8] = bytes[8] & 0x3F | 0x80
         let hex = Array("0123456789abcdef".utf8)

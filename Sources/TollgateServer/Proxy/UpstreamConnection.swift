@@ -54,7 +54,8 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
     /// The response ended with `Connection: close` or was delimited by close.
     private(set) var mustClose = false
     var inPool = false
-    var idleTimer: LoopTimer?
+    /// Monotonic time it was returned to the pool.
+    var idleSince: UInt64 = 0
 
     init(endpoint: SocketAddress, loop: EventLoop, limits: HTTPLimits) {
         self.endpoint = endpoint
@@ -108,7 +109,6 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
     func close() {
         delegate = nil
         connectTimer?.cancel()
-        idleTimer?.cancel()
         channel?.close()
     }
 
@@ -216,8 +216,6 @@ final class UpstreamPool: @unchecked Sendable {
         while var list = idle[endpoint], let connection = list.popLast() {
             idle[endpoint] = list
             connection.inPool = false
-            connection.idleTimer?.cancel()
-            connection.idleTimer = nil
             if connection.channel.isOpen { return connection }
         }
         return nil
@@ -230,13 +228,23 @@ final class UpstreamPool: @unchecked Sendable {
             return
         }
         connection.inPool = true
-        connection.idleTimer = loop.schedule(afterMilliseconds: Self.idleTimeoutMilliseconds) { [weak self, weak connection] in
-            guard let self, let connection else { return }
-            self.remove(connection)
-            connection.close()
-        }
+        connection.idleSince = Clock.nowNanos()
         list.append(connection)
         idle[connection.endpoint] = list
+    }
+
+    /// Closes connections idle for longer than the idle timeout (run by the loop's sweep).
+    func sweep(now: UInt64) {
+        let limit = UInt64(Self.idleTimeoutMilliseconds) * 1_000_000
+        for (endpoint, list) in idle {
+            let expired = list.filter { now - $0.idleSince > limit }
+            guard !expired.isEmpty else { continue }
+            idle[endpoint] = list.filter { now - $0.idleSince <= limit }
+            for connection in expired {
+                connection.inPool = false
+                connection.close()
+            }
+        }
     }
 
     func remove(_ connection: UpstreamConnection) {
