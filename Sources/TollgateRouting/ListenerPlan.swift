@@ -7,6 +7,13 @@ public struct ListenerPlan: Sendable, Equatable {
         public var gateway: String
         public var server: GatewayServer
         public var file: String
+        /// The Gateway's `metadata.annotations` (Tollgate's opt-in features live there).
+        public var annotations: [String: String] = [:]
+
+        /// `tollgate.io/explain: "true"`: explain denials and certificate problems to the client.
+        public var explain: Bool { annotations["tollgate.io/explain"] == "true" }
+        /// `tollgate.io/whoami-path: /.tollgate/whoami`: answer that path with the client's identity.
+        public var whoamiPath: String? { annotations["tollgate.io/whoami-path"].flatMap { $0.hasPrefix("/") ? $0 : nil } }
     }
 
     /// The port the Gateway declares (what policies and `match.port` see).
@@ -22,7 +29,8 @@ public struct ListenerPlan: Sendable, Equatable {
         var errors: [Diagnostic] = []
         for gateway in model.gateways {
             for server in gateway.servers {
-                let entry = Server(gateway: gateway.meta.qualifiedName, server: server, file: gateway.meta.file)
+                let entry = Server(gateway: gateway.meta.qualifiedName, server: server, file: gateway.meta.file,
+                                   annotations: gateway.meta.annotations)
                 let isTLS = server.port.portProtocol == .https
                 if let i = plans.firstIndex(where: { $0.declaredPort == server.port.number }) {
                     guard plans[i].isTLS == isTLS else {

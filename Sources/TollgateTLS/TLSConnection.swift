@@ -102,6 +102,29 @@ public final class TLSConnection {
     public var cipher: String { SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "" }
     public var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
 
+    /// Why the client has no verified identity on a server that asks for certificates (explain mode only:
+    /// otherwise such a handshake fails). nil when the certificate verified or none was requested.
+    public var clientCertificateProblem: ClientCertificateProblem? {
+        let settings = group.entries[serverIndex].context.settings
+        guard settings.clientAuthentication != .none else { return nil }
+        guard let cert = SSL_get0_peer_certificate(ssl) else {
+            return settings.clientAuthentication == .required ? .missing : nil
+        }
+        let result = Int32(SSL_get_verify_result(ssl))
+        guard result != X509_V_OK else { return nil }
+        let summary = CertificateSummary(cert)
+        let text = String(cString: X509_verify_cert_error_string(Int(result)))
+        switch result {
+        case X509_V_ERR_CERT_HAS_EXPIRED: return .expired(summary)
+        case X509_V_ERR_CERT_NOT_YET_VALID: return .notYetValid(summary)
+        case X509_V_ERR_CERT_REVOKED: return .revoked(summary)
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT,
+             X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, X509_V_ERR_CERT_SIGNATURE_FAILURE, X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+            return .untrustedIssuer(summary)
+        default: return .invalid(summary, text)
+        }
+    }
+
     /// The verified client certificate as Tollgate sees it, or `.anonymous` when none was presented.
     public func peerIdentity() -> PeerIdentity {
         guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else { return .anonymous }
@@ -120,4 +143,21 @@ func sha256Hex(_ cert: OpaquePointer) -> String {
     var out: [UInt8] = []
     for byte in digest.prefix(Int(length)) { out += [hex[Int(byte >> 4)], hex[Int(byte & 15)]] }
     return String(decoding: out, as: UTF8.self)
+}
+
+/// What is wrong with the client's certificate, for the explain page.
+public enum ClientCertificateProblem: Sendable, Equatable {
+    case missing
+    case untrustedIssuer(CertificateSummary)
+    case expired(CertificateSummary)
+    case notYetValid(CertificateSummary)
+    case revoked(CertificateSummary)
+    case invalid(CertificateSummary, String)
+
+    public var summary: CertificateSummary? {
+        switch self {
+        case .missing: nil
+        case .untrustedIssuer(let s), .expired(let s), .notYetValid(let s), .revoked(let s), .invalid(let s, _): s
+        }
+    }
 }

@@ -24,10 +24,13 @@ public struct TLSServerSettings: Sendable {
     public var maxVersion: ProtocolVersion
     /// OpenSSL names of TLS 1.2 cipher suites; empty means Tollgate's ECDHE+AEAD default.
     public var cipherSuites: [String]
+    /// Complete the handshake even without a valid client certificate, so the HTTP layer can explain
+    /// the problem. The verification result is still recorded and such a client is never identified.
+    public var explainFailures = false
 
     public init(certificateChainPEM: [UInt8], privateKeyPEM: [UInt8], clientCAPEM: [UInt8]? = nil, crlPEM: [UInt8]? = nil,
                 clientAuthentication: ClientAuthentication = .none, minVersion: ProtocolVersion = .tls12,
-                maxVersion: ProtocolVersion = .tls13, cipherSuites: [String] = []) {
+                maxVersion: ProtocolVersion = .tls13, cipherSuites: [String] = [], explainFailures: Bool = false) {
         self.certificateChainPEM = certificateChainPEM
         self.privateKeyPEM = privateKeyPEM
         self.clientCAPEM = clientCAPEM
@@ -36,6 +39,7 @@ public struct TLSServerSettings: Sendable {
         self.minVersion = minVersion
         self.maxVersion = maxVersion
         self.cipherSuites = cipherSuites
+        self.explainFailures = explainFailures
     }
 
     /// ECDHE key exchange with AEAD ciphers only, for TLS 1.2; TLS 1.3 suites are all AEAD.
@@ -104,9 +108,13 @@ public final class TLSServerContext: @unchecked Sendable {
                 }
                 X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK))
             }
-            var mode = SSL_VERIFY_PEER
-            if settings.clientAuthentication == .required { mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT }
-            SSL_CTX_set_verify(ctx, mode, nil)
+            if settings.explainFailures {
+                SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, acceptForExplanation)
+            } else {
+                var mode = SSL_VERIFY_PEER
+                if settings.clientAuthentication == .required { mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT }
+                SSL_CTX_set_verify(ctx, mode, nil)
+            }
             SSL_CTX_set_verify_depth(ctx, 8)
         } else {
             SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
@@ -115,6 +123,10 @@ public final class TLSServerContext: @unchecked Sendable {
 
     deinit { SSL_CTX_free(context) }
 }
+
+/// Explain mode: let the handshake finish whatever the verdict; OpenSSL still records the first
+/// verification error, which `TLSConnection.clientCertificateProblem` reports.
+private let acceptForExplanation: @convention(c) (Int32, OpaquePointer?) -> Int32 = { _, _ in 1 }
 
 /// ALPN: Tollgate speaks HTTP/1.1 only; a client offering only h2 gets no ALPN and falls back.
 private let selectALPN: @convention(c) (

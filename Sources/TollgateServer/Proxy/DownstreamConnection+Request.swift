@@ -28,6 +28,7 @@ extension DownstreamConnection {
             return
         }
         let serverIndex = tls == nil ? 0 : (listener.tls?.entryIndex(serverName: serverName) ?? 0)
+        let server = listener.server(serverIndex)
         let authority = head.authority ?? ""
         let routeRequest = RouteRequest(method: head.method, path: normalizedPath, query: head.query, authority: authority,
                                         scheme: scheme, headers: head.headers, port: listener.plan.declaredPort)
@@ -39,10 +40,30 @@ extension DownstreamConnection {
             return
         }
 
-        let attributes = RequestAttributes(
+        var attributes = RequestAttributes(
             identity: identity, sourceIP: IPAddress(peerHost), remoteIP: remoteAddress(head.headers), host: authority,
             method: head.method, path: normalizedPath, destinationPort: listener.plan.declaredPort, serverName: serverName,
             headers: head.headers)
+        let html = ExplainPage.wantsHTML(head.headers)
+        if let whoami = server.whoamiPath, normalizedPath == whoami {
+            attributes.method = "GET"
+            attributes.path = "/"
+            let page = ExplainPage.whoami(identity: identity, problem: tls?.clientCertificateProblem, tls: tls,
+                                          decision: snapshot.authorization.evaluate(attributes), requestID: exchange.requestID, html: html)
+            exchange.responseDetails = "whoami"
+            respondLocally(status: 200, body: page.body, contentType: page.contentType, extraHeaders: [("cache-control", "no-store")])
+            return
+        }
+        // Only in explain mode does a client with a missing or bad certificate get this far; it is
+        // answered here and never reaches a route.
+        if let problem = tls?.clientCertificateProblem {
+            let page = ExplainPage.certificateProblem(problem, requestID: exchange.requestID, html: html)
+            exchange.responseDetails = "client_certificate_rejected"
+            logger.info("client certificate explained", metadata: ["request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)",
+                                                                  "problem": "\(problem)"])
+            respondLocally(status: 403, body: page.body, contentType: page.contentType, extraHeaders: [("cache-control", "no-store")])
+            return
+        }
         let verdict = snapshot.authorization.evaluate(attributes)
         exchange.authorization = verdict
         for audited in verdict.audited {
@@ -55,7 +76,12 @@ extension DownstreamConnection {
                 "reason": "\(verdict.reason)",
             ])
             exchange.responseDetails = verdict.responseDetails ?? "-"
-            respondLocally(status: 403, body: Array("RBAC: access denied".utf8), contentType: "text/plain")
+            if server.explain {
+                let page = ExplainPage.denied(verdict, identity: identity, requestID: exchange.requestID, html: html)
+                respondLocally(status: 403, body: page.body, contentType: page.contentType)
+            } else {
+                respondLocally(status: 403, body: Array("RBAC: access denied".utf8), contentType: "text/plain")
+            }
             return
         }
 

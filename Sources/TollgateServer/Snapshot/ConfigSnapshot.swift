@@ -17,6 +17,11 @@ public struct ListenerRuntime: Sendable {
     public func routeTable(serverIndex: Int) -> RouteTable {
         routeTables[min(serverIndex, routeTables.count - 1)]
     }
+
+    /// The Gateway server block SNI chose (the first one on a plain-HTTP port).
+    public func server(_ serverIndex: Int) -> ListenerPlan.Server {
+        plan.servers[min(serverIndex, plan.servers.count - 1)]
+    }
 }
 
 /// Everything the request path reads, built and validated whole off the loops, then swapped in
@@ -124,7 +129,8 @@ public final class ConfigSnapshot: Sendable {
                 certificateChainPEM: credential.certificateChain, privateKeyPEM: credential.privateKey,
                 clientCAPEM: authentication == .none ? nil : clientCA, crlPEM: authentication == .none ? nil : crl,
                 clientAuthentication: authentication, minVersion: version(tls.minProtocolVersion, default: .tls12),
-                maxVersion: version(tls.maxProtocolVersion, default: .tls13), cipherSuites: tls.cipherSuites))
+                maxVersion: version(tls.maxProtocolVersion, default: .tls13), cipherSuites: tls.cipherSuites,
+                explainFailures: server.explain))
         } catch {
             throw CredentialError("\(credential.source): \(error)")
         }
