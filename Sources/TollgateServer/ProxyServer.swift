@@ -10,6 +10,7 @@ public final class ProxyServer: @unchecked Sendable {
     private var listeners: [Int: Listener] = [:]
     private let reloadQueue = DispatchQueue(label: "tollgate.reload")
     private var generation = 1
+    private var watcher: ConfigWatcher?
 
     /// Builds the first snapshot; throws with every configuration error found.
     public init(settings: GatewaySettings, logger: Logger, accessLog: AccessLog = AccessLog()) throws {
@@ -33,6 +34,24 @@ public final class ProxyServer: @unchecked Sendable {
                 "servers": "\(servers.joined(separator: "; "))",
             ])
         }
+    }
+
+    /// Reloads whenever the configuration or credential files change.
+    public func watchConfiguration() {
+        let settings = runtime.settings
+        var paths = settings.configPaths
+        paths.append(settings.credentialsDirectory ?? ConfigSnapshot.defaultCredentialsDirectory(settings))
+        for server in runtime.current.model.gateways.flatMap(\.servers) {
+            for file in [server.tls?.serverCertificate, server.tls?.privateKey, server.tls?.caCertificates, server.tls?.caCrl].compactMap({ $0 }) {
+                paths.append(file)
+            }
+        }
+        let watcher = ConfigWatcher(paths: paths) { [weak self] in
+            self?.runtime.logger.info("configuration files changed; reloading")
+            self?.reload()
+        }
+        watcher.start()
+        self.watcher = watcher
     }
 
     /// Rebuilds the snapshot from the same files off the loops and swaps it in; on any error the

@@ -118,6 +118,7 @@ public final class TLSConnection {
         case X509_V_ERR_CERT_HAS_EXPIRED: return .expired(summary)
         case X509_V_ERR_CERT_NOT_YET_VALID: return .notYetValid(summary)
         case X509_V_ERR_CERT_REVOKED: return .revoked(summary)
+        case X509_V_ERR_APPLICATION_VERIFICATION: return .invalid(summary, "it is not one of the certificates this site admits")
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT,
              X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, X509_V_ERR_CERT_SIGNATURE_FAILURE, X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
             return .untrustedIssuer(summary)

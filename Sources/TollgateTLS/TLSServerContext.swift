@@ -27,6 +27,12 @@ public struct TLSServerSettings: Sendable {
     /// Complete the handshake even without a valid client certificate, so the HTTP layer can explain
     /// the problem. The verification result is still recorded and such a client is never identified.
     public var explainFailures = false
+    /// The client certificate must carry one of these SANs (exact match, any type): Istio `subjectAltNames`.
+    public var subjectAltNames: [String] = []
+    /// Base64 SHA-256 of the client's SubjectPublicKeyInfo, or hex SHA-256 of its certificate; any one
+    /// matching admits it (Istio `verifyCertificateSpki` / `verifyCertificateHash`).
+    public var spkiPins: [String] = []
+    public var certificateHashes: [String] = []
 
     public init(certificateChainPEM: [UInt8], privateKeyPEM: [UInt8], clientCAPEM: [UInt8]? = nil, crlPEM: [UInt8]? = nil,
                 clientAuthentication: ClientAuthentication = .none, minVersion: ProtocolVersion = .tls12,
@@ -90,6 +96,8 @@ public final class TLSServerContext: @unchecked Sendable {
         _ = tg_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_SERVER))
         SSL_CTX_set_alpn_select_cb(ctx, selectALPN, nil)
 
+        // The verify callback finds its settings through app data; the context outlives its SSL_CTX users.
+        SSL_CTX_set_ex_data(ctx, 0, Unmanaged.passUnretained(self).toOpaque())
         if settings.clientAuthentication != .none {
             guard let caPEM = settings.clientCAPEM else { throw TLSError("client verification needs a CA bundle", drainingQueue: false) }
             let cas = try X509Certificate.all(pem: caPEM)
@@ -108,13 +116,9 @@ public final class TLSServerContext: @unchecked Sendable {
                 }
                 X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK))
             }
-            if settings.explainFailures {
-                SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, acceptForExplanation)
-            } else {
-                var mode = SSL_VERIFY_PEER
-                if settings.clientAuthentication == .required { mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT }
-                SSL_CTX_set_verify(ctx, mode, nil)
-            }
+            var mode = SSL_VERIFY_PEER
+            if settings.clientAuthentication == .required && !settings.explainFailures { mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT }
+            SSL_CTX_set_verify(ctx, mode, verifyClientCertificate)
             SSL_CTX_set_verify_depth(ctx, 8)
         } else {
             SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
@@ -122,11 +126,59 @@ public final class TLSServerContext: @unchecked Sendable {
     }
 
     deinit { SSL_CTX_free(context) }
+
+    /// Called from OpenSSL's verify callback; reads only immutable settings.
+    fileprivate func pinsAccept(_ cert: OpaquePointer) -> Bool {
+        if !settings.subjectAltNames.isEmpty {
+            let names = alternativeNames(cert).map { name -> String in
+                switch name {
+                case .dnsName(let v), .uniformResourceIdentifier(let v), .rfc822Name(let v): v
+                case .ipAddress(let bytes): IPAddress(bytes: bytes).description
+                }
+            }
+            guard names.contains(where: settings.subjectAltNames.contains) else { return false }
+        }
+        guard !settings.spkiPins.isEmpty || !settings.certificateHashes.isEmpty else { return true }
+        if !settings.certificateHashes.isEmpty {
+            let hash = sha256Hex(cert)
+            let wanted = settings.certificateHashes.map { $0.replacingColons().lowercased() }
+            if wanted.contains(hash) { return true }
+        }
+        if !settings.spkiPins.isEmpty, let spki = spkiSHA256Base64(cert), settings.spkiPins.contains(spki) { return true }
+        return false
+    }
 }
 
-/// Explain mode: let the handshake finish whatever the verdict; OpenSSL still records the first
-/// verification error, which `TLSConnection.clientCertificateProblem` reports.
-private let acceptForExplanation: @convention(c) (Int32, OpaquePointer?) -> Int32 = { _, _ in 1 }
+/// Verifies the client certificate on top of OpenSSL's chain checks: Istio's SAN and pin lists. In
+/// explain mode it lets the handshake finish whatever the verdict; the recorded error then drives the
+/// explanation, and the client is never identified.
+private let verifyClientCertificate: @convention(c) (Int32, OpaquePointer?) -> Int32 = { preverify, store in
+    guard let store, let sslPointer = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()),
+          let ctx = SSL_get_SSL_CTX(OpaquePointer(sslPointer)), let owner = SSL_CTX_get_ex_data(ctx, 0) else { return preverify }
+    let context = Unmanaged<TLSServerContext>.fromOpaque(owner).takeUnretainedValue()
+    var ok = preverify == 1
+    if ok, X509_STORE_CTX_get_error_depth(store) == 0, let cert = X509_STORE_CTX_get_current_cert(store), !context.pinsAccept(cert) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION)
+        ok = false
+    }
+    return context.settings.explainFailures || ok ? 1 : 0
+}
+
+func spkiSHA256Base64(_ cert: OpaquePointer) -> String? {
+    guard let key = X509_get_X509_PUBKEY(cert) else { return nil }
+    var der: UnsafeMutablePointer<UInt8>?
+    let length = i2d_X509_PUBKEY(key, &der)
+    guard length > 0, let der else { return nil }
+    defer { tg_OPENSSL_free(der) }
+    var digest = [UInt8](repeating: 0, count: 32)
+    var size: UInt32 = 0
+    guard EVP_Digest(der, Int(length), &digest, &size, EVP_sha256(), nil) == 1 else { return nil }
+    return Base64.encode(digest)
+}
+
+extension String {
+    fileprivate func replacingColons() -> String { String(filter { $0 != ":" }) }
+}
 
 /// ALPN: Tollgate speaks HTTP/1.1 only; a client offering only h2 gets no ALPN and falls back.
 private let selectALPN: @convention(c) (

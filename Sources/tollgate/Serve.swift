@@ -47,6 +47,9 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("no-access-log"), help: "Do not print one line per request.")
     var noAccessLog = false
 
+    @Flag(name: .customLong("no-watch"), help: "Reload on SIGHUP only, not when configuration or credential files change.")
+    var noWatch = false
+
     func run() throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -67,6 +70,7 @@ struct Serve: ParsableCommand {
         do {
             server = try ProxyServer(settings: settings, logger: logger, accessLog: AccessLog(enabled: !noAccessLog))
             try server.start()
+            if !noWatch { server.watchConfiguration() }
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("\(error.description)\ntollgate: configuration rejected\n".utf8))
             throw ExitCode(2)

@@ -53,8 +53,10 @@ public final class GatewayHarness: @unchecked Sendable {
 
     /// Starts the gateway; `declaredPorts` are the Gateway ports to remap to free ones.
     /// Each started upstream is mapped with `--service NAME=127.0.0.1:PORT`.
-    public func startGateway(declaredPorts: [Int] = [443], extraArguments: [String] = [], services: [String: Int] = [:]) throws {
-        var arguments = ["serve", "--config", configDirectory.path, "--credentials", pki.directory.path, "--loops", "2", "--log-level", "debug"]
+    public func startGateway(declaredPorts: [Int] = [443], extraArguments: [String] = [], services: [String: Int] = [:],
+                             credentials: String? = nil) throws {
+        var arguments = ["serve", "--config", configDirectory.path, "--credentials", credentials ?? pki.directory.path, "--loops", "2",
+                         "--log-level", "debug"]
         for declared in declaredPorts {
             let port = try Network.freePort()
             ports[declared] = port
@@ -69,6 +71,14 @@ public final class GatewayHarness: @unchecked Sendable {
     }
 
     public func port(_ declared: Int = 443) -> Int { ports[declared] ?? declared }
+
+    /// How many times the gateway has logged a finished reload.
+    public var reloadCount: Int { (gateway?.log.components(separatedBy: "configuration reloaded").count ?? 1) - 1 }
+
+    /// Waits (bounded) until the gateway has reloaded more than `count` times.
+    public func waitForReload(after count: Int, timeout: TimeInterval = 20) throws {
+        try waitUntil(timeout: timeout, "the gateway to reload") { reloadCount > count }
+    }
 
     /// `curl` against `https://host:<mapped port>path`, resolving `host` to 127.0.0.1.
     /// Output: body on stdout; `-w` adds the status after a newline marker.

@@ -85,6 +85,18 @@ extension DownstreamConnection {
             return
         }
 
+        var headerOperations = decision.headerOperations
+        switch CorsResponder.evaluate(decision.corsPolicy, method: head.method, headers: head.headers) {
+        case .none:
+            break
+        case .preflight(let headers):
+            exchange.responseDetails = "cors_preflight"
+            respondLocally(status: 200, body: nil, extraHeaders: headers)
+            return
+        case .actual(let headers):
+            headerOperations.response.set += headers
+        }
+
         switch decision.action {
         case .notFound:
             exchange.responseFlags = "NR"
@@ -93,13 +105,13 @@ extension DownstreamConnection {
         case .misdirected:
             break
         case .redirect(let status, let location):
-            respondLocally(status: status, body: nil, extraHeaders: [("location", location)], headerOperations: decision.headerOperations)
+            respondLocally(status: status, body: nil, extraHeaders: [("location", location)], headerOperations: headerOperations)
         case .directResponse(let status, let body):
             exchange.responseDetails = "direct_response"
             respondLocally(status: status, body: body, contentType: body == nil ? nil : "text/plain",
-                           headerOperations: decision.headerOperations)
+                           headerOperations: headerOperations)
         case .forward(let plan):
-            startForward(plan, headerOperations: decision.headerOperations)
+            startForward(plan, headerOperations: headerOperations)
         }
     }
 

@@ -49,12 +49,8 @@ public final class ConfigSnapshot: Sendable {
     public static func build(_ settings: GatewaySettings, generation: Int) throws -> ConfigSnapshot {
         let model = try ConfigFiles.load(settings.configPaths)
         let plans = try ListenerPlan.plan(model, portMap: settings.portMap)
-        let base = settings.configPaths.first.map { path -> String in
-            var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-            return isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
-        } ?? "."
-        let credentials = CredentialStore(directory: settings.credentialsDirectory ?? (base as NSString).appendingPathComponent("credentials"),
+        let base = baseDirectory(settings)
+        let credentials = CredentialStore(directory: settings.credentialsDirectory ?? defaultCredentialsDirectory(settings),
                                           secrets: model.secrets)
         var listeners: [Int: ListenerRuntime] = [:]
         var errors: [Diagnostic] = []
@@ -92,6 +88,20 @@ public final class ConfigSnapshot: Sendable {
                               authorization: authorization, warnings: warnings + skipped)
     }
 
+    /// The folder relative paths in the configuration are resolved against: the first config folder.
+    static func baseDirectory(_ settings: GatewaySettings) -> String {
+        settings.configPaths.first.map { path -> String in
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            return isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
+        } ?? "."
+    }
+
+    /// `credentials/` beside the configuration.
+    static func defaultCredentialsDirectory(_ settings: GatewaySettings) -> String {
+        (baseDirectory(settings) as NSString).appendingPathComponent("credentials")
+    }
+
     static func tlsContext(_ server: ListenerPlan.Server, credentials: CredentialStore, base: String) throws -> TLSServerContext {
         guard let tls = server.server.tls, let mode = tls.mode else { throw CredentialError("HTTPS server without tls.mode") }
         let credential: Credential
@@ -125,12 +135,16 @@ public final class ConfigSnapshot: Sendable {
             }
         }
         do {
-            return try TLSServerContext(TLSServerSettings(
+            var settings = TLSServerSettings(
                 certificateChainPEM: credential.certificateChain, privateKeyPEM: credential.privateKey,
                 clientCAPEM: authentication == .none ? nil : clientCA, crlPEM: authentication == .none ? nil : crl,
                 clientAuthentication: authentication, minVersion: version(tls.minProtocolVersion, default: .tls12),
                 maxVersion: version(tls.maxProtocolVersion, default: .tls13), cipherSuites: tls.cipherSuites,
-                explainFailures: server.explain))
+                explainFailures: server.explain)
+            settings.subjectAltNames = tls.subjectAltNames
+            settings.spkiPins = tls.verifyCertificateSpki
+            settings.certificateHashes = tls.verifyCertificateHash
+            return try TLSServerContext(settings)
         } catch {
             throw CredentialError("\(credential.source): \(error)")
         }
