@@ -11,6 +11,7 @@ public final class ProxyServer: @unchecked Sendable {
     private let reloadQueue = DispatchQueue(label: "tollgate.reload")
     private var generation = 1
     private var watcher: ConfigWatcher?
+    private var dnsTimer: DispatchSourceTimer?
 
     /// Builds the first snapshot; throws with every configuration error found.
     public init(settings: GatewaySettings, logger: Logger, accessLog: AccessLog = AccessLog()) throws {
@@ -52,6 +53,26 @@ public final class ProxyServer: @unchecked Sendable {
         }
         watcher.start()
         self.watcher = watcher
+    }
+
+    /// Re-resolves upstream names every `seconds`, off the loops, and swaps in endpoints that changed
+    /// (DNS ServiceEntries, `--service` mappings and destinations named by DNS).
+    public func refreshUpstreamsPeriodically(seconds: Int) {
+        guard seconds > 0 else { return }
+        let timer = DispatchSource.makeTimerSource(queue: reloadQueue)
+        timer.schedule(deadline: .now() + .seconds(seconds), repeating: .seconds(seconds), leeway: .seconds(1))
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            let current = self.runtime.current
+            let (catalog, _) = UpstreamCatalog.build(model: current.model, services: self.runtime.settings.services)
+            guard !catalog.sameEndpoints(as: current.upstreams) else { return }
+            // A reload may have happened meanwhile on this same serial queue: only replace what was resolved from.
+            guard self.runtime.current === current else { return }
+            self.runtime.replace(current.replacingUpstreams(catalog))
+            self.runtime.logger.info("upstream endpoints changed", metadata: ["generation": "\(current.generation)"])
+        }
+        timer.resume()
+        dnsTimer = timer
     }
 
     /// Rebuilds the snapshot from the same files off the loops and swaps it in; on any error the

@@ -47,6 +47,9 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("no-access-log"), help: "Do not print one line per request.")
     var noAccessLog = false
 
+    @Option(name: .customLong("dns-refresh"), help: "Seconds between re-resolving upstream host names (0: only on reload).")
+    var dnsRefresh: Int = 30
+
     @Flag(name: .customLong("no-watch"), help: "Reload on SIGHUP only, not when configuration or credential files change.")
     var noWatch = false
 
@@ -71,6 +74,7 @@ struct Serve: ParsableCommand {
             server = try ProxyServer(settings: settings, logger: logger, accessLog: AccessLog(enabled: !noAccessLog))
             try server.start()
             if !noWatch { server.watchConfiguration() }
+            server.refreshUpstreamsPeriodically(seconds: dnsRefresh)
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("\(error.description)\ntollgate: configuration rejected\n".utf8))
             throw ExitCode(2)

@@ -19,15 +19,24 @@ struct Validate: ParsableCommand {
     func run() throws {
         var settings = GatewaySettings(configPaths: paths, credentialsDirectory: credentials)
         settings.services = try Dictionary(service.map(Serve.parseService), uniquingKeysWith: { $1 })
+        let findings: [Diagnostic]
+        let summary: String
         do {
             let snapshot = try ConfigSnapshot.build(settings, generation: 0)
-            for notice in snapshot.model.notices { print(notice.description) }
-            for warning in snapshot.warnings { print("warning: \(warning)") }
-            print("ok: \(snapshot.model.gateways.count) gateways, \(snapshot.model.virtualServices.count) virtual services, "
-                + "\(snapshot.model.serviceEntries.count) service entries, \(snapshot.model.authorizationPolicies.count) authorization policies")
+            findings = snapshot.analysis()
+            summary = "\(snapshot.model.gateways.count) gateways, \(snapshot.model.virtualServices.count) virtual services, "
+                + "\(snapshot.model.serviceEntries.count) service entries, \(snapshot.model.authorizationPolicies.count) authorization policies"
         } catch let error as ConfigError {
-            print(error.description)
+            findings = error.diagnostics
+            summary = ""
+        }
+        for finding in findings.sorted(by: { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }) { print(finding.description) }
+        let errors = findings.filter { $0.severity == .error }.count
+        let warnings = findings.filter { $0.severity == .warning }.count
+        if errors > 0 {
+            print("\(errors) error(s), \(warnings) warning(s)")
             throw ExitCode(1)
         }
+        print("ok: \(summary); \(warnings) warning(s)")
     }
 }

@@ -33,15 +33,35 @@ public final class ConfigSnapshot: Sendable {
     public let upstreams: UpstreamCatalog
     public let authorization: AuthorizationEngine
     public let warnings: [String]
+    let destinationWarnings: [Diagnostic]
 
     init(generation: Int, model: ConfigModel, listeners: [Int: ListenerRuntime], upstreams: UpstreamCatalog,
-         authorization: AuthorizationEngine, warnings: [String]) {
+         authorization: AuthorizationEngine, warnings: [String], destinationWarnings: [Diagnostic]) {
         self.generation = generation
         self.model = model
         self.listeners = listeners
         self.upstreams = upstreams
         self.authorization = authorization
         self.warnings = warnings
+        self.destinationWarnings = destinationWarnings
+    }
+
+    /// The same configuration with freshly resolved upstream endpoints.
+    func replacingUpstreams(_ upstreams: UpstreamCatalog) -> ConfigSnapshot {
+        ConfigSnapshot(generation: generation, model: model, listeners: listeners, upstreams: upstreams, authorization: authorization,
+                       warnings: warnings, destinationWarnings: destinationWarnings)
+    }
+
+    /// Everything `tollgate validate` reports about a configuration that loaded: skipped kinds, references
+    /// and routes (`ConfigAnalysis`), certificates, destinations that do not resolve, policies that do not apply.
+    public func analysis() -> [Diagnostic] {
+        var out = model.notices + ConfigAnalysis.findings(model) + CredentialAnalysis.findings(self)
+        out += destinationWarnings
+        out += authorization.skipped.map { skipped in
+            let meta = model.authorizationPolicies.first { $0.meta.qualifiedName == skipped.name }?.meta
+            return Diagnostic(.notice, file: meta?.file ?? "-", line: meta?.line, path: "", "AuthorizationPolicy \(skipped.name) does not apply: \(skipped.reason)")
+        }
+        return out
     }
 
     /// Loads the files, reads the credentials, builds TLS contexts, route tables, policies and
@@ -85,7 +105,7 @@ public final class ConfigSnapshot: Sendable {
                                                 namespace: settings.namespace, rootNamespace: settings.rootNamespace)
         let skipped = authorization.skipped.map { "AuthorizationPolicy \($0.name) does not apply: \($0.reason)" }
         return ConfigSnapshot(generation: generation, model: model, listeners: listeners, upstreams: upstreams,
-                              authorization: authorization, warnings: warnings + skipped)
+                              authorization: authorization, warnings: warnings.map(\.description) + skipped, destinationWarnings: warnings)
     }
 
     /// The folder relative paths in the configuration are resolved against: the first config folder.

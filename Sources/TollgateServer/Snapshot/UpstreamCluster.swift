@@ -21,19 +21,25 @@ public struct UpstreamCatalog: Sendable {
 
     public var all: [UpstreamCluster] { Array(clusters.values) }
 
+    /// Whether two catalogs resolve every destination to the same endpoints.
+    func sameEndpoints(as other: UpstreamCatalog) -> Bool {
+        clusters.count == other.clusters.count && clusters.allSatisfy { other.clusters[$0.key]?.endpoints == $0.value.endpoints }
+    }
+
     /// Resolves every destination named by a VirtualService route: ServiceEntry endpoints first,
     /// then `--service NAME=HOST:PORT` mappings, then the name itself as a DNS host. Blocks on DNS.
-    public static func build(model: ConfigModel, services: [String: (host: String, port: Int)]) -> (UpstreamCatalog, [String]) {
+    public static func build(model: ConfigModel, services: [String: (host: String, port: Int)]) -> (UpstreamCatalog, [Diagnostic]) {
         var catalog = UpstreamCatalog()
-        var warnings: [String] = []
+        var warnings: [Diagnostic] = []
         for vs in model.virtualServices {
-            for route in vs.http {
+            for (index, route) in vs.http.enumerated() {
                 for destination in route.route.map(\.destination) {
                     let key = key(host: destination.host, port: destination.port)
                     guard catalog.clusters[key] == nil else { continue }
                     let cluster = resolve(destination, model: model, services: services)
                     if let error = cluster.resolutionError {
-                        warnings.append("\(vs.meta.location): destination \(destination.host)\(destination.port.map { ":\($0)" } ?? ""): \(error)")
+                        warnings.append(Diagnostic(.warning, file: vs.meta.file, line: route.line, path: "spec.http[\(index)].route",
+                            "destination \(destination.host)\(destination.port.map { ":\($0)" } ?? "") has no endpoint (requests get 503): \(error)"))
                     }
                     catalog.clusters[key] = cluster
                 }

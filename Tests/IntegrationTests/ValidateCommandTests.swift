@@ -1,0 +1,47 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `tollgate validate`: findings as `file:line: severity: message`, non-zero exit on errors.
+final class ValidateCommandTests: XCTestCase {
+    func testFindingsAndExitCodes() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL", hosts: [Manifests.host, "not-in-cert.example.test"]))
+        try harness.write("vs.yaml", Manifests.virtualService(routes: """
+                - route: [{destination: {host: server, port: {number: 80}}}]
+                - match: [{uri: {prefix: /}}]
+                  route: [{destination: {host: server, port: {number: 80}}}]
+            """) + """
+
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: orphan}
+            spec:
+              hosts: [x.test]
+              gateways: [istio-system/nowhere]
+              http: [{route: [{destination: {host: server}}]}]
+            """)
+        let config = harness.configDirectory.path
+        let failing = try Command.run(Paths.tollgate, ["validate", config, "--credentials", harness.pki.directory.path,
+                                                       "--service", "server=127.0.0.1:9"])
+        XCTAssertEqual(failing.exitCode, 1, failing.stdout)
+        let out = failing.stdout
+        XCTAssertTrue(out.contains("vs.yaml:15: error: spec.gateways: gateway istio-system/nowhere does not exist"), out)
+        XCTAssertTrue(out.contains("vs.yaml:11: warning: spec.http[1]: route 1 can never be chosen: route 0 matches every request it matches"), out)
+        XCTAssertTrue(out.contains("warning: spec.servers.tls: the server certificate (CN=\(Manifests.host)) does not cover host not-in-cert.example.test"), out)
+
+        try harness.remove("vs.yaml")
+        try harness.write("vs.yaml", Manifests.virtualService())
+        let passing = try Command.run(Paths.tollgate, ["validate", config, "--credentials", harness.pki.directory.path,
+                                                       "--service", "server=127.0.0.1:9"])
+        XCTAssertEqual(passing.exitCode, 0, passing.stdout)
+        XCTAssertTrue(passing.stdout.contains("ok: 1 gateways, 1 virtual services"), passing.stdout)
+
+        try harness.write("bad.yaml", "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g2}\nspec:\n  servers: [{hosts: [a], port: {number: 1, protocol: HTTP}, tls: {mood: x}}]\n")
+        let broken = try Command.run(Paths.tollgate, ["validate", config, "--credentials", harness.pki.directory.path])
+        XCTAssertEqual(broken.exitCode, 1)
+        XCTAssertTrue(broken.stdout.contains("bad.yaml:5: error: spec.servers[0].tls.mood: unknown field"), broken.stdout)
+    }
+}
