@@ -5,7 +5,8 @@
 #   OUT/jinsu-macbook-tls/...  + jinsu-macbook.p12    client spiffe://jinsu-macbook
 #   OUT/jinsu-iphone-tls/...   + jinsu-iphone.p12     client spiffe://jinsu-iphone
 # With --test it adds what the tests need: an expired client, a client of another CA, a second server.
-# Uses the openssl command; `tollgate certs` will replace it.
+# The tests' PKI is made with the openssl command on purpose: the gateway is checked against certificates
+# it did not issue itself (`tollgate certs` is tested separately, and makes certs-sample/).
 set -euo pipefail
 OUT=${1:?usage: gen-certs.sh OUT_DIR [--test]}
 MODE=${2:-}
