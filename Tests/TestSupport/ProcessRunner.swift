@@ -10,13 +10,14 @@ public struct CommandResult: Sendable {
 
 public enum Command {
     @discardableResult
+    /// `environment` is added to the inherited one, or replaces it with `inheritEnvironment: false`.
     public static func run(_ executable: String, _ arguments: [String], input: Data? = nil, timeout: TimeInterval = 60,
-                           environment: [String: String]? = nil) throws -> CommandResult {
+                           environment: [String: String]? = nil, inheritEnvironment: Bool = true) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : try which(executable))
         process.arguments = arguments
         if let environment {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            process.environment = inheritEnvironment ? ProcessInfo.processInfo.environment.merging(environment) { $1 } : environment
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-cmd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

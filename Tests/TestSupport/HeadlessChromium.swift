@@ -1,0 +1,65 @@
+import Foundation
+
+/// Debian's Chromium, headless, with a fresh profile whose NSS database trusts a CA and may hold one
+/// client certificate (imported from a .p12), and a preference that picks that certificate without a prompt.
+/// Never `--ignore-certificate-errors`: the CA must really be trusted.
+public final class HeadlessChromium {
+    public static let binary = "/usr/lib/chromium/chromium"
+    public let home: URL
+
+    public struct Load {
+        public var dom: String
+        public var stderr: String
+        /// The `net::ERR_…` code Chromium printed, if the load failed.
+        public var netError: String? {
+            stderr.range(of: #"net::ERR_[A-Z_]+"#, options: .regularExpression).map { String(stderr[$0]) }
+        }
+    }
+
+    /// - Parameters:
+    ///   - caCertificate: PEM file to trust for websites.
+    ///   - clientP12: optional .p12 to import, with its password and the CN to auto-select for `origin`.
+    public init(caCertificate: String, clientP12: (path: String, password: String, commonName: String)?, origin: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            throw HarnessError("\(Self.binary) is missing: scripts/test installs it (apt-get install chromium libnss3-tools)")
+        }
+        home = try Paths.temporaryDirectory("tollgate-chromium")
+        let nssdb = home.appendingPathComponent(".pki/nssdb")
+        try FileManager.default.createDirectory(at: nssdb, withIntermediateDirectories: true)
+        func run(_ tool: String, _ args: [String]) throws {
+            let r = try Command.run(tool, args)
+            guard r.exitCode == 0 else { throw HarnessError("\(tool) \(args.joined(separator: " ")): \(r.stdout)\(r.stderr)") }
+        }
+        try run("certutil", ["-N", "-d", "sql:\(nssdb.path)", "--empty-password"])
+        try run("certutil", ["-A", "-d", "sql:\(nssdb.path)", "-t", "C,,", "-n", "tollgate-test-ca", "-i", caCertificate])
+        if let p12 = clientP12 {
+            try run("pk12util", ["-i", p12.path, "-d", "sql:\(nssdb.path)", "-W", p12.password])
+        }
+        // Without automatic selection Chromium waits forever at the certificate picker, even headless.
+        // The profile preference is used rather than a managed policy file: it needs no root, leaves no
+        // machine-wide state behind, and the policy file did not take effect for headless Chromium 156 here.
+        if let p12 = clientP12 {
+            let prefs = home.appendingPathComponent("profile/Default")
+            try FileManager.default.createDirectory(at: prefs, withIntermediateDirectories: true)
+            let setting: [String: Any] = ["profile": ["content_settings": ["exceptions": ["auto_select_certificate": [
+                "\(origin),*": ["setting": ["filters": [["SUBJECT": ["CN": p12.commonName]]]]]]]]]]
+            try JSONSerialization.data(withJSONObject: setting).write(to: prefs.appendingPathComponent("Preferences"))
+        }
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: home)
+    }
+
+    /// Loads `url` (its host mapped to 127.0.0.1) and returns the page text.
+    public func load(_ url: String, host: String) throws -> Load {
+        let result = try Command.run(Self.binary, [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-proxy-server",
+            "--user-data-dir=\(home.appendingPathComponent("profile").path)", "--host-resolver-rules=MAP \(host) 127.0.0.1",
+            "--dump-dom", url,
+        // A clean environment: the test runner's (LD_LIBRARY_PATH to the Swift toolchain among others) can
+        // wedge Chromium at start-up.
+        ], timeout: 90, environment: ["HOME": home.path, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"], inheritEnvironment: false)
+        return Load(dom: result.stdout, stderr: result.stderr)
+    }
+}
