@@ -37,6 +37,29 @@ public final class ProxyServer: @unchecked Sendable {
         }
     }
 
+    /// Stops accepting, lets requests in flight finish (idle keep-alive connections are closed, busy ones
+    /// close after their response), and calls `completion` once no client connection is left or
+    /// `gracePeriodMilliseconds` has passed.
+    public func shutdown(gracePeriodMilliseconds: Int, completion: @escaping @Sendable (_ remaining: Int) -> Void) {
+        reloadQueue.async { [self] in
+            watcher?.stop()
+            dnsTimer?.cancel()
+            for listener in listeners.values { listener.stop() }
+            listeners = [:]
+            for loop in loops.loops { loop.execute { loop.drainConnections() } }
+            waitForConnections(until: DispatchTime.now() + .milliseconds(gracePeriodMilliseconds), completion: completion)
+        }
+    }
+
+    private func waitForConnections(until deadline: DispatchTime, completion: @escaping @Sendable (Int) -> Void) {
+        let remaining = runtime.openConnections
+        if remaining == 0 || DispatchTime.now() >= deadline {
+            completion(remaining)
+        } else {
+            reloadQueue.asyncAfter(deadline: .now() + .milliseconds(50)) { [self] in waitForConnections(until: deadline, completion: completion) }
+        }
+    }
+
     /// Reloads whenever the configuration or credential files change.
     public func watchConfiguration() {
         let settings = runtime.settings

@@ -47,6 +47,9 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("no-access-log"), help: "Do not print one line per request.")
     var noAccessLog = false
 
+    @Option(name: .customLong("drain-seconds"), help: "On SIGTERM/SIGINT, how long requests in flight may take to finish.")
+    var drainSeconds: Int = 10
+
     @Option(name: .customLong("dns-refresh"), help: "Seconds between re-resolving upstream host names (0: only on reload).")
     var dnsRefresh: Int = 30
 
@@ -87,8 +90,11 @@ struct Serve: ParsableCommand {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
             source.setEventHandler {
-                logger.info("shutting down", metadata: ["signal": "\(sig)"])
-                Foundation.exit(0)
+                logger.info("shutting down: no new connections, finishing requests in flight", metadata: ["signal": "\(sig)"])
+                server.shutdown(gracePeriodMilliseconds: drainSeconds * 1000) { remaining in
+                    logger.info("stopped", metadata: ["connections.dropped": "\(remaining)"])
+                    Foundation.exit(0)
+                }
             }
             source.resume()
             Self.keepAlive.append(source)

@@ -75,6 +75,44 @@ final class ProxyingTests: XCTestCase {
         XCTAssertTrue(lines.dropFirst().allSatisfy { $0 == "200:0" }, "every later request must reuse the connection: \(lines)")
     }
 
+    func testUpstreamConnectionsArePooled() throws {
+        let upstreamPort = harness.upstreams["server"]!.port
+        func accepted() throws -> Int {
+            let stats = try Command.run("curl", ["-sS", "http://127.0.0.1:\(upstreamPort)/stats"]).stdout
+            return Int(stats.components(separatedBy: "\"connections\": ")[1].prefix { $0.isNumber }) ?? -1
+        }
+        let before = try accepted()
+        let urls = (0..<30).map { _ in "https://\(Manifests.host):\(harness.port())/uuid" }
+        for _ in 0..<3 {
+            _ = try Command.run("curl", ["-sS", "-o", "/dev/null", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1",
+                                         "--cacert", harness.pki.caCertificate] + harness.pki.clientArguments("jinsu-macbook-tls") + urls)
+        }
+        // 90 requests over 3 client connections; the gateway has 2 loops, each with its own pool.
+        let opened = try accepted() - before - 1  // minus this probe's own connection
+        XCTAssertLessThanOrEqual(opened, 2, "upstream connections must be reused across requests and client connections")
+        XCTAssertGreaterThanOrEqual(opened, 1)
+    }
+
+    func testExpectContinueIsAnsweredWithoutDelay() throws {
+        let file = try randomFile(bytes: 2 << 20)
+        // curl waits this long for `100 Continue` before sending the body anyway; the test's own bound is shorter.
+        let result = try harness.curl("/sha256", arguments: ["--data-binary", "@\(file)", "-H", "Expect: 100-continue", "--expect100-timeout", "60"],
+                                      timeout: 20)
+        XCTAssertEqual(result.status, 200, result.stderr)
+        XCTAssertTrue(result.body.contains(try sha256(file)), result.body)
+    }
+
+    func testTLSSessionsResume() throws {
+        let session = harness.workDirectory.appendingPathComponent("session.pem").path
+        let common = ["s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host, "-tls1_2",
+                      "-CAfile", harness.pki.caCertificate, "-cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"),
+                      "-key", harness.pki.path("jinsu-macbook-tls", "tls.key")]
+        let first = try Command.run("openssl", common + ["-sess_out", session], input: Data(), timeout: 20)
+        XCTAssertTrue(first.stdout.contains("New, TLSv1.2"), first.stdout)
+        let second = try Command.run("openssl", common + ["-sess_in", session], input: Data(), timeout: 20)
+        XCTAssertTrue(second.stdout.contains("Reused, TLSv1.2"), second.stdout)
+    }
+
     func testHeadAndNoContentResponses() throws {
         let head = try harness.curl("/bytes/1000", arguments: ["-I"])
         XCTAssertEqual(head.status, 200)

@@ -97,7 +97,16 @@ public final class EventLoopGroup: @unchecked Sendable {
     }
 }
 
+extension EventLoop {
+    /// Asks every connection of this loop to finish what it is doing and close.
+    func drainConnections() {
+        for channel in openChannels.values { (channel.handler as? LoopSweepable)?.drain() }
+    }
+}
+
 /// Something with coarse deadlines that the loop's sweep checks.
 protocol LoopSweepable: AnyObject {
     func sweep(now: UInt64)
+    /// Shutting down: close when idle, and after the current response otherwise.
+    func drain()
 }

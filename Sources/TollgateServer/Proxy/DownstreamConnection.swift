@@ -62,6 +62,11 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         deadline = nil
     }
 
+    func drain() {
+        keepAlive = false
+        if exchange == nil { channel.closeAfterFlush() }
+    }
+
     func sweep(now: UInt64) {
         guard let deadline, exchange == nil, now >= deadline.nanos else { return }
         self.deadline = nil
@@ -131,7 +136,12 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         cleanUp()
     }
 
+    private var cleanedUp = false
+
+    /// Runs once, however the connection ended (failure and close may both report).
     private func cleanUp() {
+        guard !cleanedUp else { return }
+        cleanedUp = true
         cancelTimer()
         if let exchange {
             exchange.cancelTimers()

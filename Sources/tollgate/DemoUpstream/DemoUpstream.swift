@@ -14,6 +14,8 @@ final class DemoUpstream: @unchecked Sendable {
     let name: String
     private let lock = NSLock()
     private var failOnceSeen: Set<String> = []
+    private var acceptedConnections = 0
+    private var requestsInProgress = 0
 
     init(port: Int, name: String) {
         self.port = port
@@ -38,6 +40,7 @@ final class DemoUpstream: @unchecked Sendable {
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
             let client = withUnsafeMutablePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(fd, $0, &length) } }
             if client < 0 { continue }
+            lock.withLock { acceptedConnections += 1 }
             var peerText = [CChar](repeating: 0, count: 64)
             inet_ntop(AF_INET, &peer.sin_addr, &peerText, 64)
             let origin = String(cString: peerText)
@@ -78,7 +81,9 @@ final class DemoUpstream: @unchecked Sendable {
                 decoder.append(bytes)
             }
             guard let request = head else { return }
+            lock.withLock { requestsInProgress += 1 }
             let keepAlive = respond(request, body: body, bodyLength: bodyLength, digest: digest.finalizeHex(), origin: origin, connection: connection)
+            lock.withLock { requestsInProgress -= 1 }
             if !keepAlive || !HopByHop.wantsKeepAlive(request.headers, version: request.version) { return }
             decoder.prepareForNextMessage()
         }
@@ -110,6 +115,10 @@ final class DemoUpstream: @unchecked Sendable {
                 "origin": .string(origin), "bodyLength": .number(bodyLength), "bodySHA256": .string(digest),
                 "data": .string(bodyLength <= 4096 ? String(decoding: body, as: UTF8.self) : ""), "upstream": .string(name),
             ])
+        case path == "/stats":
+            // `inProgress` counts other requests being answered right now (not this one).
+            let (connections, inProgress) = lock.withLock { (acceptedConnections, requestsInProgress - 1) }
+            return json(200, ["connections": .number(connections), "inProgress": .number(inProgress)])
         case path == "/sha256":
             return json(200, ["bytes": .number(bodyLength), "sha256": .string(digest)])
         case path.hasPrefix("/status/"):
