@@ -50,8 +50,7 @@ final class AuthorizationTests: XCTestCase {
 
     func testExplainModeTellsTheDeviceWhyAndWhoamiShowsItsIdentity() throws {
         try harness.write("gw.yaml", gateway(mode: "MUTUAL", annotations: ["tollgate.io/explain": "true", "tollgate.io/whoami-path": "/.tollgate/whoami"]))
-        try harness.write("policy.yaml", try String(contentsOf: Paths.repository.appendingPathComponent("Tests/Fixtures/seed/authorizationpolicy.yaml"),
-                                                    encoding: .utf8))
+        try harness.copySeed("authorizationpolicy.yaml")
         try harness.startGateway()
 
         let denied = try harness.curl("/uuid")

@@ -8,10 +8,7 @@ final class BrowserTests: XCTestCase {
     func testTheWalkthroughInChromium() throws {
         let harness = try GatewayHarness()
         defer { harness.stop() }
-        let seed = Paths.repository.appendingPathComponent("Tests/Fixtures/seed")
-        func copySeed(_ name: String, as target: String? = nil) throws {
-            try harness.write(target ?? name, try String(contentsOf: seed.appendingPathComponent(name), encoding: .utf8))
-        }
+        func copySeed(_ name: String, as target: String? = nil) throws { try harness.copySeed(name, as: target) }
         try harness.startUpstream("server")
         try copySeed("server.yaml")
         try copySeed("gateway.yaml")

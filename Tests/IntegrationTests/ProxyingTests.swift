@@ -76,19 +76,14 @@ final class ProxyingTests: XCTestCase {
     }
 
     func testUpstreamConnectionsArePooled() throws {
-        let upstreamPort = harness.upstreams["server"]!.port
-        func accepted() throws -> Int {
-            let stats = try Command.run("curl", ["-sS", "http://127.0.0.1:\(upstreamPort)/stats"]).stdout
-            return Int(stats.components(separatedBy: "\"connections\": ")[1].prefix { $0.isNumber }) ?? -1
-        }
-        let before = try accepted()
+        let before = try harness.upstreamStats().connections
         let urls = (0..<30).map { _ in "https://\(Manifests.host):\(harness.port())/uuid" }
         for _ in 0..<3 {
             _ = try Command.run("curl", ["-sS", "-o", "/dev/null", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1",
                                          "--cacert", harness.pki.caCertificate] + harness.pki.clientArguments("jinsu-macbook-tls") + urls)
         }
         // 90 requests over 3 client connections; the gateway has 2 loops, each with its own pool.
-        let opened = try accepted() - before - 1  // minus this probe's own connection
+        let opened = try harness.upstreamStats().connections - before - 1  // minus this probe's own connection
         XCTAssertLessThanOrEqual(opened, 2, "upstream connections must be reused across requests and client connections")
         XCTAssertGreaterThanOrEqual(opened, 1)
     }

@@ -11,11 +11,6 @@ final class ShutdownTests: XCTestCase {
         try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
         try harness.write("vs.yaml", Manifests.virtualService())
         try harness.startGateway()
-        let upstreamPort = harness.upstreams["server"]!.port
-        func upstreamRequestsInProgress() -> Int {
-            let stats = (try? Command.run("curl", ["-sS", "http://127.0.0.1:\(upstreamPort)/stats"]).stdout) ?? ""
-            return Int(stats.components(separatedBy: "\"inProgress\": ").last?.prefix { $0.isNumber } ?? "") ?? 0
-        }
         let slow = DispatchGroup()
         nonisolated(unsafe) var slowResult: CurlResult?
         slow.enter()
@@ -23,7 +18,7 @@ final class ShutdownTests: XCTestCase {
             slowResult = try? harness.curl("/delay/1")
             slow.leave()
         }
-        try waitUntil(timeout: 10, "the slow request to reach the upstream") { upstreamRequestsInProgress() >= 1 }
+        try waitUntil(timeout: 10, "the slow request to reach the upstream") { ((try? harness.upstreamStats().inProgress) ?? 0) >= 1 }
         harness.gateway!.signal(SIGTERM)
         slow.wait()
         XCTAssertEqual(slowResult?.status, 200, "the request in flight must complete: \(slowResult?.stderr ?? "")")

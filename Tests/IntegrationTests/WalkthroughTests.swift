@@ -5,15 +5,11 @@ import XCTest
 /// The walkthrough of shared/seed, step by step, with its manifests verbatim: SIMPLE, then MUTUAL by
 /// live reload, then the DENY policy that shuts out one device while another still gets in.
 final class WalkthroughTests: XCTestCase {
-    static let seed = Paths.repository.appendingPathComponent("Tests/Fixtures/seed")
     var harness: GatewayHarness!
 
     override func tearDown() { harness.stop() }
 
-    private func copySeed(_ name: String, as target: String? = nil) throws {
-        let text = try String(contentsOf: Self.seed.appendingPathComponent(name), encoding: .utf8)
-        try harness.write(target ?? name, text)
-    }
+    private func copySeed(_ name: String, as target: String? = nil) throws { try harness.copySeed(name, as: target) }
 
     private func reload() throws {
         let before = harness.gateway!.log.components(separatedBy: "configuration reloaded").count

@@ -32,6 +32,22 @@ public final class GatewayHarness: @unchecked Sendable {
         try yaml.write(to: configDirectory.appendingPathComponent(name), atomically: true, encoding: .utf8)
     }
 
+    /// Copies a manifest of the walkthrough (Tests/Fixtures/seed), verbatim, into the config folder.
+    public func copySeed(_ name: String, as target: String? = nil) throws {
+        let seed = Paths.repository.appendingPathComponent("Tests/Fixtures/seed").appendingPathComponent(name)
+        try write(target ?? name, try String(contentsOf: seed, encoding: .utf8))
+    }
+
+    /// The demo upstream's `/stats`: connections it accepted, requests it is answering right now.
+    public func upstreamStats(_ name: String = "server") throws -> (connections: Int, inProgress: Int) {
+        let port = upstreams[name]!.port
+        let text = try Command.run("curl", ["-sS", "http://127.0.0.1:\(port)/stats"]).stdout
+        func number(_ key: String) -> Int {
+            Int(text.components(separatedBy: "\"\(key)\": ").last?.prefix { $0.isNumber } ?? "") ?? -1
+        }
+        return (number("connections"), number("inProgress"))
+    }
+
     public func remove(_ name: String) throws {
         try FileManager.default.removeItem(at: configDirectory.appendingPathComponent(name))
     }
