@@ -95,6 +95,9 @@ public final class TLSConnection {
         SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
     }
 
+    /// The settings this connection's handshake was verified with.
+    public var verificationSettings: TLSServerSettings { group.entries[serverIndex].context.settings }
+
     /// Index into `group.entries` of the server block SNI chose.
     public var serverIndex: Int { group.index(of: SSL_get_SSL_CTX(ssl)) }
 

@@ -48,6 +48,15 @@ public struct TLSServerSettings: Sendable {
         self.explainFailures = explainFailures
     }
 
+    /// Whether a connection verified under `other` was verified exactly as these settings would verify it
+    /// (the server certificate itself may differ: a renewal does not concern connections already open).
+    public func verifiesClientsLike(_ other: TLSServerSettings) -> Bool {
+        clientAuthentication == other.clientAuthentication && clientCAPEM == other.clientCAPEM && crlPEM == other.crlPEM
+            && subjectAltNames == other.subjectAltNames && spkiPins == other.spkiPins && certificateHashes == other.certificateHashes
+            && explainFailures == other.explainFailures && minVersion == other.minVersion && maxVersion == other.maxVersion
+            && cipherSuites == other.cipherSuites
+    }
+
     /// ECDHE key exchange with AEAD ciphers only, for TLS 1.2; TLS 1.3 suites are all AEAD.
     public static let defaultCipherSuites = [
         "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",

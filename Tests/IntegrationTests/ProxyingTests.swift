@@ -135,6 +135,14 @@ final class ProxyingTests: XCTestCase {
         if let first, let second { XCTAssertLessThan(first.lowerBound, second.lowerBound) }
     }
 
+    func testAbsoluteFormTargetsUseTheirAuthority() throws {
+        let h = Manifests.host
+        let response = try raw("GET https://\(h)/anything/abs?q=1 HTTP/1.1\r\nHost: unknown.example.test\r\nConnection: close\r\n\r\n")
+        XCTAssertTrue(response.hasPrefix("HTTP/1.1 200"), response)
+        XCTAssertTrue(response.contains("\"url\": \"/anything/abs?q=1\""), response)
+        XCTAssertTrue(response.contains("\"Host\": \"\(h)\""), response)
+    }
+
     func testSmugglingAttemptIsRejectedAndTheConnectionClosed() throws {
         let h = Manifests.host
         let attack = "POST /anything HTTP/1.1\r\nHost: \(h)\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /uuid HTTP/1.1\r\nHost: \(h)\r\n\r\n"

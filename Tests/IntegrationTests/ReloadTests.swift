@@ -101,3 +101,36 @@ private final class LockedCodes: @unchecked Sendable {
     func add(_ codes: [String]) { lock.withLock { values += codes } }
     var codes: [String] { lock.withLock { values } }
 }
+
+/// A reload that tightens client verification must not leave connections verified the old way in use.
+final class ReloadTighteningTests: XCTestCase {
+    func testConnectionsVerifiedUnderOldSettingsAreClosedWhenVerificationChanges() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        try harness.startUpstream()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "SIMPLE"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        try harness.startGateway()
+        let client = try InteractiveTLSClient(port: harness.port(), serverName: Manifests.host, caFile: harness.pki.caCertificate,
+                                              directory: harness.workDirectory)
+        let request = "GET /uuid HTTP/1.1\r\nHost: \(Manifests.host)\r\n\r\n"
+        client.send(request)
+        try client.waitFor("HTTP/1.1 200", count: 1)
+
+        // A reload that does not touch verification: the connection goes on.
+        var before = harness.reloadCount
+        try harness.write("vs.yaml", Manifests.virtualService() + "\n# an unrelated edit\n")
+        try harness.waitForReload(after: before)
+        client.send(request)
+        try client.waitFor("HTTP/1.1 200", count: 2)
+
+        // SIMPLE to MUTUAL: this connection never presented a certificate, so it must not be served again.
+        before = harness.reloadCount
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.waitForReload(after: before)
+        client.send(request)
+        try waitUntil(timeout: 10, "the gateway to close the old connection") { !client.isRunning }
+        XCTAssertEqual(client.output.components(separatedBy: "HTTP/1.1 200").count - 1, 2, client.output)
+        XCTAssertTrue(harness.gateway!.log.contains("closing a connection verified under a previous TLS configuration"), harness.gateway!.log)
+    }
+}

@@ -3,12 +3,29 @@ import TollgateConfig
 import TollgateCore
 import TollgatePolicy
 import TollgateRouting
+import TollgateTLS
 
 extension DownstreamConnection {
     /// A request head arrived: route it, authorize it, then answer locally or start forwarding.
-    func beginRequest(_ head: RequestHead) {
+    func beginRequest(_ received: RequestHead) {
         cancelTimer()
         let snapshot = runtime.current
+        var head = received
+        // Absolute-form (`GET https://host/path`): the target's authority replaces Host (RFC 9112 §3.2.2).
+        if let (authority, originForm) = Self.splitAbsoluteForm(head.target) {
+            head.target = originForm
+            head.headers.set("host", authority)
+        }
+        if let tls, !stillVerifiedAsConfigured(tls, snapshot: snapshot) {
+            // A reload changed how this port verifies clients (e.g. SIMPLE to MUTUAL): requests on a
+            // connection verified the old way are not served. Closing without a response lets clients
+            // retry on a new connection, with a new handshake, as they do when a keep-alive connection ends.
+            logger.info("closing a connection verified under a previous TLS configuration", metadata: [
+                "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
+            ])
+            channel.close()
+            return
+        }
         let normalizedPath: String
         do {
             normalizedPath = try PathNormalizer.normalize(head.path)
@@ -113,6 +130,25 @@ extension DownstreamConnection {
         case .forward(let plan):
             startForward(plan, headerOperations: headerOperations)
         }
+    }
+
+    private func stillVerifiedAsConfigured(_ tls: TLSConnection, snapshot: ConfigSnapshot) -> Bool {
+        guard let group = snapshot.listeners[listenPort]?.tls else { return false }
+        if group === tls.group { return true }
+        guard let index = group.entryIndex(serverName: serverName) else { return false }
+        return group.entries[index].context.settings.verifiesClientsLike(tls.verificationSettings)
+    }
+
+    static func splitAbsoluteForm(_ target: String) -> (authority: String, originForm: String)? {
+        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
+            let rest = target.dropFirst(scheme.count)
+            let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            let authority = String(rest[..<end])
+            var origin = String(rest[end...])
+            if origin.hasPrefix("?") || origin.isEmpty { origin = "/" + origin }
+            return authority.isEmpty ? nil : (authority, origin)
+        }
+        return nil
     }
 
     /// The trusted client address: the peer, or with `--trusted-proxies N` the Nth address from the
