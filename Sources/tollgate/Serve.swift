@@ -47,6 +47,15 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("no-access-log"), help: "Do not print one line per request.")
     var noAccessLog = false
 
+    @Option(name: .customLong("header-timeout"), help: "Seconds a client has to complete the TLS handshake and its first request head.")
+    var headerTimeout: Int = 60
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds an idle keep-alive connection is kept.")
+    var idleTimeout: Int = 300
+
+    @Option(name: .customLong("stream-idle-timeout"), help: "Seconds a request may go without any byte flowing either way.")
+    var streamIdleTimeout: Int = 300
+
     @Option(name: .customLong("drain-seconds"), help: "On SIGTERM/SIGINT, how long requests in flight may take to finish.")
     var drainSeconds: Int = 10
 
@@ -67,6 +76,10 @@ struct Serve: ParsableCommand {
         var settings = GatewaySettings(configPaths: config, credentialsDirectory: credentials, loops: max(1, loops))
         settings.bindAddress = bind
         settings.trustedProxies = trustedProxies
+        guard headerTimeout > 0, idleTimeout > 0, streamIdleTimeout > 0 else { throw ValidationError("timeouts must be at least 1 second") }
+        settings.headerTimeout = headerTimeout * 1000
+        settings.idleTimeout = idleTimeout * 1000
+        settings.streamIdleTimeout = streamIdleTimeout * 1000
         settings.namespace = namespace
         settings.portMap = try Dictionary(portMap.map(Self.parsePortMapping), uniquingKeysWith: { $1 })
         settings.services = try Dictionary(service.map(Self.parseService), uniquingKeysWith: { $1 })

@@ -49,3 +49,22 @@ final class ErrorResponseTests: XCTestCase {
         XCTAssertTrue(log.contains("\"GET /nothing-here HTTP/1.1\" 404 NR route_not_found"), log)
     }
 }
+
+/// A request whose body stops arriving is ended with 408 after the stream idle timeout.
+final class StreamIdleTimeoutTests: XCTestCase {
+    func testAStalledRequestBodyGets408() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        try harness.startUpstream()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "SIMPLE"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        try harness.startGateway(extraArguments: ["--stream-idle-timeout", "1"])
+        let client = try InteractiveTLSClient(port: harness.port(), serverName: Manifests.host, caFile: harness.pki.caCertificate,
+                                              directory: harness.workDirectory)
+        client.send("POST /sha256 HTTP/1.1\r\nHost: \(Manifests.host)\r\nContent-Length: 10\r\n\r\nab")
+        try client.waitFor("HTTP/1.1 408", timeout: 10)
+        try waitUntil(timeout: 10, "the connection to close") { !client.isRunning }
+        XCTAssertTrue(client.output.contains("stream timeout"), client.output)
+        XCTAssertTrue(harness.gateway!.log.contains("\"POST /sha256 HTTP/1.1\" 408 SI stream_idle_timeout"), harness.gateway!.log)
+    }
+}

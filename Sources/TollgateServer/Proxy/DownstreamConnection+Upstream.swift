@@ -157,6 +157,7 @@ extension DownstreamConnection: UpstreamDelegate {
 
     func upstream(_ upstream: UpstreamConnection, didReceive event: MessageEvent<ResponseHead>) {
         guard let exchange, exchange.upstream === upstream else { return }
+        lastActivityNanos = Clock.nowNanos()
         switch event {
         case .head(let head):
             if exchange.mayRetry(status: head.status) {

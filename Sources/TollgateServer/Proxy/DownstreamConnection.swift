@@ -68,7 +68,24 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     }
 
     func sweep(now: UInt64) {
-        guard let deadline, exchange == nil, now >= deadline.nanos else { return }
+        if let exchange {
+            let idleLimit = UInt64(runtime.settings.streamIdleTimeout) * 1_000_000
+            guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }
+            logger.info("stream idle timeout", metadata: ["request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)"])
+            exchange.responseFlags = "SI"
+            exchange.responseDetails = "stream_idle_timeout"
+            if exchange.responseStarted {
+                abortExchange(reason: "stream idle timeout")
+            } else {
+                exchange.upstream?.close()
+                exchange.upstream = nil
+                exchange.cancelTimers()
+                keepAlive = false
+                respondLocally(status: 408, body: Array("stream timeout".utf8), contentType: "text/plain")
+            }
+            return
+        }
+        guard let deadline, now >= deadline.nanos else { return }
         self.deadline = nil
         logger.debug("closing connection", metadata: ["connection.id": "\(id)", "reason": "\(deadline.reason)"])
         channel.closeAfterFlush()
@@ -98,7 +115,11 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         armTimer(runtime.settings.headerTimeout, reason: "no request within the header timeout")
     }
 
+    /// Last time bytes arrived from the client or the upstream (stream idle timeout).
+    var lastActivityNanos: UInt64 = 0
+
     func channel(_ channel: Channel, didRead bytes: UnsafeRawBufferPointer) {
+        lastActivityNanos = Clock.nowNanos()
         decoder.append(bytes)
         processInput()
     }

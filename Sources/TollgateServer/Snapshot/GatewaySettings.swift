@@ -20,13 +20,15 @@ public struct GatewaySettings: Sendable {
     /// Milliseconds.
     public var headerTimeout: Int
     public var idleTimeout: Int
+    /// A request whose bytes stop flowing both ways for this long is ended (Envoy's stream idle timeout).
+    public var streamIdleTimeout: Int
     public var connectTimeout: Int
 
     public init(configPaths: [String], credentialsDirectory: String? = nil, portMap: [Int: Int] = [:],
                 services: [String: (host: String, port: Int)] = [:], bindAddress: String = "0.0.0.0", loops: Int = 2,
                 limits: HTTPLimits = HTTPLimits(), trustedProxies: Int = 0, labels: [String: String] = ["istio": "ingressgateway"],
                 namespace: String = "istio-system", rootNamespace: String = "istio-system", headerTimeout: Int = 60_000,
-                idleTimeout: Int = 300_000, connectTimeout: Int = 10_000) {
+                idleTimeout: Int = 300_000, streamIdleTimeout: Int = 300_000, connectTimeout: Int = 10_000) {
         self.configPaths = configPaths
         self.credentialsDirectory = credentialsDirectory
         self.portMap = portMap
@@ -40,6 +42,7 @@ public struct GatewaySettings: Sendable {
         self.rootNamespace = rootNamespace
         self.headerTimeout = headerTimeout
         self.idleTimeout = idleTimeout
+        self.streamIdleTimeout = streamIdleTimeout
         self.connectTimeout = connectTimeout
     }
 }
