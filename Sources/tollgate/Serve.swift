@@ -41,6 +41,9 @@ struct Serve: ParsableCommand {
     @Option(help: "The gateway's namespace: policies there and in the root namespace apply.")
     var namespace: String = "istio-system"
 
+    @Option(name: .customLong("root-namespace"), help: "Istio's root namespace: its policies apply to every workload.")
+    var rootNamespace: String = "istio-system"
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -81,6 +84,7 @@ struct Serve: ParsableCommand {
         settings.idleTimeout = idleTimeout * 1000
         settings.streamIdleTimeout = streamIdleTimeout * 1000
         settings.namespace = namespace
+        settings.rootNamespace = rootNamespace
         settings.portMap = try Dictionary(portMap.map(Self.parsePortMapping), uniquingKeysWith: { $1 })
         settings.services = try Dictionary(service.map(Self.parseService), uniquingKeysWith: { $1 })
         settings.labels = try Dictionary(labels.map(Self.parseLabel), uniquingKeysWith: { $1 })

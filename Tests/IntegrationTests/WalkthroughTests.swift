@@ -62,6 +62,30 @@ final class WalkthroughTests: XCTestCase {
                       finalLog)
     }
 
+    /// The walkthrough's own upstream, kennethreitz/httpbin, from PyPI instead of a container.
+    func testWithRealHTTPBin() throws {
+        guard GatewayHarness.httpbinAvailable else {
+            // scripts/test installs httpbin and gunicorn from PyPI; without them only this variant is skipped.
+            throw XCTSkip("httpbin/gunicorn not installed (pip install httpbin gunicorn)")
+        }
+        harness = try GatewayHarness()
+        try harness.startHTTPBin("server")
+        try copySeed("server.yaml")
+        try copySeed("gateway-mutual.yaml")
+        try copySeed("authorizationpolicy.yaml")
+        try harness.startGateway()
+        let headers = try harness.curl("/headers", client: "jinsu-iphone-tls")
+        XCTAssertEqual(headers.status, 200, headers.stderr)
+        XCTAssertTrue(headers.body.contains("\"X-Forwarded-Client-Cert\""), headers.body)
+        XCTAssertTrue(headers.body.contains("URI=spiffe://jinsu-iphone"), headers.body)
+        XCTAssertEqual(try harness.curl("/status/418", client: "jinsu-iphone-tls").status, 418)
+        let posted = try harness.curl("/anything", client: "jinsu-iphone-tls", arguments: ["-d", "hello=world"])
+        XCTAssertTrue(posted.body.contains("\"hello\": \"world\""), posted.body)
+        let denied = try harness.curl("/uuid")
+        XCTAssertEqual(denied.status, 403)
+        XCTAssertEqual(denied.body, "RBAC: access denied")
+    }
+
     func testABrokenReloadKeepsTheRunningConfiguration() throws {
         harness = try GatewayHarness()
         try harness.startUpstream("server")

@@ -63,6 +63,23 @@ public final class GatewayHarness: @unchecked Sendable {
         return port
     }
 
+    /// Whether real httpbin (PyPI `httpbin` + `gunicorn`) can be started here.
+    public static var httpbinAvailable: Bool {
+        (try? Command.run("python3", ["-c", "import httpbin, gunicorn"]).exitCode) == 0
+    }
+
+    /// Starts real httpbin under gunicorn as upstream `name`.
+    @discardableResult
+    public func startHTTPBin(_ name: String = "server") throws -> Int {
+        let port = try Network.freePort()
+        let process = try ManagedProcess(name: "httpbin-\(name)", executable: try Command.which("python3"),
+                                         arguments: ["-m", "gunicorn", "-b", "127.0.0.1:\(port)", "-w", "2", "httpbin:app"],
+                                         logDirectory: workDirectory)
+        try Network.waitForListening(port, process: process, timeout: 30)
+        upstreams[name] = (process, port)
+        return port
+    }
+
     public func stopUpstream(_ name: String) {
         upstreams.removeValue(forKey: name)?.process.stop()
     }
