@@ -9,9 +9,11 @@ struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the gateway on a configuration folder or files.",
         discussion: """
-            Loads every *.yaml/*.yml under the given paths. credentialName X resolves to the folder
+            Loads every *.yaml/*.yml under the given paths. credentialName X resolves to the folder \
             CREDENTIALS/X holding tls.crt, tls.key and (for MUTUAL) ca.crt, like a Kubernetes secret volume.
-            SIGHUP reloads the configuration; a configuration with errors is rejected and the old one stays.
+
+            Changed configuration or credential files are reloaded automatically (SIGHUP reloads at once); a \
+            configuration with errors is rejected and the running one stays. SIGTERM drains and exits.
             """)
 
     @Option(name: .customLong("config"), parsing: .upToNextOption, help: "Configuration files or folders.")
@@ -79,7 +81,12 @@ struct Serve: ParsableCommand {
         var settings = GatewaySettings(configPaths: config, credentialsDirectory: credentials, loops: max(1, loops))
         settings.bindAddress = bind
         settings.trustedProxies = trustedProxies
-        guard headerTimeout > 0, idleTimeout > 0, streamIdleTimeout > 0 else { throw ValidationError("timeouts must be at least 1 second") }
+        for (name, value) in [("--header-timeout", headerTimeout), ("--idle-timeout", idleTimeout), ("--stream-idle-timeout", streamIdleTimeout),
+                              ("--drain-seconds", drainSeconds)] where !(0...31_536_000).contains(value) || (value == 0 && name != "--drain-seconds") {
+            throw ValidationError("\(name) must be between 1 and 31536000 seconds")
+        }
+        guard (0...86_400).contains(dnsRefresh) else { throw ValidationError("--dns-refresh must be between 0 and 86400 seconds") }
+        guard (1...256).contains(loops) else { throw ValidationError("--loops must be between 1 and 256") }
         settings.headerTimeout = headerTimeout * 1000
         settings.idleTimeout = idleTimeout * 1000
         settings.streamIdleTimeout = streamIdleTimeout * 1000

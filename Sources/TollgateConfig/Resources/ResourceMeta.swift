@@ -41,9 +41,10 @@ enum DurationParser {
         let units: [(String, Double)] = [("ms", 1), ("us", 0.001), ("µs", 0.001), ("ns", 0.000001), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
-            if let v = Double(number), v >= 0, v.isFinite { return Int((v * factor).rounded()) }
+            // Bounded so that later arithmetic in nanoseconds cannot overflow: ten years is plenty for any timeout.
+            if let v = Double(number), v >= 0, v.isFinite, v * factor <= 315_360_000_000 { return Int((v * factor).rounded()) }
         }
-        throw value.error("invalid duration '\(text)' (expected e.g. 500ms, 1.5s, 2m)")
+        throw value.error("invalid duration '\(text)' (expected e.g. 500ms, 1.5s, 2m, at most 87600h)")
     }
 }
 
