@@ -61,7 +61,7 @@ struct MessageDecoder<Head: Sendable> {
                     readIndex += 2
                 }
                 scanFrom = max(scanFrom, readIndex)
-                guard let end = findHeadEnd() else {
+                guard let end = try findHeadEnd() else {
                     if buffer.count - readIndex > limits.maxHeaderBytes {
                         throw HTTPParseError(status: 431, "message head larger than \(limits.maxHeaderBytes) bytes")
                     }
@@ -119,17 +119,25 @@ struct MessageDecoder<Head: Sendable> {
         }
     }
 
-    private mutating func findHeadEnd() -> Int? {
+    /// Finds the CRLFCRLF that ends the head, scanning only bytes not seen before. Fails fast on bytes no
+    /// valid head contains (control characters, a LF without CR), so garbage is refused at once rather
+    /// than waited on until the header timeout.
+    private mutating func findHeadEnd() throws -> Int? {
         var i = Swift.max(scanFrom, readIndex)
-        let limit = buffer.count - 3
-        while i < limit {
-            if buffer[i] == UInt8(ascii: "\r") && buffer[i + 1] == UInt8(ascii: "\n")
-                && buffer[i + 2] == UInt8(ascii: "\r") && buffer[i + 3] == UInt8(ascii: "\n") {
-                return i
+        let count = buffer.count
+        while i < count {
+            let b = buffer[i]
+            if b < 0x20 || b == 0x7F {
+                if b == UInt8(ascii: "\n") {
+                    guard i > readIndex, buffer[i - 1] == UInt8(ascii: "\r") else { throw HTTPParseError.bad("bare LF in message head") }
+                    if i >= readIndex + 3, buffer[i - 2] == UInt8(ascii: "\n"), buffer[i - 3] == UInt8(ascii: "\r") { return i - 3 }
+                } else if b != UInt8(ascii: "\r") && b != UInt8(ascii: "\t") {
+                    throw HTTPParseError.bad("control character in message head")
+                }
             }
             i += 1
         }
-        scanFrom = Swift.max(readIndex, buffer.count - 3)
+        scanFrom = count
         return nil
     }
 }

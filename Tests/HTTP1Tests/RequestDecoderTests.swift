@@ -143,9 +143,10 @@ final class RequestDecoderTests: XCTestCase {
     }
 
     func testControlCharactersAreRejected() {
-        XCTAssertEqual(rejection("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{01}b\r\n\r\n")?.reason, "control character in header value")
+        XCTAssertEqual(rejection("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{01}b\r\n\r\n")?.reason, "control character in message head")
         XCTAssertEqual(rejection("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{7F}\r\n\r\n")?.status, 400)
-        XCTAssertEqual(rejection("GET /a\u{01} HTTP/1.1\r\nHost: a\r\n\r\n")?.reason, "invalid request target")
+        XCTAssertEqual(rejection("GET /a\u{01} HTTP/1.1\r\nHost: a\r\n\r\n")?.reason, "control character in message head")
+        XCTAssertEqual(rejection("GET /a\u{7F} HTTP/1.1\r\n")?.reason, "control character in message head", "refused before the head is complete")
     }
 
     func testBareLineFeedsAndCarriageReturnsAreRejected() {

@@ -68,3 +68,31 @@ final class StreamIdleTimeoutTests: XCTestCase {
         XCTAssertTrue(harness.gateway!.log.contains("\"POST /sha256 HTTP/1.1\" 408 SI stream_idle_timeout"), harness.gateway!.log)
     }
 }
+
+/// Garbage at every layer: the process stays up and keeps serving.
+final class GarbageInputTests: XCTestCase {
+    func testRandomBytesBeforeAndAfterTLSDoNotHurtTheGateway() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        try harness.startUpstream()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        try harness.startGateway()
+        let port = harness.port()
+        for _ in 0..<20 {
+            // Not TLS at all.
+            _ = try Command.run("bash", ["-c", "head -c 3000 /dev/urandom > /dev/tcp/127.0.0.1/\(port)"], timeout: 20)
+        }
+        let tls = ["s_client", "-quiet", "-connect", "127.0.0.1:\(port)", "-servername", Manifests.host, "-CAfile", harness.pki.caCertificate,
+                   "-cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"), "-key", harness.pki.path("jinsu-macbook-tls", "tls.key")]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            // TLS, then random bytes where HTTP should be.
+            let junk = Data((0..<2000).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let reply = try Command.run("openssl", tls, input: junk, timeout: 20).stdout
+            XCTAssertTrue(reply.isEmpty || reply.hasPrefix("HTTP/1.1 4"), reply)
+        }
+        XCTAssertTrue(harness.gateway!.process.isRunning)
+        XCTAssertEqual(try harness.curl("/uuid").status, 200)
+    }
+}
