@@ -56,11 +56,13 @@ public enum HopByHop {
         "proxy-authenticate", "proxy-authorization",
     ]
 
+    private static let fieldList = Array(fields)
+
     public static func strip(_ headers: inout HTTPHeaders) {
-        let named = Set(headers.tokens("connection"))
+        // Runs on every request and response: compare in place rather than lower-casing each name.
+        let named = headers.tokens("connection")
         headers.removeAll { name in
-            let lower = name.lowercasedASCII()
-            return fields.contains(lower) || named.contains(lower)
+            fieldList.contains { name.caseInsensitiveEquals($0) } || named.contains { name.caseInsensitiveEquals($0) }
         }
     }
 

@@ -25,8 +25,7 @@ public enum ForwardedHeaders {
 
     public static func apply(to headers: inout HTTPHeaders, _ context: Context) {
         headers.removeAll { name in
-            let lower = name.lowercasedASCII()
-            return sanitized.contains(lower) || lower.hasPrefix("x-envoy-")
+            sanitized.contains { name.caseInsensitiveEquals($0) } || name.hasPrefixIgnoringASCIICase("x-envoy-")
         }
         // With no trusted proxy in front, whatever the client put in x-forwarded-for is not evidence of
         // anything; keep only the address we saw. Behind trusted proxies, append as they do.

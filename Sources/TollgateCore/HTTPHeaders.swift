@@ -84,6 +84,16 @@ extension String {
         return true
     }
 
+    /// ASCII case-insensitive prefix test, without allocating.
+    public func hasPrefixIgnoringASCIICase(_ prefix: String) -> Bool {
+        var a = utf8.makeIterator()
+        for p in prefix.utf8 {
+            guard let x = a.next() else { return false }
+            if x != p && ((x | 0x20) != (p | 0x20) || !((p | 0x20) >= 0x61 && (p | 0x20) <= 0x7A)) { return false }
+        }
+        return true
+    }
+
     public func lowercasedASCII() -> String {
         String(decoding: utf8.map { ($0 >= 0x41 && $0 <= 0x5A) ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
