@@ -103,8 +103,10 @@ public struct RouteTable: Sendable {
                     for match in matches {
                         let gateways = (match?.gateways.isEmpty == false) ? match!.gateways : vs.gateways
                         guard gateways.contains(server.gateway) else { continue }
+                        let gatewayNamespace = String(server.gateway.split(separator: "/").first ?? "")
                         for vsHost in vs.hosts {
-                            for serverHost in server.server.hosts where HostName.intersects(vsHost, serverHost) {
+                            for (hostIndex, serverHost) in server.server.hosts.enumerated() where HostName.intersects(vsHost, serverHost)
+                                && server.server.admits(virtualServiceNamespace: vs.meta.namespace, hostIndex: hostIndex, gatewayNamespace: gatewayNamespace) {
                                 let domain = Self.moreSpecific(vsHost, serverHost)
                                 if hosts[domain] == nil { order.append(domain) }
                                 let compiled = CompiledRoute(virtualService: vs.meta.qualifiedName, index: index, route: route, match: match)

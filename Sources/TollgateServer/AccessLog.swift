@@ -3,10 +3,9 @@ import Glibc
 #endif
 import Dispatch
 
-/// One line per request on standard output, in the shape of Istio's default access log, written on
-/// its own queue so a slow terminal or pipe never stalls an event loop.
+/// One line per request on standard output, in the shape of Istio's default access log, written through
+/// `AsyncOutput` so a slow terminal or pipe never stalls an event loop.
 public final class AccessLog: Sendable {
-    private let queue = DispatchQueue(label: "tollgate.access-log")
     public let enabled: Bool
 
     public init(enabled: Bool = true) { self.enabled = enabled }
@@ -37,14 +36,6 @@ public final class AccessLog: Sendable {
         let line = "[\(Clock.isoTimestamp())] \"\(e.method) \(e.path) \(e.protocolVersion)\" \(e.status) \(e.flags) \(e.details) "
             + "\(e.bytesReceived) \(e.bytesSent) \(e.durationMilliseconds) \"\(e.forwardedFor)\" \"\(e.userAgent)\" \"\(e.requestID)\" "
             + "\"\(e.authority)\" \"\(e.upstreamHost)\" \(e.routeName) \(e.peer) \(e.serverName) principal=\(e.principal)\n"
-        queue.async {
-            var bytes = Array(line.utf8)
-            var offset = 0
-            while offset < bytes.count {
-                let n = bytes.withUnsafeMutableBytes { write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
-                if n <= 0 { break }
-                offset += n
-            }
-        }
+        AsyncOutput.standardOutput.write(line)
     }
 }

@@ -72,11 +72,8 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        // Diagnostic lines are written off the event loops, like the access log.
+        LoggingSystem.bootstrap { label in AsyncLogHandler(label: label, level: level) }
         let logger = Logger(label: "tollgate")
         var settings = GatewaySettings(configPaths: config, credentialsDirectory: credentials, loops: max(1, loops))
         settings.bindAddress = bind
@@ -103,8 +100,12 @@ struct Serve: ParsableCommand {
             if !noWatch { server.watchConfiguration() }
             server.refreshUpstreamsPeriodically(seconds: dnsRefresh)
         } catch let error as ConfigError {
+            AsyncOutput.standardError.flush()
             FileHandle.standardError.write(Data("\(error.description)\ntollgate: configuration rejected\n".utf8))
             throw ExitCode(2)
+        } catch {
+            AsyncOutput.standardError.flush()
+            throw error
         }
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .main)
         signal(SIGHUP, SIG_IGN)
@@ -117,6 +118,8 @@ struct Serve: ParsableCommand {
                 logger.info("shutting down: no new connections, finishing requests in flight", metadata: ["signal": "\(sig)"])
                 server.shutdown(gracePeriodMilliseconds: drainSeconds * 1000) { remaining in
                     logger.info("stopped", metadata: ["connections.dropped": "\(remaining)"])
+                    AsyncOutput.standardOutput.flush()
+                    AsyncOutput.standardError.flush()
                     Foundation.exit(0)
                 }
             }

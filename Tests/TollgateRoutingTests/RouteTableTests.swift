@@ -97,6 +97,29 @@ final class RouteTableTests: XCTestCase {
         XCTAssertEqual(meshOnly.route(request("/")).action, .notFound)
     }
 
+    func testNamespacedGatewayHostsLimitWhichVirtualServicesBind() throws {
+        let gw = """
+            apiVersion: networking.istio.io/v1
+            kind: Gateway
+            metadata: {name: gw, namespace: istio-system}
+            spec:
+              servers:
+              - hosts: ['apps/a.example.test', './b.example.test', 'c.example.test']
+                port: {number: 443, name: https, protocol: HTTPS}
+                tls: {mode: SIMPLE, credentialName: c}
+            ---
+
+            """
+        func vsIn(_ namespace: String, _ host: String, _ dest: String) -> String {
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: \(dest), namespace: \(namespace)}\nspec:\n  hosts: [\(host)]\n  gateways: [istio-system/gw]\n  http: [{route: [{destination: {host: \(dest)}}]}]\n---\n"
+        }
+        let t = try table(gw + vsIn("apps", "a.example.test", "apps-a") + vsIn("other", "a.example.test", "other-a")
+            + vsIn("other", "b.example.test", "other-b") + vsIn("istio-system", "b.example.test", "own-b") + vsIn("other", "c.example.test", "any-c"))
+        XCTAssertEqual(destination(t.route(request("/", host: "a.example.test"))), "apps-a")
+        XCTAssertEqual(destination(t.route(request("/", host: "b.example.test"))), "own-b")
+        XCTAssertEqual(destination(t.route(request("/", host: "c.example.test"))), "any-c")
+    }
+
     func testRewriteRedirectAndDirectResponse() throws {
         let t = try table(gateway + vs("a", """
               - match: [{uri: {prefix: /api/}}]

@@ -9,10 +9,19 @@ public struct GatewayServer: Sendable, Equatable {
     public var port: GatewayPort
     /// Host names with any `namespace/` prefix removed, lower-cased.
     public var hosts: [String]
+    /// For each host, the namespace whose VirtualServices may bind to it: `*` any (the default), `.` the
+    /// Gateway's own, or a name.
+    public var hostNamespaces: [String] = []
     public var tls: ServerTLSSettings?
     public var name: String?
     public var bind: String?
     public var line: Int?
+
+    /// Whether a VirtualService in `namespace` may bind to `hosts[index]` of this server of a Gateway in `gatewayNamespace`.
+    public func admits(virtualServiceNamespace namespace: String, hostIndex index: Int, gatewayNamespace: String) -> Bool {
+        let allowed = index < hostNamespaces.count ? hostNamespaces[index] : "*"
+        return allowed == "*" || allowed == namespace || (allowed == "." && namespace == gatewayNamespace)
+    }
 }
 
 public struct GatewayPort: Sendable, Equatable {
@@ -77,13 +86,16 @@ extension GatewayServer {
         }
         let hostsValue = try value.requiredField("hosts")
         var hosts: [String] = []
+        var hostNamespaces: [String] = []
         for entry in try hostsValue.array() {
             let raw = try entry.string()
             guard !raw.isEmpty else { throw entry.error("empty host") }
             // `ns/host` restricts which VirtualServices may bind; the DNS part is what traffic matches.
-            let dns = raw.split(separator: "/", maxSplits: 1).last.map(String.init) ?? raw
+            let parts = raw.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let dns = parts.last ?? raw
             try HostName.validatePattern(dns, at: entry)
             hosts.append(dns.lowercased())
+            hostNamespaces.append(parts.count == 2 ? parts[0] : "*")
         }
         guard !hosts.isEmpty else { throw hostsValue.error("a server needs at least one host") }
         let tls = try value.field("tls").map(ServerTLSSettings.decode)
@@ -99,7 +111,7 @@ extension GatewayServer {
             throw try value.requiredField("tls").error("tls.mode is only valid on an HTTPS server")
         }
         return GatewayServer(port: GatewayPort(number: number, name: try portValue.optionalString("name"), portProtocol: portProtocol),
-                             hosts: hosts, tls: tls, name: try value.optionalString("name"),
+                             hosts: hosts, hostNamespaces: hostNamespaces, tls: tls, name: try value.optionalString("name"),
                              bind: try value.optionalString("bind"), line: value.line)
     }
 }
