@@ -11,6 +11,7 @@ public final class GatewayRuntime: @unchecked Sendable {
     public let settings: GatewaySettings
     public let logger: Logger
     public let accessLog: AccessLog
+    public let metrics = GatewayMetrics()
     private let lock = NSLock()
     private var snapshot: ConfigSnapshot
     private var connectionCount = 0
@@ -30,7 +31,9 @@ public final class GatewayRuntime: @unchecked Sendable {
     }
 
     func connectionOpened() -> UInt64 {
-        lock.withLock {
+        metrics.connectionsOpened.increment()
+        metrics.connectionsActive.increment()
+        return lock.withLock {
             connectionCount += 1
             nextConnectionID += 1
             return nextConnectionID
@@ -38,6 +41,7 @@ public final class GatewayRuntime: @unchecked Sendable {
     }
 
     func connectionClosed(_ id: UInt64) {
+        metrics.connectionsActive.decrement()
         lock.withLock { connectionCount -= 1 }
     }
 

@@ -6,17 +6,28 @@ import TollgateTLS
 
 /// A listening socket. Accepts on its own queue until EAGAIN and hands each connection to a loop.
 final class Listener: @unchecked Sendable {
+    typealias Acceptor = @Sendable (_ fd: Int32, _ peer: SocketAddress, _ loop: EventLoop) -> Void
+
     let port: Int
     private let fd: Int32
     private let source: DispatchSourceRead
     private let queue: DispatchQueue
     private let runtime: GatewayRuntime
     private let loops: EventLoopGroup
+    private let acceptor: Acceptor
 
-    init(address: String, port: Int, runtime: GatewayRuntime, loops: EventLoopGroup) throws {
+    /// Gateway traffic: each connection becomes a `DownstreamConnection` on the port `port`.
+    convenience init(address: String, port: Int, runtime: GatewayRuntime, loops: EventLoopGroup) throws {
+        try self.init(address: address, port: port, runtime: runtime, loops: loops) { fd, peer, loop in
+            DownstreamConnection.accept(fd: fd, peer: peer, port: port, loop: loop, runtime: runtime)
+        }
+    }
+
+    init(address: String, port: Int, runtime: GatewayRuntime, loops: EventLoopGroup, acceptor: @escaping Acceptor) throws {
         self.port = port
         self.runtime = runtime
         self.loops = loops
+        self.acceptor = acceptor
         let addresses = try SocketAddress.resolve(host: address, port: port)
         guard let bindAddress = addresses.first else { throw ResolutionError(host: address, message: "no address") }
         let fd = try System.socket(family: bindAddress.family)
@@ -64,11 +75,8 @@ final class Listener: @unchecked Sendable {
             let (clientFD, peer) = accepted
             System.setOption(clientFD, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
             let loop = loops.next()
-            let runtime = self.runtime
-            let port = self.port
-            loop.execute {
-                DownstreamConnection.accept(fd: clientFD, peer: peer, port: port, loop: loop, runtime: runtime)
-            }
+            let acceptor = self.acceptor
+            loop.execute { acceptor(clientFD, peer, loop) }
         }
     }
 }

@@ -12,6 +12,7 @@ public final class ProxyServer: @unchecked Sendable {
     private var generation = 1
     private var watcher: ConfigWatcher?
     private var dnsTimer: DispatchSourceTimer?
+    private var adminListener: Listener?
 
     /// Builds the first snapshot; throws with every configuration error found.
     public init(settings: GatewaySettings, logger: Logger, accessLog: AccessLog = AccessLog()) throws {
@@ -20,6 +21,17 @@ public final class ProxyServer: @unchecked Sendable {
         loops = EventLoopGroup(count: settings.loops)
         for notice in snapshot.model.notices { logger.notice("\(notice.description)") }
         for warning in snapshot.warnings { logger.warning("\(warning)") }
+    }
+
+    /// Serves `/stats/prometheus` and `/healthz/ready` on `address:port` (plain HTTP; keep it private).
+    public func startAdmin(address: String, port: Int) throws {
+        let runtime = self.runtime
+        let admin = try Listener(address: address, port: port, runtime: runtime, loops: loops) { fd, peer, loop in
+            AdminConnection.accept(fd: fd, peer: peer, loop: loop, runtime: runtime)
+        }
+        admin.start()
+        adminListener = admin
+        runtime.logger.info("admin listening", metadata: ["admin.address": "\(address):\(port)", "paths": "/stats/prometheus /healthz/ready"])
     }
 
     /// Binds every listener of the current snapshot.
@@ -121,10 +133,12 @@ public final class ProxyServer: @unchecked Sendable {
                     listeners.removeValue(forKey: port)?.stop()
                 }
                 for warning in snapshot.warnings { runtime.logger.warning("\(warning)") }
+                runtime.metrics.reloadsSucceeded.increment()
                 runtime.logger.info("configuration reloaded", metadata: ["generation": "\(generation)",
                                                                          "listeners": "\(newPorts.sorted())"])
                 completion?(true)
             } catch {
+                runtime.metrics.reloadsRejected.increment()
                 runtime.logger.error("configuration rejected; keeping the previous one", metadata: ["error": "\(error)"])
                 completion?(false)
             }

@@ -52,6 +52,9 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("no-access-log"), help: "Do not print one line per request.")
     var noAccessLog = false
 
+    @Option(name: .customLong("admin"), help: "ADDR:PORT for /stats/prometheus and /healthz/ready, e.g. 127.0.0.1:15090 (off by default).")
+    var admin: String?
+
     @Option(name: .customLong("header-timeout"), help: "Seconds a client has to complete the TLS handshake and its first request head.")
     var headerTimeout: Int = 60
 
@@ -97,6 +100,12 @@ struct Serve: ParsableCommand {
         do {
             server = try ProxyServer(settings: settings, logger: logger, accessLog: AccessLog(enabled: !noAccessLog))
             try server.start()
+            if let admin {
+                guard let colon = admin.lastIndex(of: ":"), let port = Int(admin[admin.index(after: colon)...]), (1...65535).contains(port) else {
+                    throw ValidationError("--admin expects ADDR:PORT, e.g. 127.0.0.1:15090")
+                }
+                try server.startAdmin(address: String(admin[..<colon]), port: port)
+            }
             if !noWatch { server.watchConfiguration() }
             server.refreshUpstreamsPeriodically(seconds: dnsRefresh)
         } catch let error as ConfigError {

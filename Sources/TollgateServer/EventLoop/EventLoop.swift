@@ -18,6 +18,15 @@ public final class EventLoop: @unchecked Sendable {
         didSet { if sweeper == nil && !openChannels.isEmpty { startSweeping() } }
     }
     private var sweeper: DispatchSourceTimer?
+    private var requestMetricsCache: RequestMetrics?
+
+    /// This loop's cache of labelled request metrics.
+    func requestMetrics(_ metrics: GatewayMetrics) -> RequestMetrics {
+        if let cached = requestMetricsCache { return cached }
+        let created = RequestMetrics(metrics: metrics)
+        requestMetricsCache = created
+        return created
+    }
 
     /// Coarse timeouts (idle connections, pooled upstreams) are checked once a second instead of
     /// arming a dispatch timer per request.

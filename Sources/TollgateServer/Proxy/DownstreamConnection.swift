@@ -139,6 +139,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
 
     func channel(_ channel: Channel, didFail reason: String) {
         if !channel.isOpen && tls != nil && !(tls?.isHandshakeComplete ?? true) {
+            runtime.metrics.handshakeFailed(reason: reason)
             logger.warning("tls handshake failed", metadata: [
                 "connection.id": "\(id)", "peer.address": "\(peerHost)", "listener.port": "\(listenPort)", "reason": "\(reason)",
             ])
@@ -251,6 +252,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
 
     func logAccess(_ e: Exchange) {
         let duration = Int((Clock.nowNanos() - e.startNanos) / 1_000_000)
+        loop.requestMetrics(runtime.metrics).record(status: e.status, flags: e.responseFlags, principal: identity.principal,
+                                                    destination: e.destination?.destination.host, milliseconds: duration)
         runtime.accessLog.log(AccessLog.Entry(
             method: e.head.method, path: e.head.target, protocolVersion: e.head.version.description, status: e.status,
             flags: e.responseFlags, details: e.responseDetails, bytesReceived: e.bytesReceived, bytesSent: e.bytesSent,

@@ -1,0 +1,50 @@
+import HTTP1
+import TollgateCore
+
+/// The admin port (plain HTTP, meant for localhost or a private network): `GET /stats/prometheus`
+/// (as Istio's proxies expose on 15090) and `GET /healthz/ready`. One request per connection.
+final class AdminConnection: ChannelHandler, @unchecked Sendable {
+    private let runtime: GatewayRuntime
+    private var decoder = RequestDecoder(limits: HTTPLimits(maxHeaderBytes: 8192, maxHeaderCount: 50))
+
+    init(runtime: GatewayRuntime) { self.runtime = runtime }
+
+    static func accept(fd: Int32, peer: SocketAddress, loop: EventLoop, runtime: GatewayRuntime) {
+        let channel = Channel(fd: fd, loop: loop, transport: PlainTransport(fd: fd), peer: peer)
+        channel.handler = AdminConnection(runtime: runtime)
+        channel.start()
+    }
+
+    func channelActive(_ channel: Channel) {}
+
+    func channel(_ channel: Channel, didRead bytes: UnsafeRawBufferPointer) {
+        decoder.append(bytes)
+        do {
+            guard case .head(let head)? = try decoder.next() else { return }
+            let (status, type, body) = answer(head)
+            var headers = HTTPHeaders([("content-type", type), ("content-length", String(body.count)), ("connection", "close")])
+            headers.add("server", GatewayRuntime.serverName)
+            channel.write(MessageEncoder.encode(ResponseHead(status: status, headers: headers)) + (head.method == "HEAD" ? [] : body))
+        } catch {
+            channel.write(Array("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".utf8))
+        }
+        channel.closeAfterFlush()
+    }
+
+    private func answer(_ head: RequestHead) -> (Int, String, [UInt8]) {
+        guard head.method == "GET" || head.method == "HEAD" else { return (405, "text/plain", Array("method not allowed\n".utf8)) }
+        switch head.path {
+        case "/stats/prometheus", "/metrics":
+            return (200, "text/plain; version=0.0.4; charset=utf-8", runtime.metrics.exposition())
+        case "/healthz/ready":
+            return (200, "text/plain", Array("ok\n".utf8))
+        default:
+            return (404, "text/plain", Array("not found: try /stats/prometheus or /healthz/ready\n".utf8))
+        }
+    }
+
+    func channelDidReadEOF(_ channel: Channel) { channel.closeAfterFlush() }
+    func channel(_ channel: Channel, didFail reason: String) {}
+    func channelWritabilityChanged(_ channel: Channel, writable: Bool) {}
+    func channelClosed(_ channel: Channel) {}
+}

@@ -1,0 +1,86 @@
+import Prometheus
+
+/// Istio's standard request metrics and Tollgate's own, in Prometheus form (swift-prometheus).
+/// Label sets are few (codes × flags × principals × destinations); each loop caches the metric objects
+/// it has used so the request path does no registry lookup after the first request of a kind.
+public final class GatewayMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    /// Envoy's default histogram buckets, in milliseconds.
+    static let durationBuckets: [Double] = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000,
+                                            1_800_000, 3_600_000]
+
+    let connectionsOpened: Counter
+    let connectionsActive: Gauge
+    let reloadsSucceeded: Counter
+    let reloadsRejected: Counter
+
+    public init() {
+        connectionsOpened = registry.makeCounter(name: "tollgate_downstream_connections_total", help: "Client connections accepted.")
+        connectionsActive = registry.makeGauge(name: "tollgate_downstream_connections_active", help: "Client connections open now.")
+        reloadsSucceeded = registry.makeCounter(name: "tollgate_config_reloads_total", labels: [("result", "success")],
+                                                help: "Configuration reloads.")
+        reloadsRejected = registry.makeCounter(name: "tollgate_config_reloads_total", labels: [("result", "rejected")],
+                                               help: "Configuration reloads.")
+    }
+
+    /// The Prometheus text exposition of everything.
+    public func exposition() -> [UInt8] { registry.emitToBuffer() }
+
+    func handshakeFailed(reason: String) {
+        registry.makeCounter(name: "tollgate_tls_handshake_failures_total", labels: [("reason", Self.handshakeReason(reason))],
+                             help: "Failed TLS handshakes by reason.").increment()
+    }
+
+    /// Reason classes for failed handshakes (bounded label values).
+    static func handshakeReason(_ text: String) -> String {
+        switch true {
+        case text.contains("none was presented"): "no_client_certificate"
+        case text.contains("expired"): "certificate_expired"
+        case text.contains("revoked"): "certificate_revoked"
+        case text.contains("local issuer") || text.contains("self-signed") || text.contains("self signed"): "unknown_ca"
+        case text.contains("purpose"): "certificate_usage"
+        case text.contains("application verification"): "certificate_not_admitted"
+        case text.contains("unrecognized name") || text.contains("servername"): "unknown_server_name"
+        default: "other"
+        }
+    }
+}
+
+/// Per-loop cache of labelled request metrics. Confined to its loop.
+final class RequestMetrics {
+    private let metrics: GatewayMetrics
+    private var counters: [String: Counter] = [:]
+    private var histograms: [String: ValueHistogram] = [:]
+
+    init(metrics: GatewayMetrics) { self.metrics = metrics }
+
+    /// `istio_requests_total` and `istio_request_duration_milliseconds`, with Istio's label names.
+    func record(status: Int, flags: String, principal: String?, destination: String?, milliseconds: Int) {
+        let code = String(status)
+        let source = principal.map { "spiffe://\($0)" } ?? "unknown"
+        let service = destination ?? "unknown"
+        let key = "\(code)|\(flags)|\(source)|\(service)"
+        let counter: Counter
+        if let cached = counters[key] {
+            counter = cached
+        } else {
+            counter = metrics.registry.makeCounter(name: "istio_requests_total", labels: [
+                ("reporter", "source"), ("response_code", code), ("response_flags", flags), ("source_principal", source),
+                ("destination_service", service), ("request_protocol", "http"),
+            ], help: "Requests handled by the gateway (Istio standard metric).")
+            counters[key] = counter
+        }
+        counter.increment()
+        let histogramKey = "\(code)|\(service)"
+        let histogram: ValueHistogram
+        if let cached = histograms[histogramKey] {
+            histogram = cached
+        } else {
+            histogram = metrics.registry.makeValueHistogram(name: "istio_request_duration_milliseconds", labels: [
+                ("reporter", "source"), ("response_code", code), ("destination_service", service),
+            ], buckets: GatewayMetrics.durationBuckets, help: "Request duration (Istio standard metric).")
+            histograms[histogramKey] = histogram
+        }
+        histogram.record(Double(milliseconds))
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The admin port: Istio's standard request metrics and Tollgate's own, in Prometheus text form.
+final class MetricsTests: XCTestCase {
+    func testPrometheusExpositionCountsRequestsHandshakesAndReloads() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        try harness.startUpstream()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        try harness.copySeed("authorizationpolicy.yaml")
+        let adminPort = try Network.freePort()
+        try harness.startGateway(extraArguments: ["--admin", "127.0.0.1:\(adminPort)"])
+        try Network.waitForListening(adminPort)
+
+        for _ in 0..<3 { XCTAssertEqual(try harness.curl("/uuid", client: "jinsu-iphone-tls").status, 200) }
+        XCTAssertEqual(try harness.curl("/uuid").status, 403)
+        XCTAssertNotEqual(try harness.curl("/uuid", client: nil).exitCode, 0)
+        let before = harness.reloadCount
+        try harness.write("vs.yaml", Manifests.virtualService() + "\n# touch\n")
+        try harness.waitForReload(after: before)
+
+        let metrics = try Command.run("curl", ["-sS", "http://127.0.0.1:\(adminPort)/stats/prometheus"]).stdout
+        func line(_ prefix: String) -> String? { metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }.map(String.init) }
+        let ok = line("istio_requests_total{reporter=\"source\",response_code=\"200\",response_flags=\"-\",source_principal=\"spiffe://jinsu-iphone\",destination_service=\"server\",request_protocol=\"http\"}")
+        XCTAssertEqual(ok?.split(separator: " ").last, "3", metrics)
+        let denied = line("istio_requests_total{reporter=\"source\",response_code=\"403\",response_flags=\"-\",source_principal=\"spiffe://jinsu-macbook\"")
+        XCTAssertEqual(denied?.split(separator: " ").last, "1", metrics)
+        XCTAssertNotNil(line("istio_request_duration_milliseconds_bucket{reporter=\"source\",response_code=\"200\",destination_service=\"server\",le=\"0.5\"}"), metrics)
+        XCTAssertEqual(line("tollgate_tls_handshake_failures_total{reason=\"no_client_certificate\"}")?.split(separator: " ").last, "1", metrics)
+        XCTAssertEqual(line("tollgate_config_reloads_total{result=\"success\"}")?.split(separator: " ").last.map(String.init), String(harness.reloadCount), metrics)
+        XCTAssertNotNil(line("tollgate_downstream_connections_total"), metrics)
+
+        let ready = try Command.run("curl", ["-sS", "-w", "%{http_code}", "http://127.0.0.1:\(adminPort)/healthz/ready"]).stdout
+        XCTAssertEqual(ready, "ok\n200")
+    }
+}
