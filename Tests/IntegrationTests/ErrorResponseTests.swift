@@ -53,12 +53,8 @@ final class ErrorResponseTests: XCTestCase {
 /// A request whose body stops arriving is ended with 408 after the stream idle timeout.
 final class StreamIdleTimeoutTests: XCTestCase {
     func testAStalledRequestBodyGets408() throws {
-        let harness = try GatewayHarness()
+        let harness = try GatewayHarness.running(mode: "SIMPLE", extraArguments: ["--stream-idle-timeout", "1"])
         defer { harness.stop() }
-        try harness.startUpstream()
-        try harness.write("gw.yaml", Manifests.gateway(mode: "SIMPLE"))
-        try harness.write("vs.yaml", Manifests.virtualService())
-        try harness.startGateway(extraArguments: ["--stream-idle-timeout", "1"])
         let client = try InteractiveTLSClient(port: harness.port(), serverName: Manifests.host, caFile: harness.pki.caCertificate,
                                               directory: harness.workDirectory)
         client.send("POST /sha256 HTTP/1.1\r\nHost: \(Manifests.host)\r\nContent-Length: 10\r\n\r\nab")
@@ -72,12 +68,8 @@ final class StreamIdleTimeoutTests: XCTestCase {
 /// Garbage at every layer: the process stays up and keeps serving.
 final class GarbageInputTests: XCTestCase {
     func testRandomBytesBeforeAndAfterTLSDoNotHurtTheGateway() throws {
-        let harness = try GatewayHarness()
+        let harness = try GatewayHarness.running(mode: "MUTUAL")
         defer { harness.stop() }
-        try harness.startUpstream()
-        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
-        try harness.write("vs.yaml", Manifests.virtualService())
-        try harness.startGateway()
         let port = harness.port()
         for _ in 0..<20 {
             // Not TLS at all.

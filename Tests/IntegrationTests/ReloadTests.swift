@@ -105,12 +105,8 @@ private final class LockedCodes: @unchecked Sendable {
 /// A reload that tightens client verification must not leave connections verified the old way in use.
 final class ReloadTighteningTests: XCTestCase {
     func testConnectionsVerifiedUnderOldSettingsAreClosedWhenVerificationChanges() throws {
-        let harness = try GatewayHarness()
+        let harness = try GatewayHarness.running(mode: "SIMPLE")
         defer { harness.stop() }
-        try harness.startUpstream()
-        try harness.write("gw.yaml", Manifests.gateway(mode: "SIMPLE"))
-        try harness.write("vs.yaml", Manifests.virtualService())
-        try harness.startGateway()
         let client = try InteractiveTLSClient(port: harness.port(), serverName: Manifests.host, caFile: harness.pki.caCertificate,
                                               directory: harness.workDirectory)
         let request = "GET /uuid HTTP/1.1\r\nHost: \(Manifests.host)\r\n\r\n"

@@ -5,12 +5,8 @@ import XCTest
 /// SIGTERM: no new connections, requests in flight finish, then the process exits 0.
 final class ShutdownTests: XCTestCase {
     func testRequestsInFlightFinishOnSIGTERM() throws {
-        let harness = try GatewayHarness()
+        let harness = try GatewayHarness.running(mode: "MUTUAL")
         defer { harness.stop() }
-        try harness.startUpstream()
-        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
-        try harness.write("vs.yaml", Manifests.virtualService())
-        try harness.startGateway()
         let slow = DispatchGroup()
         nonisolated(unsafe) var slowResult: CurlResult?
         slow.enter()

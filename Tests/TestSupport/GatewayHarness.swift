@@ -20,6 +20,34 @@ public final class GatewayHarness: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// The common set-up: a demo upstream named `server`, one Gateway server on 443 in `mode` for the
+    /// walkthrough's host, a VirtualService sending everything to `server:80`, and the gateway running.
+    public static func running(mode: String, extraArguments: [String] = []) throws -> GatewayHarness {
+        let harness = try GatewayHarness()
+        try harness.startUpstream()
+        try harness.write("gw.yaml", """
+            apiVersion: networking.istio.io/v1alpha3
+            kind: Gateway
+            metadata: {namespace: istio-system, name: mtls-gateway}
+            spec:
+              servers:
+              - hosts: ['istio-server-mtls.dev.lab.jinsu.me']
+                port: {number: 443, name: https, protocol: HTTPS}
+                tls: {mode: \(mode), credentialName: server-tls}
+            """)
+        try harness.write("vs.yaml", """
+            apiVersion: networking.istio.io/v1alpha3
+            kind: VirtualService
+            metadata: {name: server}
+            spec:
+              hosts: ['istio-server-mtls.dev.lab.jinsu.me']
+              gateways: [istio-system/mtls-gateway]
+              http: [{route: [{destination: {host: server, port: {number: 80}}}]}]
+            """)
+        try harness.startGateway(extraArguments: extraArguments)
+        return harness
+    }
+
     public func stop() {
         gateway?.stop()
         for (_, u) in upstreams { u.process.stop() }
