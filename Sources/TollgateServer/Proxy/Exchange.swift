@@ -47,6 +47,7 @@ final class Exchange: @unchecked Sendable {
     var tryTimer: LoopTimer?
 
     static let replayLimit = 64 * 1024
+    static let idempotentMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]
 
     init(head: RequestHead, snapshot: ConfigSnapshot, startNanos: UInt64, requestID: String, normalizedPath: String) {
         self.head = head
@@ -77,8 +78,9 @@ final class Exchange: @unchecked Sendable {
     func mayRetry(policy: String, reusedConnection: Bool = false) -> Bool {
         guard let plan, replay != nil, !responseStarted else { return false }
         let retryOn = plan.retries.retryOn
-        // A pooled connection the upstream closed while idle: safe and expected to retry once.
-        if reusedConnection && attempts <= plan.retries.attempts + 1 { return true }
+        // A pooled connection the upstream closed while idle: retried once more than the policy allows, but
+        // only for idempotent methods, since the upstream may have seen the request before closing.
+        if reusedConnection && attempts <= plan.retries.attempts + 1 && Self.idempotentMethods.contains(head.method) { return true }
         guard attempts <= plan.retries.attempts else { return false }
         switch policy {
         case "connect-failure":
