@@ -9,26 +9,33 @@ public final class GatewayMetrics: Sendable {
     static let durationBuckets: [Double] = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000,
                                             1_800_000, 3_600_000]
 
+    static var requestsTotal: MetricNameDescriptor { MetricNameDescriptor(metricName: "istio_requests", unitName: "total",
+                                                    helpText: "Requests handled by the gateway (Istio standard metric).") }
+    static var requestDuration: MetricNameDescriptor { MetricNameDescriptor(metricName: "istio_request_duration", unitName: "milliseconds",
+                                                      helpText: "Request duration (Istio standard metric).") }
+    static var handshakeFailures: MetricNameDescriptor { MetricNameDescriptor(metricName: "tollgate_tls_handshake_failures", unitName: "total",
+                                                        helpText: "Failed TLS handshakes by reason.") }
+    static var reloads: MetricNameDescriptor { MetricNameDescriptor(metricName: "tollgate_config_reloads", unitName: "total", helpText: "Configuration reloads.") }
+
     let connectionsOpened: Counter
     let connectionsActive: Gauge
     let reloadsSucceeded: Counter
     let reloadsRejected: Counter
 
     public init() {
-        connectionsOpened = registry.makeCounter(name: "tollgate_downstream_connections_total", help: "Client connections accepted.")
-        connectionsActive = registry.makeGauge(name: "tollgate_downstream_connections_active", help: "Client connections open now.")
-        reloadsSucceeded = registry.makeCounter(name: "tollgate_config_reloads_total", labels: [("result", "success")],
-                                                help: "Configuration reloads.")
-        reloadsRejected = registry.makeCounter(name: "tollgate_config_reloads_total", labels: [("result", "rejected")],
-                                               help: "Configuration reloads.")
+        connectionsOpened = registry.makeCounter(descriptor: MetricNameDescriptor(
+            metricName: "tollgate_downstream_connections", unitName: "total", helpText: "Client connections accepted."))
+        connectionsActive = registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "tollgate_downstream_connections", unitName: "active", helpText: "Client connections open now."))
+        reloadsSucceeded = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "success")])
+        reloadsRejected = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "rejected")])
     }
 
     /// The Prometheus text exposition of everything.
     public func exposition() -> [UInt8] { registry.emitToBuffer() }
 
     func handshakeFailed(reason: String) {
-        registry.makeCounter(name: "tollgate_tls_handshake_failures_total", labels: [("reason", Self.handshakeReason(reason))],
-                             help: "Failed TLS handshakes by reason.").increment()
+        registry.makeCounter(descriptor: Self.handshakeFailures, labels: [("reason", Self.handshakeReason(reason))]).increment()
     }
 
     /// Reason classes for failed handshakes (bounded label values).
@@ -64,10 +71,10 @@ final class RequestMetrics {
         if let cached = counters[key] {
             counter = cached
         } else {
-            counter = metrics.registry.makeCounter(name: "istio_requests_total", labels: [
+            counter = metrics.registry.makeCounter(descriptor: GatewayMetrics.requestsTotal, labels: [
                 ("reporter", "source"), ("response_code", code), ("response_flags", flags), ("source_principal", source),
                 ("destination_service", service), ("request_protocol", "http"),
-            ], help: "Requests handled by the gateway (Istio standard metric).")
+            ])
             counters[key] = counter
         }
         counter.increment()
@@ -76,9 +83,9 @@ final class RequestMetrics {
         if let cached = histograms[histogramKey] {
             histogram = cached
         } else {
-            histogram = metrics.registry.makeValueHistogram(name: "istio_request_duration_milliseconds", labels: [
+            histogram = metrics.registry.makeValueHistogram(descriptor: GatewayMetrics.requestDuration, labels: [
                 ("reporter", "source"), ("response_code", code), ("destination_service", service),
-            ], buckets: GatewayMetrics.durationBuckets, help: "Request duration (Istio standard metric).")
+            ], buckets: GatewayMetrics.durationBuckets)
             histograms[histogramKey] = histogram
         }
         histogram.record(Double(milliseconds))

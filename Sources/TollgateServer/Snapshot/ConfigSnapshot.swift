@@ -112,7 +112,7 @@ public final class ConfigSnapshot: Sendable {
     static func baseDirectory(_ settings: GatewaySettings) -> String {
         settings.configPaths.first.map { path -> String in
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
             return isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
         } ?? "."
     }

@@ -20,7 +20,7 @@ public enum PKI {
             throw TLSError("the CA key does not match the CA certificate")
         }
         guard let x509 = X509_new() else { throw TLSError("cannot allocate a certificate") }
-        let cert = X509Certificate(taking: x509)
+        defer { X509_free(x509) }
         X509_set_version(x509, 2)
         let serialHex = try setRandomSerial(x509)
         X509_gmtime_adj(X509_getm_notBefore(x509), -backdateSeconds)

@@ -51,7 +51,7 @@ struct CertsInspect: ParsableCommand {
 
     func run() throws {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory)
         let folder = isDirectory.boolValue ? CredentialFolder(".", file) : nil
         guard let pem = folder?.readIfPresent("tls.crt") ?? FileManager.default.contents(atPath: file).map(Array.init) else {
             throw CertsError("cannot read \(file)")

@@ -43,7 +43,7 @@ final class DemoUpstream: @unchecked Sendable {
             lock.withLock { acceptedConnections += 1 }
             var peerText = [CChar](repeating: 0, count: 64)
             inet_ntop(AF_INET, &peer.sin_addr, &peerText, 64)
-            let origin = String(cString: peerText)
+            let origin = String(decoding: peerText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             Thread.detachNewThread { [self] in
                 serve(client, origin: origin)
                 close(client)
