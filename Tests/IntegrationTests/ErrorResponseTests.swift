@@ -19,7 +19,8 @@ final class ErrorResponseTests: XCTestCase {
                 - match: [{uri: {prefix: /delay}}]
                   timeout: 300ms
                   route: [{destination: {host: server, port: {number: 80}}}]
-                - match: [{uri: {exact: /uuid}}]
+                - match: [{uri: {exact: /uuid}}, {uri: {exact: /malformed}}]
+                  retries: {attempts: 0}
                   route: [{destination: {host: server, port: {number: 80}}}]
             """))
         try harness.startGateway(services: ["dead": deadPort])
@@ -40,6 +41,11 @@ final class ErrorResponseTests: XCTestCase {
         let slow = try harness.curl("/delay/3")
         XCTAssertEqual(slow.status, 504)
         XCTAssertEqual(slow.body, "upstream request timeout")
+
+        let malformed = try harness.curl("/malformed")
+        XCTAssertEqual(malformed.status, 502, "an upstream response that could smuggle is refused")
+        XCTAssertEqual(malformed.body, "upstream connect error or disconnect/reset before headers. reset reason: protocol error, "
+            + "transport failure reason: 400: both Transfer-Encoding and Content-Length")
 
         // The connection that saw errors still serves.
         XCTAssertEqual(try harness.curl("/uuid").status, 200)

@@ -146,6 +146,10 @@ final class DemoUpstream: @unchecked Sendable {
             connection.sendHead(status: 200, headers: [("content-type", "application/octet-stream"), ("connection", "close")])
             connection.streamPseudoRandom(count: count, seed: 1, chunked: false)
             return false
+        case path == "/malformed":
+            // For gateway tests: a response no HTTP/1.1 parser may accept (Content-Length with Transfer-Encoding).
+            connection.send(Array("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".utf8))
+            return false
         case path == "/fail-once":
             let key = query.pairs["key"] ?? ""
             let first = lock.withLock { failOnceSeen.insert(key).inserted }
