@@ -1,7 +1,7 @@
 import Foundation
 
 /// Debian's Chromium, headless, with a fresh profile whose NSS database trusts a CA and may hold one
-/// client certificate (imported from a .p12), and a preference that picks that certificate without a prompt.
+/// client certificate (imported from a .p12), and a managed policy that picks that certificate without a prompt.
 /// Never `--ignore-certificate-errors`: the CA must really be trusted.
 public final class HeadlessChromium {
     public static let binary = "/usr/lib/chromium/chromium"
@@ -36,9 +36,10 @@ public final class HeadlessChromium {
             try run("pk12util", ["-i", p12.path, "-d", "sql:\(nssdb.path)", "-W", p12.password])
         }
         // Without automatic selection Chromium waits forever at the certificate picker, even headless.
-        // The profile preference is used rather than a managed policy file: it needs no root, leaves no
-        // machine-wide state behind, and the policy file did not take effect for headless Chromium 156 here.
-        if let p12 = clientP12 {
+        // As root (CI), a managed policy `AutoSelectCertificateForUrls`, written just before each launch
+        // (Chromium reads it at start-up); otherwise the equivalent profile preference, which needs no root.
+        autoSelect = clientP12.map { #"{"pattern":"\#(origin)","filter":{"SUBJECT":{"CN":"\#($0.commonName)"}}}"# }
+        if let p12 = clientP12, !Self.canWritePolicy {
             let prefs = home.appendingPathComponent("profile/Default")
             try FileManager.default.createDirectory(at: prefs, withIntermediateDirectories: true)
             let setting: [String: Any] = ["profile": ["content_settings": ["exceptions": ["auto_select_certificate": [
@@ -47,12 +48,33 @@ public final class HeadlessChromium {
         }
     }
 
+    /// One fixed file: two managed files both setting the policy conflict, and Chromium then ignores it.
+    static let policyFile = URL(fileURLWithPath: "/etc/chromium/policies/managed/tollgate-test.json")
+    private let autoSelect: String?
+
+    static var canWritePolicy: Bool {
+        let dir = policyFile.deletingLastPathComponent()
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return FileManager.default.isWritableFile(atPath: dir.path)
+    }
+
+    private func writePolicy() throws {
+        guard Self.canWritePolicy else { return }
+        if let autoSelect {
+            try JSONSerialization.data(withJSONObject: ["AutoSelectCertificateForUrls": [autoSelect]]).write(to: Self.policyFile)
+        } else {
+            try? FileManager.default.removeItem(at: Self.policyFile)
+        }
+    }
+
     deinit {
+        try? FileManager.default.removeItem(at: Self.policyFile)
         try? FileManager.default.removeItem(at: home)
     }
 
     /// Loads `url` (its host mapped to 127.0.0.1) and returns the page text.
     public func load(_ url: String, host: String) throws -> Load {
+        try writePolicy()
         let result = try Command.run(Self.binary, [
             "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-proxy-server",
             "--user-data-dir=\(home.appendingPathComponent("profile").path)", "--host-resolver-rules=MAP \(host) 127.0.0.1",
