@@ -1,0 +1,31 @@
+import TollgateTLS
+
+extension DownstreamConnection {
+    /// Sets up a connection on its loop with the TLS group of the snapshot current at accept time.
+    static func accept(fd: Int32, peer: SocketAddress, port: Int, loop: EventLoop, runtime: GatewayRuntime) {
+        let snapshot = runtime.current
+        guard let listener = snapshot.listeners[port] else {
+            System.close(fd)
+            return
+        }
+        let tls: TLSConnection?
+        let transport: Transport
+        if let group = listener.tls {
+            do {
+                let connection = try TLSConnection(group: group, fileDescriptor: fd)
+                tls = connection
+                transport = connection
+            } catch {
+                runtime.logger.error("cannot start TLS", metadata: ["error": "\(error)"])
+                System.close(fd)
+                return
+            }
+        } else {
+            tls = nil
+            transport = PlainTransport(fd: fd)
+        }
+        let channel = Channel(fd: fd, loop: loop, transport: transport, peer: peer)
+        let connection = DownstreamConnection(id: runtime.connectionOpened(), runtime: runtime, listenPort: port, channel: channel, tls: tls)
+        connection.start()
+    }
+}
