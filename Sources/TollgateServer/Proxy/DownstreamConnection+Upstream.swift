@@ -210,6 +210,7 @@ extension DownstreamConnection: UpstreamDelegate {
         HeaderEditor.apply(exchange.headerOperations.response, to: &headers)
         if !keepAlive { headers.set("connection", "close") }
         exchange.status = upstreamHead.status
+        exchange.responseDetails = "via_upstream"
         exchange.responseStarted = true
         channel.write(MessageEncoder.encode(ResponseHead(status: upstreamHead.status, reason: upstreamHead.reason.isEmpty ? nil : upstreamHead.reason,
                                                          headers: headers)))
