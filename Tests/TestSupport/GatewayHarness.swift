@@ -25,25 +25,8 @@ public final class GatewayHarness: @unchecked Sendable {
     public static func running(mode: String, extraArguments: [String] = []) throws -> GatewayHarness {
         let harness = try GatewayHarness()
         try harness.startUpstream()
-        try harness.write("gw.yaml", """
-            apiVersion: networking.istio.io/v1alpha3
-            kind: Gateway
-            metadata: {namespace: istio-system, name: mtls-gateway}
-            spec:
-              servers:
-              - hosts: ['istio-server-mtls.dev.lab.jinsu.me']
-                port: {number: 443, name: https, protocol: HTTPS}
-                tls: {mode: \(mode), credentialName: server-tls}
-            """)
-        try harness.write("vs.yaml", """
-            apiVersion: networking.istio.io/v1alpha3
-            kind: VirtualService
-            metadata: {name: server}
-            spec:
-              hosts: ['istio-server-mtls.dev.lab.jinsu.me']
-              gateways: [istio-system/mtls-gateway]
-              http: [{route: [{destination: {host: server, port: {number: 80}}}]}]
-            """)
+        try harness.write("gw.yaml", Manifests.gateway(mode: mode))
+        try harness.write("vs.yaml", Manifests.virtualService())
         try harness.startGateway(extraArguments: extraArguments)
         return harness
     }

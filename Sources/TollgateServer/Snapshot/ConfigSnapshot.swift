@@ -32,24 +32,28 @@ public final class ConfigSnapshot: Sendable {
     public let listeners: [Int: ListenerRuntime]
     public let upstreams: UpstreamCatalog
     public let authorization: AuthorizationEngine
-    public let warnings: [String]
     let destinationWarnings: [Diagnostic]
 
+    /// What is worth a warning at start and on reload: destinations without endpoints, policies that do not apply.
+    public var warnings: [String] {
+        destinationWarnings.map(\.description)
+            + authorization.skipped.map { "AuthorizationPolicy \($0.name) does not apply: \($0.reason)" }
+    }
+
     init(generation: Int, model: ConfigModel, listeners: [Int: ListenerRuntime], upstreams: UpstreamCatalog,
-         authorization: AuthorizationEngine, warnings: [String], destinationWarnings: [Diagnostic]) {
+         authorization: AuthorizationEngine, destinationWarnings: [Diagnostic]) {
         self.generation = generation
         self.model = model
         self.listeners = listeners
         self.upstreams = upstreams
         self.authorization = authorization
-        self.warnings = warnings
         self.destinationWarnings = destinationWarnings
     }
 
     /// The same configuration with freshly resolved upstream endpoints.
     func replacingUpstreams(_ upstreams: UpstreamCatalog) -> ConfigSnapshot {
         ConfigSnapshot(generation: generation, model: model, listeners: listeners, upstreams: upstreams, authorization: authorization,
-                       warnings: warnings, destinationWarnings: destinationWarnings)
+                       destinationWarnings: destinationWarnings)
     }
 
     /// Everything `tollgate validate` reports about a configuration that loaded: skipped kinds, references
@@ -103,9 +107,8 @@ public final class ConfigSnapshot: Sendable {
         let (upstreams, warnings) = UpstreamCatalog.build(model: model, services: settings.services)
         let authorization = AuthorizationEngine(policies: model.authorizationPolicies, labels: settings.labels,
                                                 namespace: settings.namespace, rootNamespace: settings.rootNamespace)
-        let skipped = authorization.skipped.map { "AuthorizationPolicy \($0.name) does not apply: \($0.reason)" }
         return ConfigSnapshot(generation: generation, model: model, listeners: listeners, upstreams: upstreams,
-                              authorization: authorization, warnings: warnings.map(\.description) + skipped, destinationWarnings: warnings)
+                              authorization: authorization, destinationWarnings: warnings)
     }
 
     /// The folder relative paths in the configuration are resolved against: the first config folder.
@@ -135,8 +138,8 @@ public final class ConfigSnapshot: Sendable {
         var crl = credential.crl
         // File-mode fields override what a credential carries, as in Istio's file mode.
         if tls.credentialName != nil {
-            if let path = tls.caCertificates { clientCA = try CredentialStore.files(certificate: path, key: path, ca: nil, crl: nil, relativeTo: base).certificateChain }
-            if let path = tls.caCrl { crl = try CredentialStore.files(certificate: path, key: path, ca: nil, crl: nil, relativeTo: base).certificateChain }
+            if let path = tls.caCertificates { clientCA = try CredentialStore.readFile(path, relativeTo: base) }
+            if let path = tls.caCrl { crl = try CredentialStore.readFile(path, relativeTo: base) }
         }
         let authentication: TLSServerSettings.ClientAuthentication
         switch mode {

@@ -68,13 +68,18 @@ public struct CredentialStore: Sendable {
 
     /// File-mode settings (`serverCertificate`, `privateKey`, `caCertificates`, `caCrl`).
     public static func files(certificate: String, key: String, ca: String?, crl: String?, relativeTo base: String) throws -> Credential {
-        func read(_ path: String) throws -> [UInt8] {
-            let full = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
-            guard let data = FileManager.default.contents(atPath: full) else { throw CredentialError("cannot read \(full)") }
-            return Array(data)
-        }
+        func read(_ path: String) throws -> [UInt8] { try readFile(path, relativeTo: base) }
         return Credential(certificateChain: try read(certificate), privateKey: try read(key), caCertificates: try ca.map(read),
                           crl: try crl.map(read), source: certificate)
+    }
+}
+
+extension CredentialStore {
+    /// One file named by a Gateway's file-mode field, relative paths resolved against the config folder.
+    public static func readFile(_ path: String, relativeTo base: String) throws -> [UInt8] {
+        let full = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
+        guard let data = FileManager.default.contents(atPath: full) else { throw CredentialError("cannot read \(full)") }
+        return Array(data)
     }
 }
 

@@ -1,8 +1,8 @@
 /// YAML used by the integration tests, kept next to them so each scenario reads as a whole.
-enum Manifests {
-    static let host = "istio-server-mtls.dev.lab.jinsu.me"
+public enum Manifests {
+    public static let host = "istio-server-mtls.dev.lab.jinsu.me"
 
-    static func gateway(mode: String, credential: String = "server-tls", hosts: [String] = [host], port: Int = 443,
+    public static func gateway(mode: String, credential: String = "server-tls", hosts: [String] = [host], port: Int = 443,
                         extraTLS: String = "") -> String {
         """
         apiVersion: networking.istio.io/v1alpha3
@@ -25,7 +25,7 @@ enum Manifests {
         """
     }
 
-    static func virtualService(hosts: [String] = [host], destination: String = "server", port: Int = 80, extraRoute: String = "",
+    public static func virtualService(hosts: [String] = [host], destination: String = "server", port: Int = 80, extraRoute: String = "",
                                routes: String? = nil) -> String {
         """
         apiVersion: networking.istio.io/v1alpha3
