@@ -117,17 +117,9 @@ final class ProxyingTests: XCTestCase {
         XCTAssertEqual(noContent.body, "")
     }
 
-    /// Sends raw bytes over TLS with `openssl s_client` and returns what came back before the server closed.
-    private func raw(_ request: String) throws -> String {
-        let args = ["s_client", "-quiet", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host,
-                    "-CAfile", harness.pki.caCertificate, "-cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"),
-                    "-key", harness.pki.path("jinsu-macbook-tls", "tls.key")]
-        return try Command.run("openssl", args, input: Data(request.utf8), timeout: 30).stdout
-    }
-
     func testPipelinedRequestsAreAnsweredInOrder() throws {
         let h = Manifests.host
-        let response = try raw("GET /status/201 HTTP/1.1\r\nHost: \(h)\r\n\r\nGET /status/202 HTTP/1.1\r\nHost: \(h)\r\nConnection: close\r\n\r\n")
+        let response = try harness.raw("GET /status/201 HTTP/1.1\r\nHost: \(h)\r\n\r\nGET /status/202 HTTP/1.1\r\nHost: \(h)\r\nConnection: close\r\n\r\n")
         let first = response.range(of: "HTTP/1.1 201")
         let second = response.range(of: "HTTP/1.1 202")
         XCTAssertNotNil(first, response)
@@ -137,7 +129,7 @@ final class ProxyingTests: XCTestCase {
 
     func testAbsoluteFormTargetsUseTheirAuthority() throws {
         let h = Manifests.host
-        let response = try raw("GET https://\(h)/anything/abs?q=1 HTTP/1.1\r\nHost: unknown.example.test\r\nConnection: close\r\n\r\n")
+        let response = try harness.raw("GET https://\(h)/anything/abs?q=1 HTTP/1.1\r\nHost: unknown.example.test\r\nConnection: close\r\n\r\n")
         XCTAssertTrue(response.hasPrefix("HTTP/1.1 200"), response)
         XCTAssertTrue(response.contains("\"url\": \"/anything/abs?q=1\""), response)
         XCTAssertTrue(response.contains("\"Host\": \"\(h)\""), response)
@@ -146,7 +138,7 @@ final class ProxyingTests: XCTestCase {
     func testSmugglingAttemptIsRejectedAndTheConnectionClosed() throws {
         let h = Manifests.host
         let attack = "POST /anything HTTP/1.1\r\nHost: \(h)\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /uuid HTTP/1.1\r\nHost: \(h)\r\n\r\n"
-        let response = try raw(attack)
+        let response = try harness.raw(attack)
         XCTAssertTrue(response.hasPrefix("HTTP/1.1 400"), response)
         XCTAssertTrue(response.lowercased().contains("connection: close"), response)
         XCTAssertFalse(response.contains("uuid"), "nothing after the rejected request may be served: \(response)")
@@ -158,7 +150,7 @@ final class ProxyingTests: XCTestCase {
             "POST / HTTP/1.1\r\nHost: \(h)\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             "GET / HTTP/1.1\r\n\r\n",
         ] {
-            XCTAssertTrue(try raw(bad).hasPrefix("HTTP/1.1 400"), bad)
+            XCTAssertTrue(try harness.raw(bad).hasPrefix("HTTP/1.1 400"), bad)
         }
     }
 }

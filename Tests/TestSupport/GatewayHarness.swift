@@ -138,6 +138,16 @@ public final class GatewayHarness: @unchecked Sendable {
         let result = try Command.run("curl", args, timeout: timeout)
         return CurlResult(result)
     }
+
+    /// Sends raw bytes over TLS with `openssl s_client -quiet` and returns what came back before the server
+    /// closed; throws when the server has not closed within `timeout` seconds.
+    public func raw(_ request: String, client: String? = "jinsu-macbook-tls", serverName: String = Manifests.host,
+                    declaredPort: Int = 443, timeout: TimeInterval = 30) throws -> String {
+        var args = ["s_client", "-quiet", "-connect", "127.0.0.1:\(port(declaredPort))", "-servername", serverName,
+                    "-CAfile", pki.caCertificate]
+        if let client { args += ["-cert", pki.path(client, "tls.crt"), "-key", pki.path(client, "tls.key")] }
+        return try Command.run("openssl", args, input: Data(request.utf8), timeout: timeout).stdout
+    }
 }
 
 /// What a `curl -w '\n%{http_code} %{num_connects}'` run printed.
