@@ -80,6 +80,14 @@ enum HeadParser {
         return HTTPVersion(major: major, minor: minor)
     }
 
+    /// A server answers HTTP/1.1 and HTTP/1.0 only: an HTTP/1.2 request would otherwise be served with
+    /// the rules of neither (no Host required, no 1.0 keep-alive semantics).
+    static func parseRequestVersion(_ bytes: ArraySlice<UInt8>) throws -> HTTPVersion {
+        let version = try parseVersion(bytes)
+        guard version == .http11 || version == .http10 else { throw HTTPParseError(status: 505, "unsupported HTTP version") }
+        return version
+    }
+
     private static func digit(_ b: UInt8) -> Int? {
         (b >= 0x30 && b <= 0x39) ? Int(b - 0x30) : nil
     }
@@ -87,9 +95,9 @@ enum HeadParser {
     /// The body length a message declares: RFC 9112 §6.1–6.3, rejecting what could smuggle.
     static func framing(_ headers: HTTPHeaders, version: HTTPVersion, isRequest: Bool) throws -> BodyFraming? {
         let transferCodings = headers.tokens("transfer-encoding")
-        let lengths = headers.values("content-length")
+        let hasLength = headers.contains("content-length")
         if headers.contains("transfer-encoding") {
-            guard lengths.isEmpty else { throw HTTPParseError.bad("both Transfer-Encoding and Content-Length") }
+            guard !hasLength else { throw HTTPParseError.bad("both Transfer-Encoding and Content-Length") }
             guard version != .http10 || !isRequest else { throw HTTPParseError.bad("Transfer-Encoding in HTTP/1.0") }
             guard transferCodings.last == "chunked" else {
                 if isRequest { throw HTTPParseError(status: isChunkedOnlyTypo(transferCodings) ? 400 : 501, "unsupported transfer coding") }
@@ -103,9 +111,15 @@ enum HeadParser {
             }
             return .chunked
         }
-        guard !lengths.isEmpty else { return isRequest ? .length(0) : nil }
+        guard let declared = try contentLength(headers) else { return isRequest ? .length(0) : nil }
+        return .length(declared)
+    }
+
+    /// The length `Content-Length` declares, nil without one. A list of identical values (`5, 5`, or the
+    /// field repeated) is one length (RFC 9112 §6.3 rule 5); differing or malformed values are an error.
+    static func contentLength(_ headers: HTTPHeaders) throws -> UInt64? {
         var declared: UInt64?
-        for field in lengths {
+        for field in headers.values("content-length") {
             for item in field.split(separator: ",", omittingEmptySubsequences: false) {
                 let text = item.trimmingASCIIWhitespace()
                 guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
@@ -116,7 +130,15 @@ enum HeadParser {
                 declared = value
             }
         }
-        return .length(declared ?? 0)
+        return declared
+    }
+
+    /// Leaves one `Content-Length` with the decimal length the gateway framed the message by (`05` and
+    /// `5, 5` become `5`), so what is forwarded is what was parsed, never the raw field (RFC 9112 §6.3
+    /// allows replacing a list of identical values by one).
+    static func canonicalizeContentLength(_ headers: inout HTTPHeaders, _ framing: BodyFraming) {
+        guard case .length(let n) = framing, headers.contains("content-length") else { return }
+        headers.set("content-length", String(n))
     }
 
     private static func isChunkedOnlyTypo(_ codings: [String]) -> Bool {

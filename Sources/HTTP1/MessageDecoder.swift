@@ -23,9 +23,12 @@ struct MessageDecoder<Head: Sendable> {
     private var scanFrom = 0
     private(set) var state: State = .head
     let limits: HTTPLimits
+    /// Requests only: checks the request line as it arrives, so garbage is refused before its newline.
+    private var requestLine: RequestLineScanner?
 
-    init(limits: HTTPLimits) {
+    init(limits: HTTPLimits, scansRequestLine: Bool = false) {
         self.limits = limits
+        requestLine = scansRequestLine ? RequestLineScanner() : nil
     }
 
     var bufferedByteCount: Int { buffer.count - readIndex }
@@ -59,6 +62,8 @@ struct MessageDecoder<Head: Sendable> {
                 // Empty lines before a request line are ignored (RFC 9112 §2.2).
                 while buffer.count - readIndex >= 2, buffer[readIndex] == UInt8(ascii: "\r"), buffer[readIndex + 1] == UInt8(ascii: "\n") {
                     readIndex += 2
+                    // The scanner may have seen the CR of this pair, never the bytes after it.
+                    requestLine?.reset()
                 }
                 scanFrom = max(scanFrom, readIndex)
                 guard let end = try findHeadEnd() else {
@@ -120,8 +125,8 @@ struct MessageDecoder<Head: Sendable> {
     }
 
     /// Finds the CRLFCRLF that ends the head, scanning only bytes not seen before. Fails fast on bytes no
-    /// valid head contains (control characters, a LF without CR), so garbage is refused at once rather
-    /// than waited on until the header timeout.
+    /// valid head contains (control characters, a LF without CR, a request line of the wrong shape), so
+    /// garbage is refused at once rather than waited on until the header timeout.
     private mutating func findHeadEnd() throws -> Int? {
         var i = Swift.max(scanFrom, readIndex)
         let count = buffer.count
@@ -130,11 +135,15 @@ struct MessageDecoder<Head: Sendable> {
             if b < 0x20 || b == 0x7F {
                 if b == UInt8(ascii: "\n") {
                     guard i > readIndex, buffer[i - 1] == UInt8(ascii: "\r") else { throw HTTPParseError.bad("bare LF in message head") }
-                    if i >= readIndex + 3, buffer[i - 2] == UInt8(ascii: "\n"), buffer[i - 3] == UInt8(ascii: "\r") { return i - 3 }
+                    if i >= readIndex + 3, buffer[i - 2] == UInt8(ascii: "\n"), buffer[i - 3] == UInt8(ascii: "\r") {
+                        requestLine?.reset()
+                        return i - 3
+                    }
                 } else if b != UInt8(ascii: "\r") && b != UInt8(ascii: "\t") {
                     throw HTTPParseError.bad("control character in message head")
                 }
             }
+            if requestLine != nil, !requestLine!.isDone { try requestLine!.consume(b) }
             i += 1
         }
         scanFrom = count

@@ -73,4 +73,12 @@ public enum HopByHop {
         if version == .http10 { return tokens.contains("keep-alive") }
         return true
     }
+
+    /// The `Connection` field of a response: `close` when the connection ends after it; `keep-alive` to an
+    /// HTTP/1.0 client whose connection stays, since without it that client waits for the close (RFC 9112
+    /// §9.3); nothing to an HTTP/1.1 client, for which staying open is the default.
+    public static func connectionField(keepAlive: Bool, clientVersion: HTTPVersion) -> String? {
+        if !keepAlive { return "close" }
+        return clientVersion == .http10 ? "keep-alive" : nil
+    }
 }

@@ -5,7 +5,7 @@ public struct RequestDecoder: Sendable {
     private var decoder: MessageDecoder<RequestHead>
 
     public init(limits: HTTPLimits = HTTPLimits()) {
-        decoder = MessageDecoder(limits: limits)
+        decoder = MessageDecoder(limits: limits, scansRequestLine: true)
     }
 
     public var bufferedByteCount: Int { decoder.bufferedByteCount }
@@ -36,8 +36,8 @@ public struct RequestDecoder: Sendable {
         guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw HTTPParseError.bad("invalid request target")
         }
-        let version = try HeadParser.parseVersion(parts[2])
-        let headers = try HeadParser.fields(fieldLines, limits: limits)
+        let version = try HeadParser.parseRequestVersion(parts[2])
+        var headers = try HeadParser.fields(fieldLines, limits: limits)
         let hosts = headers.values("host")
         if version == .http11 {
             guard hosts.count == 1 else {
@@ -46,33 +46,16 @@ public struct RequestDecoder: Sendable {
         } else if hosts.count > 1 {
             throw HTTPParseError.bad("more than one Host header")
         }
-        if let host = hosts.first, !isValidAuthority(host) {
+        if let host = hosts.first, !RequestTarget.isValidAuthority(host) {
             throw HTTPParseError.bad("invalid Host header")
         }
         let methodText = String(decoding: method, as: UTF8.self)
         let targetText = String(decoding: target, as: UTF8.self)
-        guard targetText.hasPrefix("/") || targetText.hasPrefix("http://") || targetText.hasPrefix("https://")
-            || (targetText == "*" && methodText == "OPTIONS") else {
-            throw HTTPParseError.bad("unsupported request target form")
-        }
+        _ = try RequestTarget.parse(targetText, method: methodText)
         guard let framing = try HeadParser.framing(headers, version: version, isRequest: true) else {
             throw HTTPParseError.bad("unframed request body")
         }
+        HeadParser.canonicalizeContentLength(&headers, framing)
         return (RequestHead(method: methodText, target: targetText, version: version, headers: headers), framing)
-    }
-
-    /// host [ ":" port ], as RFC 3986 reg-name / IPv4 / IP-literal; no userinfo, no path.
-    static func isValidAuthority(_ value: String) -> Bool {
-        guard !value.isEmpty else { return true }
-        return value.utf8.allSatisfy { b in
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"),
-                 UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "~"):
-                return true
-            default:
-                return false
-            }
-        }
     }
 }

@@ -42,12 +42,13 @@ public struct ResponseDecoder: Sendable {
             guard start[s + 12] == UInt8(ascii: " ") else { throw HTTPParseError.bad("malformed status line") }
             reason = String(decoding: start[(s + 13)...], as: UTF8.self)
         }
-        let headers = try HeadParser.fields(fieldLines, limits: limits)
-        let head = ResponseHead(status: status, reason: reason, version: version, headers: headers)
+        var headers = try HeadParser.fields(fieldLines, limits: limits)
         if requestWasHead || (100..<200).contains(status) || status == 204 || status == 304 {
-            return (head, .length(0))
+            // No content follows, whatever the framing fields say; `ResponseFraming` decides what of them the client sees.
+            return (ResponseHead(status: status, reason: reason, version: version, headers: headers), .length(0))
         }
         let framing = try HeadParser.framing(headers, version: version, isRequest: false) ?? .untilClose
-        return (head, framing)
+        HeadParser.canonicalizeContentLength(&headers, framing)
+        return (ResponseHead(status: status, reason: reason, version: version, headers: headers), framing)
     }
 }

@@ -10,6 +10,7 @@ public enum ForwardedHeaders {
         public var scheme: String
         /// This hop's XFCC element (`clientCertElement`), nil without a verified client certificate.
         public var clientCertElement: String?
+        /// The exchange's id (`clientRequestID` or a generated one); it replaces whatever the client sent.
         public var requestID: String
         /// How many proxies in front of Tollgate are trusted to append to `x-forwarded-for`.
         public var trustedProxies: Int
@@ -35,11 +36,7 @@ public enum ForwardedHeaders {
             headers.set("x-forwarded-for", context.peerAddress)
         }
         headers.set("x-forwarded-proto", context.scheme)
-        if let existing = headers["x-request-id"], isAcceptableRequestID(existing) {
-            headers.set("x-request-id", existing)
-        } else {
-            headers.set("x-request-id", context.requestID)
-        }
+        headers.set("x-request-id", context.requestID)
         if let element = context.clientCertElement {
             headers.set("x-forwarded-client-cert", element)
         } else {
@@ -47,8 +44,20 @@ public enum ForwardedHeaders {
         }
     }
 
-    static func isAcceptableRequestID(_ value: String) -> Bool {
-        !value.isEmpty && value.utf8.count <= 128 && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }
+    /// The client's `x-request-id` when it is sane: exactly one field, 1–128 characters of `A–Z a–z 0–9 . _ : -`
+    /// (UUIDs, Envoy's ids, most tracing ids). Anything else (lists, spaces, quotes, very long values) is
+    /// replaced by a generated id: the client's value would otherwise reach the upstream and the access log.
+    public static func clientRequestID(_ headers: HTTPHeaders) -> String? {
+        let values = headers.values("x-request-id")
+        guard values.count == 1, let value = values.first, isSaneRequestID(value) else { return nil }
+        return value
+    }
+
+    static func isSaneRequestID(_ value: String) -> Bool {
+        (1...128).contains(value.utf8.count) && value.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: ":") || b == UInt8(ascii: "-")
+        }
     }
 
     /// One XFCC element: `By`, `Hash`, `Cert`, `Subject`, `URI`, `DNS`, in Envoy's order.

@@ -15,12 +15,13 @@ public struct RequestAttributes: Sendable {
     public var path: String
     /// The Gateway's declared port.
     public var destinationPort: Int
+    /// The gateway's own address of the connection (`destination.ip`); nil only when the socket cannot say.
     public var destinationIP: IPAddress?
     public var serverName: String?
     public var headers: HTTPHeaders
 
     public init(identity: PeerIdentity, sourceIP: IPAddress?, remoteIP: IPAddress? = nil, host: String, method: String, path: String,
-                destinationPort: Int, destinationIP: IPAddress? = nil, serverName: String? = nil, headers: HTTPHeaders = HTTPHeaders()) {
+                destinationPort: Int, destinationIP: IPAddress?, serverName: String? = nil, headers: HTTPHeaders = HTTPHeaders()) {
         self.identity = identity
         self.sourceIP = sourceIP
         self.remoteIP = remoteIP ?? sourceIP

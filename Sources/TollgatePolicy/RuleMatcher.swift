@@ -68,18 +68,16 @@ enum RuleMatcher {
 
     static func condition(_ c: AuthorizationPolicy.Condition, _ r: RequestAttributes) -> Bool {
         let test: (String) -> Bool
-        switch c.key {
-        case "source.ip": test = { ipMatches($0, r.sourceIP) }
-        case "remote.ip": test = { ipMatches($0, r.remoteIP) }
-        case "destination.ip": test = { ipMatches($0, r.destinationIP) }
-        case "source.principal": test = { principalMatches($0, r.identity) }
-        case "source.namespace":
+        switch c.attribute {
+        case .sourceIP: test = { ipMatches($0, r.sourceIP) }
+        case .remoteIP: test = { ipMatches($0, r.remoteIP) }
+        case .destinationIP: test = { ipMatches($0, r.destinationIP) }
+        case .sourcePrincipal: test = { principalMatches($0, r.identity) }
+        case .sourceNamespace:
             test = { value in r.identity.namespace.map { ValueMatcher(value).matches($0) } ?? false }
-        case "destination.port": test = { $0 == String(r.destinationPort) }
-        case "connection.sni": test = { value in r.serverName.map { ValueMatcher(value).matches($0) } ?? false }
-        default:
-            // request.headers[name]
-            let name = String(c.key.dropFirst("request.headers[".count).dropLast())
+        case .destinationPort: test = { $0 == String(r.destinationPort) }
+        case .connectionSNI: test = { value in r.serverName.map { ValueMatcher(value).matches($0) } ?? false }
+        case .requestHeader(let name):
             let header = r.headers.combined(name)
             test = { value in header.map { ValueMatcher(value).matches($0) } ?? false }
         }

@@ -170,6 +170,49 @@ final class RequestDecoderTests: XCTestCase {
         XCTAssertEqual(rejection("GET relative HTTP/1.1\r\nHost: a\r\n\r\n")?.reason, "unsupported request target form")
     }
 
+    // MARK: Hostile input (issue #17)
+
+    func testARequestLineThatCannotBeHTTPIsRefusedBeforeItsNewline() throws {
+        for garbage in ["I'm not HTTP", "GET  /", "GET index.html", "GET /x HTTQ", "GET /x HTTP/x", "GET /x HTTP/1.1 ", "(", "GET\t/",
+                        "GET hxxp://a/", "GET /a b"] {
+            XCTAssertEqual(rejection(garbage)?.status, 400, garbage.debugDescription)
+            // Fed a byte at a time, the verdict comes at the first byte that cannot belong to a request line.
+            XCTAssertThrowsError(try decode(Array(garbage.utf8).map { [$0] }, limits: HTTPLimits()), garbage.debugDescription)
+        }
+        for prefix in ["G", "GET", "GET ", "GET /", "GET /x HTTP/1.", "GET http", "GET HTTPS:/", "OPTIONS * HTTP/1.1\r", "\r\n\r\nGET /"] {
+            XCTAssertEqual(try decodeAll(prefix), [], "a valid prefix waits for more: \(prefix.debugDescription)")
+        }
+        let pipelined = "GET /a HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n"
+        XCTAssertEqual(try decodeAll(pipelined).filter { $0.hasPrefix("head") }.count, 2)
+    }
+
+    func testOnlyHTTP11AndHTTP10Requests() {
+        for version in ["1.2", "1.9", "2.0", "3.0", "0.9"] {
+            let e = rejection("GET / HTTP/\(version)\r\nHost: a\r\n\r\n")
+            XCTAssertEqual(e?.status, 505, version)
+        }
+        XCTAssertEqual(rejection("GET / HTTP/1.2\r\n\r\n")?.status, 505, "no Host needed to be refused")
+        XCTAssertEqual(rejection("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")?.status, 505)
+    }
+
+    func testAbsoluteFormAuthorityIsCheckedLikeHost() throws {
+        for target in ["http://evil\"<x>@a.test,b/abs", "http:///abs", "https://user@a.test/", "http://a%2f/", "http://a\\b/"] {
+            XCTAssertEqual(rejection("GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n")?.reason, "invalid authority in request target", target)
+        }
+        XCTAssertEqual(try decodeAll("GET HTTPS://a.test:8443?q HTTP/1.1\r\nHost: b\r\n\r\n").first,
+                       "head GET HTTPS://a.test:8443?q HTTP/1.1 Host=b")
+        XCTAssertEqual(rejection("GET * HTTP/1.1\r\nHost: a\r\n\r\n")?.status, 400, "`*` is for OPTIONS only")
+    }
+
+    func testContentLengthIsCanonicalised() throws {
+        for declared in ["5, 5", "05", "5,5", "5 ,5", "0005"] {
+            let events = try decodeAll("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \(declared)\r\nX: y\r\n\r\nhello")
+            XCTAssertEqual(events, ["head POST / HTTP/1.1 Host=a,Content-Length=5,X=y", "body hello", "end"], declared)
+        }
+        XCTAssertEqual(try decodeAll("POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 3\r\nContent-Length: 3\r\n\r\nabc").first,
+                       "head POST / HTTP/1.1 Host=a,content-length=3")
+    }
+
     func testLimits() {
         let limits = HTTPLimits(maxHeaderBytes: 200, maxHeaderCount: 3)
         let long = "GET / HTTP/1.1\r\nHost: a\r\nX: \(String(repeating: "a", count: 300))\r\n\r\n"

@@ -29,6 +29,13 @@ final class ResponseDecoderTests: XCTestCase {
         XCTAssertEqual(try events("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"), ["304 Not Modified", "end"])
     }
 
+    func testContentLengthIsCanonicalised() throws {
+        var decoder = ResponseDecoder()
+        decoder.append(Array("HTTP/1.1 200 OK\r\nContent-Length: 02, 2\r\n\r\nhi".utf8))
+        guard case .head(let head)? = try decoder.next() else { return XCTFail("no head") }
+        XCTAssertEqual(head.headers, HTTPHeaders([("Content-Length", "2")]))
+    }
+
     func testChunked() throws {
         XCTAssertEqual(try events("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"), ["200 OK", "body hi", "end"])
     }

@@ -48,6 +48,31 @@ final class AuthorizationTests: XCTestCase {
         XCTAssertTrue(harness.gateway!.log.contains("rbac_access_denied_matched_policy[none]"), harness.gateway!.log)
     }
 
+    /// `destination.ip` is the gateway's own address of the connection (Istio evaluates it as the local address).
+    func testDestinationIPConditionsAreEvaluated() throws {
+        try harness.write("gw.yaml", gateway(mode: "MUTUAL"))
+        try harness.write("policy.yaml", """
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: by-destination, namespace: istio-system}
+            spec:
+              action: DENY
+              rules:
+              - to: [{operation: {paths: [/uuid]}}]
+                when: [{key: destination.ip, values: [127.0.0.0/8]}]
+              - to: [{operation: {paths: ['/anything/*']}}]
+                when: [{key: destination.ip, notValues: [127.0.0.1]}]
+              - to: [{operation: {paths: [/headers]}}]
+                when: [{key: destination.ip, values: [10.0.0.0/8]}]
+            """)
+        try harness.startGateway()
+        XCTAssertEqual(try harness.curl("/uuid").status, 403, "the connection's local address is in 127.0.0.0/8")
+        XCTAssertEqual(try harness.curl("/anything/x").status, 200, "notValues holds only for other local addresses")
+        XCTAssertEqual(try harness.curl("/headers").status, 200)
+        XCTAssertTrue(harness.gateway!.log.contains("rbac_access_denied_matched_policy[ns[istio-system]-policy[by-destination]-rule[0]]"),
+                      harness.gateway!.log)
+    }
+
     func testExplainModeTellsTheDeviceWhyAndWhoamiShowsItsIdentity() throws {
         try harness.write("gw.yaml", gateway(mode: "MUTUAL", annotations: ["tollgate.io/explain": "true", "tollgate.io/whoami-path": "/.tollgate/whoami"]))
         try harness.copySeed("authorizationpolicy.yaml")

@@ -36,4 +36,24 @@ final class MetricsTests: XCTestCase {
         let ready = try Command.run("curl", ["-sS", "-w", "%{http_code}", "http://127.0.0.1:\(adminPort)/healthz/ready"]).stdout
         XCTAssertEqual(ready, "ok\n200")
     }
+
+    func testAnIdleAdminConnectionIsClosedAfterTheHeaderTimeout() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        try harness.startUpstream()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        let adminPort = try Network.freePort()
+        try harness.startGateway(extraArguments: ["--admin", "127.0.0.1:\(adminPort)", "--header-timeout", "1"])
+        try Network.waitForListening(adminPort)
+        // `cat` returns when the gateway closes the connection; nothing is ever sent on it.
+        let started = Date()
+        let silent = try Command.run("bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(adminPort); exec cat <&3"], timeout: 15)
+        XCTAssertEqual(silent.exitCode, 0, silent.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        // A request that never ends is swept the same way.
+        let partial = try Command.run("bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(adminPort); printf 'GET /healthz/ready HTTP/1.1\\r\\n' >&3; exec cat <&3"],
+                                      timeout: 15)
+        XCTAssertEqual(partial.exitCode, 0, partial.stderr)
+    }
 }

@@ -159,6 +159,28 @@ final class ConfigErrorTests: XCTestCase {
         XCTAssertTrue(policy("  targetRefs: [{kind: Gateway, name: g}]\n").first?.contains("targetRefs") ?? false)
         XCTAssertEqual(policy("  {}\n"), [])
     }
+
+    /// A `when` key is accepted only if Tollgate evaluates it; anything else is refused at load, with where it is.
+    func testEveryAcceptedConditionKeyIsOneTheMatcherEvaluates() throws {
+        func load(_ key: String, _ values: String = "[x]") -> [String] {
+            errors("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - when:\n"
+                   + "    - key: '\(key)'\n      values: \(values)\n", file: "p.yaml")
+        }
+        for key in ["source.ip", "remote.ip", "destination.ip"] { XCTAssertEqual(load(key, "['10.0.0.0/8']"), [], key) }
+        XCTAssertEqual(load("destination.port", "['443']"), [])
+        for key in ["source.namespace", "source.principal", "connection.sni", "request.headers[X-Team]"] { XCTAssertEqual(load(key), [], key) }
+        for key in ["destination.labels[app]", "request.headers[]", "request.headers[a b]", "request.headers", "destination.ip ",
+                    "experimental.envoy.filters.network.mysql_proxy[db.table]", "source.user"] {
+            XCTAssertEqual(load(key).first?.hasPrefix("p.yaml:7: error: spec.rules[0].when[0].key: unknown attribute '\(key)'"), true,
+                           "\(key): \(load(key))")
+        }
+        XCTAssertEqual(load("destination.port", "[https]").first, "p.yaml:7: error: spec.rules[0].when[0]: invalid port 'https'")
+        XCTAssertEqual(load("destination.ip", "[gateway]").first, "p.yaml:7: error: spec.rules[0].when[0]: invalid IP or CIDR 'gateway'")
+        for key in ["source.ip", "remote.ip", "destination.ip", "destination.port", "source.namespace", "source.principal", "connection.sni",
+                    "request.headers[x-a]"] {
+            XCTAssertEqual(AuthorizationPolicy.Attribute(key: key)?.key, key)
+        }
+    }
 }
 
 final class ResourceDecodingTests: XCTestCase {

@@ -204,6 +204,9 @@ final class AuthorizationEngineTests: XCTestCase {
             ("source.ip", when("{key: source.ip, values: ['203.0.113.0/24']}"), Request(), true),
             ("remote.ip", when("{key: remote.ip, values: ['203.0.113.7']}"), Request(), true),
             ("destination.ip", when("{key: destination.ip, values: ['192.0.2.0/24']}"), Request(), true),
+            ("destination.ip other", when("{key: destination.ip, values: ['10.0.0.0/8']}"), Request(), false),
+            ("destination.ip notValues", when("{key: destination.ip, notValues: ['192.0.2.1']}"), Request(), false),
+            ("destination.ip notValues other", when("{key: destination.ip, notValues: ['10.0.0.1']}"), Request(), true),
             ("source.principal", when("{key: source.principal, values: ['jinsu-macbook']}"), Request(), true),
             ("source.principal anonymous", when("{key: source.principal, values: ['*']}"), Request(client: .anonymous), false),
             ("source.namespace", when("{key: source.namespace, values: ['foo']}"), Request(client: .mesh), true),
@@ -248,7 +251,7 @@ final class AuthorizationEngineTests: XCTestCase {
         XCTAssertEqual(engine.skipped.count, 2)
         let custom = AuthorizationEngine(policies: try policies(otherLabels), labels: ["app": "other"])
         XCTAssertFalse(custom.evaluate(RequestAttributes(identity: .anonymous, sourceIP: nil, host: "h", method: "GET", path: "/",
-                                                         destinationPort: 443)).allowed)
+                                                         destinationPort: 443, destinationIP: nil)).allowed)
     }
 
     func testDryRunAndAudit() throws {

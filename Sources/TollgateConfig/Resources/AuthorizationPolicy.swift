@@ -58,21 +58,61 @@ public struct AuthorizationPolicy: Sendable, Equatable {
     }
 
     public struct Condition: Sendable, Equatable {
-        public var key: String
+        public var attribute: Attribute
         public var values: [String]?
         public var notValues: [String]?
-        public init(key: String, values: [String]? = nil, notValues: [String]? = nil) {
-            self.key = key
+        public init(attribute: Attribute, values: [String]? = nil, notValues: [String]? = nil) {
+            self.attribute = attribute
             self.values = values
             self.notValues = notValues
         }
+
+        /// The `key` as written, for messages.
+        public var key: String { attribute.key }
     }
 
-    /// `when` keys Tollgate can evaluate at the edge.
-    public static let supportedConditionKeys: [String] = [
-        "request.headers[", "source.ip", "remote.ip", "source.namespace", "source.principal", "destination.port",
-        "destination.ip", "connection.sni",
-    ]
+    /// The `when` keys Tollgate evaluates at the edge. A key is accepted at load only when it parses into
+    /// one of these, and the matcher switches over them exhaustively: nothing is accepted that is not
+    /// evaluated (a DENY rule that never fires, or a `notValues` that always holds, would fail open).
+    public enum Attribute: Sendable, Equatable {
+        case requestHeader(String)
+        case sourceIP, remoteIP, sourceNamespace, sourcePrincipal
+        /// The gateway's local address of the connection (Envoy's `destination_ip` at a gateway).
+        case destinationIP
+        /// The Gateway's declared port.
+        case destinationPort
+        case connectionSNI
+
+        private static let plain: [(String, Attribute)] = [
+            ("source.ip", .sourceIP), ("remote.ip", .remoteIP), ("source.namespace", .sourceNamespace),
+            ("source.principal", .sourcePrincipal), ("destination.ip", .destinationIP), ("destination.port", .destinationPort),
+            ("connection.sni", .connectionSNI),
+        ]
+
+        public init?(key: String) {
+            if key.hasPrefix("request.headers["), key.hasSuffix("]") {
+                let name = key.dropFirst("request.headers[".count).dropLast()
+                guard !name.isEmpty, name.utf8.allSatisfy(Self.isTokenByte) else { return nil }
+                self = .requestHeader(String(name))
+                return
+            }
+            guard let match = Self.plain.first(where: { $0.0 == key }) else { return nil }
+            self = match.1
+        }
+
+        public var key: String {
+            if case .requestHeader(let name) = self { return "request.headers[\(name)]" }
+            return Self.plain.first { $0.1 == self }!.0
+        }
+
+        /// Whether values are IP addresses or CIDR blocks.
+        public var takesAddresses: Bool { self == .sourceIP || self == .remoteIP || self == .destinationIP }
+
+        /// tchar (RFC 9110 §5.6.2): a header name a request can carry.
+        private static func isTokenByte(_ b: UInt8) -> Bool {
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+        }
+    }
 }
 
 extension AuthorizationPolicy {
@@ -192,18 +232,21 @@ extension AuthorizationPolicy.Condition {
         try value.checkKeys(["key", "values", "notValues"])
         let keyValue = try value.requiredField("key")
         let key = try keyValue.string()
-        let known = AuthorizationPolicy.supportedConditionKeys.contains { k in
-            k.hasSuffix("[") ? (key.hasPrefix(k) && key.hasSuffix("]") && key.count > k.count + 1) : key == k
-        }
-        guard known else {
+        guard let attribute = AuthorizationPolicy.Attribute(key: key) else {
             if key.hasPrefix("request.auth.") { throw keyValue.error("'\(key)' needs JWT authentication, which Tollgate does not support") }
-            throw keyValue.error("unknown attribute '\(key)'")
+            throw keyValue.error("unknown attribute '\(key)' (Tollgate evaluates request.headers[NAME], source.ip, remote.ip, "
+                + "source.namespace, source.principal, destination.ip, destination.port, connection.sni)")
         }
-        let c = Self(key: key, values: try stringValues(value, "values"), notValues: try stringValues(value, "notValues"))
+        let c = Self(attribute: attribute, values: try stringValues(value, "values"), notValues: try stringValues(value, "notValues"))
         if c.values == nil && c.notValues == nil { throw value.error("a condition needs values or notValues") }
-        if key == "source.ip" || key == "remote.ip" || key == "destination.ip" {
+        if attribute.takesAddresses {
             for v in (c.values ?? []) + (c.notValues ?? []) where CIDR(v) == nil {
                 throw value.error("invalid IP or CIDR '\(v)'")
+            }
+        }
+        if attribute == .destinationPort {
+            for v in (c.values ?? []) + (c.notValues ?? []) where Int(v).map({ !(0...65535).contains($0) }) ?? true {
+                throw value.error("invalid port '\(v)'")
             }
         }
         return c

@@ -2,18 +2,34 @@ import HTTP1
 import TollgateCore
 
 /// The admin port (plain HTTP, meant for localhost or a private network): `GET /stats/prometheus`
-/// (as Istio's proxies expose on 15090) and `GET /healthz/ready`. One request per connection.
-final class AdminConnection: ChannelHandler, @unchecked Sendable {
+/// (as Istio's proxies expose on 15090) and `GET /healthz/ready`. One request per connection, which
+/// must arrive within the header timeout like any other: the loop's sweep closes the connection after.
+/// Confined to its channel's loop.
+final class AdminConnection: ChannelHandler, LoopSweepable, @unchecked Sendable {
     private let runtime: GatewayRuntime
+    private let channel: Channel
     private var decoder = RequestDecoder(limits: HTTPLimits(maxHeaderBytes: 8192, maxHeaderCount: 50))
+    /// Until the request arrives, the header timeout; then the idle timeout bounds writing the answer to a
+    /// client that does not read it.
+    private var deadline: UInt64
 
-    init(runtime: GatewayRuntime) { self.runtime = runtime }
+    private init(runtime: GatewayRuntime, channel: Channel) {
+        self.runtime = runtime
+        self.channel = channel
+        deadline = Clock.nowNanos() + UInt64(runtime.settings.headerTimeout) * 1_000_000
+    }
 
     static func accept(fd: Int32, peer: SocketAddress, loop: EventLoop, runtime: GatewayRuntime) {
         let channel = Channel(fd: fd, loop: loop, transport: PlainTransport(fd: fd), peer: peer)
-        channel.handler = AdminConnection(runtime: runtime)
+        channel.handler = AdminConnection(runtime: runtime, channel: channel)
         channel.start()
     }
+
+    func sweep(now: UInt64) {
+        if now >= deadline { channel.close() }
+    }
+
+    func drain() { channel.closeAfterFlush() }
 
     func channelActive(_ channel: Channel) {}
 
@@ -28,6 +44,7 @@ final class AdminConnection: ChannelHandler, @unchecked Sendable {
         } catch {
             channel.write(Array("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".utf8))
         }
+        deadline = Clock.nowNanos() + UInt64(runtime.settings.idleTimeout) * 1_000_000
         channel.closeAfterFlush()
     }
 

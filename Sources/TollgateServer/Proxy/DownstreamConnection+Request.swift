@@ -10,11 +10,9 @@ extension DownstreamConnection {
     func beginRequest(_ received: RequestHead) {
         cancelTimer()
         let snapshot = runtime.current
-        var head = received
-        // Absolute-form (`GET https://host/path`): the target's authority replaces Host (RFC 9112 §3.2.2).
-        if let (authority, originForm) = Self.splitAbsoluteForm(head.target) {
-            head.target = originForm
-            head.headers.set("host", authority)
+        let (head, dropped) = received.preparedForProxying()
+        if !dropped.isEmpty {
+            logger.debug("dropped header look-alikes", metadata: ["connection.id": "\(id)", "headers": "\(dropped.joined(separator: ","))"])
         }
         if let tls, !stillVerifiedAsConfigured(tls, snapshot: snapshot) {
             // A reload changed how this port verifies clients (e.g. SIMPLE to MUTUAL): requests on a
@@ -34,7 +32,7 @@ extension DownstreamConnection {
             return
         }
         let exchange = Exchange(head: head, snapshot: snapshot, startNanos: Clock.nowNanos(),
-                                requestID: head.headers["x-request-id"] ?? Clock.uuid(), normalizedPath: normalizedPath)
+                                requestID: ForwardedHeaders.clientRequestID(head.headers) ?? Clock.uuid(), normalizedPath: normalizedPath)
         self.exchange = exchange
         if !HopByHop.wantsKeepAlive(head.headers, version: head.version) { keepAlive = false }
         guard let listener = snapshot.listeners[listenPort] else {
@@ -59,7 +57,7 @@ extension DownstreamConnection {
 
         var attributes = RequestAttributes(
             identity: identity, sourceIP: IPAddress(peerHost), remoteIP: remoteAddress(head.headers), host: authority,
-            method: head.method, path: normalizedPath, destinationPort: listener.plan.declaredPort, serverName: serverName,
+            method: head.method, path: normalizedPath, destinationPort: listener.plan.declaredPort, destinationIP: localIP, serverName: serverName,
             headers: head.headers)
         let html = ExplainPage.wantsHTML(head.headers)
         if let whoami = server.whoamiPath, normalizedPath == whoami {
@@ -139,18 +137,6 @@ extension DownstreamConnection {
         return group.entries[index].context.settings.verifiesClientsLike(tls.verificationSettings)
     }
 
-    static func splitAbsoluteForm(_ target: String) -> (authority: String, originForm: String)? {
-        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
-            let rest = target.dropFirst(scheme.count)
-            let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
-            let authority = String(rest[..<end])
-            var origin = String(rest[end...])
-            if origin.hasPrefix("?") || origin.isEmpty { origin = "/" + origin }
-            return authority.isEmpty ? nil : (authority, origin)
-        }
-        return nil
-    }
-
     /// The trusted client address: the peer, or with `--trusted-proxies N` the Nth address from the
     /// right of `x-forwarded-for` (Envoy `xff_num_trusted_hops`).
     func remoteAddress(_ headers: HTTPHeaders) -> IPAddress? {
@@ -164,7 +150,13 @@ extension DownstreamConnection {
     func requestBody(_ bytes: [UInt8]) {
         guard let exchange else { return }
         exchange.bytesReceived += bytes.count
-        guard let upstream = exchange.upstream else { return }  // answered locally: the body is dropped
+        guard let upstream = exchange.upstream else {
+            // Answered already: the body is read and dropped, within a bound.
+            if exchange.responseComplete && exchange.bytesReceived > UnreadRequestBody.drainLimit {
+                abortExchange(reason: "unread request body larger than \(UnreadRequestBody.drainLimit) bytes")
+            }
+            return
+        }
         exchange.recordForReplay(bytes)
         upstream.write(exchange.requestBodyChunked ? MessageEncoder.chunk(bytes) : bytes)
         if !upstream.isWritable { setReadPaused(.upstreamBackpressure, true) }
@@ -179,18 +171,25 @@ extension DownstreamConnection {
         if exchange.responseComplete { finishExchange() }
     }
 
-    /// Answers from the gateway itself. The connection closes afterwards when the request body has
-    /// not been read in full, so no leftover bytes are mistaken for a next request.
+    /// Answers from the gateway itself. When the request has not ended yet, the rest of a small body is
+    /// read and dropped afterwards and the connection kept (`requestEnd` finishes the exchange); otherwise
+    /// the connection closes, so no leftover bytes are mistaken for a next request.
     func respondLocally(status: Int, body: [UInt8]?, contentType: String? = nil, extraHeaders: [(String, String)] = [],
                         headerOperations: HeaderOperations = HeaderOperations()) {
         guard let exchange else { return }
-        if !exchange.requestComplete { keepAlive = false }
+        if !exchange.requestComplete, !UnreadRequestBody.mayDrain(
+            declaredLength: exchange.requestBodyChunked ? nil : exchange.head.headers["content-length"].flatMap { UInt64($0) } ?? 0,
+            bytesRead: exchange.bytesReceived, awaitingContinue: exchange.expectsContinue && !exchange.continueSent) {
+            keepAlive = false
+        }
         var headers = HTTPHeaders([("date", loop.httpDate()), ("server", GatewayRuntime.serverName)])
         for (name, value) in extraHeaders { headers.add(name, value) }
         if let contentType { headers.add("content-type", contentType) }
         headers.add("content-length", String(body?.count ?? 0))
         HeaderEditor.apply(headerOperations.response, to: &headers)
-        if !keepAlive { headers.set("connection", "close") }
+        if let connection = HopByHop.connectionField(keepAlive: keepAlive, clientVersion: exchange.head.version) {
+            headers.set("connection", connection)
+        }
         let response = ResponseHead(status: status, headers: headers)
         var bytes = MessageEncoder.encode(response)
         if let body, !exchange.isHead { bytes += body }
@@ -199,7 +198,7 @@ extension DownstreamConnection {
         exchange.responseComplete = true
         exchange.bytesSent += body?.count ?? 0
         channel.write(bytes)
-        finishExchange()
+        if exchange.requestComplete || !keepAlive { finishExchange() }
     }
 }
 

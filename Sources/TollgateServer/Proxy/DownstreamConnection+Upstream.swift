@@ -50,6 +50,7 @@ extension DownstreamConnection: UpstreamDelegate {
         exchange.upstreamHead = MessageEncoder.encode(RequestHead(method: exchange.head.method, target: plan.target, headers: headers))
         if exchange.expectsContinue && !exchange.requestComplete {
             channel.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            exchange.continueSent = true
         }
         if let timeout = plan.timeoutMilliseconds, timeout > 0 {
             exchange.routeTimer = loop.schedule(afterMilliseconds: timeout) { [weak self, weak exchange] in
@@ -167,7 +168,13 @@ extension DownstreamConnection: UpstreamDelegate {
                 return
             }
             exchange.tryTimer?.cancel()
-            sendResponseHead(head, exchange)
+            do {
+                try sendResponseHead(head, exchange)
+            } catch {
+                upstream.close()
+                exchange.upstream = nil
+                upstreamFailed(UpstreamFailure(kind: .protocolError, detail: "\(error)"), reused: false)
+            }
         case .body(let bytes):
             exchange.bytesSent += bytes.count
             guard !exchange.isHead else { return }
@@ -190,25 +197,17 @@ extension DownstreamConnection: UpstreamDelegate {
         }
     }
 
-    private func sendResponseHead(_ upstreamHead: ResponseHead, _ exchange: Exchange) {
-        var headers = upstreamHead.headers
-        let upstreamChunked = headers.tokens("transfer-encoding").last == "chunked"
-        let bodiless = exchange.isHead || upstreamHead.status == 204 || upstreamHead.status == 304
-        let hasLength = headers.contains("content-length") && !upstreamChunked
-        HopByHop.strip(&headers)
-        if upstreamChunked { headers.remove("content-length") }
-        if !bodiless && !hasLength {
-            if exchange.head.version == .http11 {
-                headers.add("transfer-encoding", "chunked")
-                exchange.responseChunked = true
-            } else {
-                keepAlive = false
-            }
-        }
+    private func sendResponseHead(_ upstreamHead: ResponseHead, _ exchange: Exchange) throws {
+        let framing = try ResponseFraming.plan(upstreamHead, requestMethod: exchange.head.method, clientVersion: exchange.head.version)
+        var headers = framing.headers
+        exchange.responseChunked = framing.chunked
+        if framing.delimitedByClose { keepAlive = false }
         headers.set("server", GatewayRuntime.serverName)
         if !headers.contains("date") { headers.add("date", loop.httpDate()) }
         HeaderEditor.apply(exchange.headerOperations.response, to: &headers)
-        if !keepAlive { headers.set("connection", "close") }
+        if let connection = HopByHop.connectionField(keepAlive: keepAlive, clientVersion: exchange.head.version) {
+            headers.set("connection", connection)
+        }
         exchange.status = upstreamHead.status
         exchange.responseDetails = "via_upstream"
         exchange.responseStarted = true

@@ -33,6 +33,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         ? ForwardedHeaders.clientCertElement(identity, by: runtime.current.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
         : nil
     let peerHost: String
+    /// The gateway's address the client connected to (`destination.ip`), looked up on first use.
+    private(set) lazy var localIP: IPAddress? = System.localAddress(channel.fd).flatMap { IPAddress($0.host) }
     var logger: Logger { runtime.logger }
 
     init(id: UInt64, runtime: GatewayRuntime, listenPort: Int, channel: Channel, tls: TLSConnection?) {
@@ -131,8 +133,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             return
         }
         if !exchange.requestComplete {
-            // The client went away mid-request; nothing useful can be answered.
-            exchange.responseFlags = "DC"
+            // The client went away mid-request; nothing useful can be answered (or, answered already, drained).
+            if !exchange.responseComplete { exchange.responseFlags = "DC" }
             abortExchange(reason: "downstream closed before the request was complete")
         }
     }

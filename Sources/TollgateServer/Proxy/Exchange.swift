@@ -15,6 +15,8 @@ final class Exchange: @unchecked Sendable {
     /// The request body arrives chunked; it is re-framed chunked upstream.
     let requestBodyChunked: Bool
     let expectsContinue: Bool
+    /// `100 Continue` was sent: a client that waited for it is now sending its body.
+    var continueSent = false
 
     var routeName: String?
     var authorization: AuthorizationDecision?

@@ -13,6 +13,12 @@ final class DemoUpstream: @unchecked Sendable {
     let port: Int
     let name: String
     private let lock = NSLock()
+    /// gzip of "hello through a gzip transfer coding\n" (mtime 0), sent with `Transfer-Encoding: gzip, chunked`.
+    static let gzippedGreeting: [UInt8] = [
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0x57, 0x28, 0xc9, 0x28,
+        0xca, 0x2f, 0x4d, 0xcf, 0x50, 0x48, 0x54, 0x48, 0xaf, 0xca, 0x2c, 0x50, 0x28, 0x29, 0x4a, 0xcc, 0x2b, 0x4e, 0x4b,
+        0x2d, 0x52, 0x48, 0xce, 0x4f, 0xc9, 0xcc, 0x4b, 0xe7, 0x02, 0x00, 0x3d, 0x0c, 0xf2, 0x2b, 0x25, 0x00, 0x00, 0x00,
+    ]
     private var failOnceSeen: Set<String> = []
     private var acceptedConnections = 0
     private var requestsInProgress = 0
@@ -123,7 +129,20 @@ final class DemoUpstream: @unchecked Sendable {
             return json(200, ["bytes": .number(bodyLength), "sha256": .string(digest)])
         case path.hasPrefix("/status/"):
             let code = Int(path.dropFirst("/status/".count)) ?? 400
-            connection.sendResponse(status: code, headers: [], body: [], isHead: request.method == "HEAD")
+            // For gateway tests: framing headers a bodiless status must not pass on (RFC 9110 §8.6).
+            var headers: [(String, String)] = []
+            if let length = query.pairs["content-length"] { headers.append(("content-length", length)) }
+            if let coding = query.pairs["transfer-encoding"] { headers.append(("transfer-encoding", coding)) }
+            if headers.isEmpty {
+                connection.sendResponse(status: code, headers: [], body: [], isHead: request.method == "HEAD")
+            } else {
+                connection.sendHead(status: code, headers: headers)
+            }
+            return true
+        case path == "/gzip-chunked":
+            // For gateway tests: a transfer coding besides chunked, which the gateway must keep.
+            connection.sendHead(status: 200, headers: [("content-type", "text/plain"), ("transfer-encoding", "gzip, chunked")])
+            if request.method != "HEAD" { connection.send(MessageEncoder.chunk(Self.gzippedGreeting) + MessageEncoder.lastChunk) }
             return true
         case path.hasPrefix("/delay/"):
             let seconds = min(Double(path.dropFirst("/delay/".count)) ?? 1, 10)
