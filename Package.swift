@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig"]),
         .testTarget(name: "TollgatePolicyTests", dependencies: ["TollgatePolicy", "TollgateConfig"]),
         .testTarget(name: "TollgateRoutingTests", dependencies: ["TollgateRouting", "TollgateConfig"]),
+        .testTarget(name: "TollgateTLSTests", dependencies: ["TollgateTLS"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
     ]
 )

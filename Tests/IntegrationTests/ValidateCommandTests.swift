@@ -44,4 +44,34 @@ final class ValidateCommandTests: XCTestCase {
         XCTAssertEqual(broken.exitCode, 1)
         XCTAssertTrue(broken.stdout.contains("bad.yaml:5: error: spec.servers[0].tls.mood: unknown field"), broken.stdout)
     }
+
+    func testCipherSuitesBelowTheDefaultPolicyAreWarnedAbout() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL", extraTLS: """
+
+                    cipherSuites:
+                    - ECDHE-RSA-AES128-GCM-SHA256
+                    - AES128-GCM-SHA256
+                    - ECDHE-RSA-AES128-SHA
+                    - '@SECLEVEL=0'
+                    - ECDHE-ECDSA-CHACHA20-POLY1305
+            """))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        let result = try Command.run(Paths.tollgate, ["validate", harness.configDirectory.path, "--credentials", harness.pki.directory.path,
+                                                      "--service", "server=127.0.0.1:9"])
+        XCTAssertEqual(result.exitCode, 0, "weak suites are a warning, not an error: \(result.stdout)")
+        let out = result.stdout
+        XCTAssertTrue(out.contains("gw.yaml:20: warning: spec.servers[0].tls.cipherSuites[1]: AES128-GCM-SHA256 is below Tollgate's default policy: static RSA key exchange (no forward secrecy)"), out)
+        XCTAssertTrue(out.contains("gw.yaml:21: warning: spec.servers[0].tls.cipherSuites[2]: ECDHE-RSA-AES128-SHA is below Tollgate's default policy: CBC with a separate MAC (not AEAD)"), out)
+        XCTAssertTrue(out.contains("gw.yaml:22: warning: spec.servers[0].tls.cipherSuites[3]: @SECLEVEL=0 lowers OpenSSL's security level"), out)
+        XCTAssertFalse(out.contains("cipherSuites[0]") || out.contains("cipherSuites[4]"), out)
+        XCTAssertTrue(out.contains("3 warning(s)"), out)
+
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL", extraTLS: "\n        cipherSuites: [HIGH]"))
+        let high = try Command.run(Paths.tollgate, ["validate", harness.configDirectory.path, "--credentials", harness.pki.directory.path,
+                                                    "--service", "server=127.0.0.1:9"]).stdout
+        XCTAssertTrue(high.contains("gw.yaml:18: warning: spec.servers[0].tls.cipherSuites[0]: HIGH enables suites below Tollgate's default policy:"), high)
+        XCTAssertTrue(high.contains("AES256-SHA256"), high)
+    }
 }

@@ -59,6 +59,8 @@ public struct ServerTLSSettings: Sendable, Equatable {
     public var minProtocolVersion: ProtocolVersion?
     public var maxProtocolVersion: ProtocolVersion?
     public var cipherSuites: [String]
+    /// The line of each `cipherSuites` entry, so findings about one can point at it.
+    public var cipherSuiteLines: [Int?] = []
 }
 
 extension Gateway {
@@ -161,7 +163,8 @@ extension ServerTLSSettings {
             verifyCertificateHash: try value.stringList("verifyCertificateHash"),
             minProtocolVersion: try version("minProtocolVersion"),
             maxProtocolVersion: try version("maxProtocolVersion"),
-            cipherSuites: try value.stringList("cipherSuites"))
+            cipherSuites: try value.stringList("cipherSuites"),
+            cipherSuiteLines: try value.field("cipherSuites")?.array().map(\.line) ?? [])
         if let m = settings.mode, m != .simple, settings.credentialName == nil, settings.caCertificates == nil {
             throw value.error("\(m.rawValue) needs caCertificates or a credentialName holding ca.crt")
         }

@@ -34,9 +34,10 @@ public final class ConfigSnapshot: Sendable {
     public let authorization: AuthorizationEngine
     let destinationWarnings: [Diagnostic]
 
-    /// What is worth a warning at start and on reload: destinations without endpoints, policies that do not apply.
+    /// What is worth a warning at start and on reload: destinations without endpoints, policies that do not apply,
+    /// cipher suites below the default policy.
     public var warnings: [String] {
-        destinationWarnings.map(\.description)
+        (destinationWarnings + CipherSuiteAnalysis.findings(model)).map(\.description)
             + authorization.skipped.map { "AuthorizationPolicy \($0.name) does not apply: \($0.reason)" }
     }
 
@@ -59,7 +60,7 @@ public final class ConfigSnapshot: Sendable {
     /// Everything `tollgate validate` reports about a configuration that loaded: skipped kinds, references
     /// and routes (`ConfigAnalysis`), certificates, destinations that do not resolve, policies that do not apply.
     public func analysis() -> [Diagnostic] {
-        var out = model.notices + ConfigAnalysis.findings(model) + CredentialAnalysis.findings(self)
+        var out = model.notices + ConfigAnalysis.findings(model) + CredentialAnalysis.findings(self) + CipherSuiteAnalysis.findings(model)
         out += destinationWarnings
         out += authorization.skipped.map { skipped in
             let meta = model.authorizationPolicies.first { $0.meta.qualifiedName == skipped.name }?.meta
