@@ -64,7 +64,10 @@ public enum CipherSuitePolicy {
                 if let i = byShortcoming.firstIndex(where: { $0.0 == s }) { byShortcoming[i].1.append(name) } else { byShortcoming.append((s, [name])) }
             }
         }
-        return "\(item) enables suites below Tollgate's default policy: "
-            + byShortcoming.map { "\($0.0): \($0.1.joined(separator: ", "))" }.joined(separator: "; ")
+        // An alias such as HIGH enables dozens: name a few per shortcoming, so the line stays readable.
+        return "\(item) enables \(weak.count) suite\(weak.count == 1 ? "" : "s") below Tollgate's default policy: "
+            + byShortcoming.map { shortcoming, names in
+                "\(shortcoming) (\(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? " and \(names.count - 3) more" : ""))"
+            }.joined(separator: "; ")
     }
 }

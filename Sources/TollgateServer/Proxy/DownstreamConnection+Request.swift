@@ -177,9 +177,8 @@ extension DownstreamConnection {
     func respondLocally(status: Int, body: [UInt8]?, contentType: String? = nil, extraHeaders: [(String, String)] = [],
                         headerOperations: HeaderOperations = HeaderOperations()) {
         guard let exchange else { return }
-        if !exchange.requestComplete, !UnreadRequestBody.mayDrain(
-            declaredLength: exchange.requestBodyChunked ? nil : exchange.head.headers["content-length"].flatMap { UInt64($0) } ?? 0,
-            bytesRead: exchange.bytesReceived, awaitingContinue: exchange.expectsContinue && !exchange.continueSent) {
+        if !exchange.requestComplete, !UnreadRequestBody.mayDrain(declaredLength: exchange.declaredBodyLength, bytesRead: exchange.bytesReceived,
+                                                                  awaitingContinue: exchange.expectsContinue && !exchange.continueSent) {
             keepAlive = false
         }
         var headers = HTTPHeaders([("date", loop.httpDate()), ("server", GatewayRuntime.serverName)])
@@ -198,7 +197,12 @@ extension DownstreamConnection {
         exchange.responseComplete = true
         exchange.bytesSent += body?.count ?? 0
         channel.write(bytes)
-        if exchange.requestComplete || !keepAlive { finishExchange() }
+        if exchange.requestComplete || !keepAlive {
+            finishExchange()
+        } else {
+            // Drain the rest; reading may have been paused for an upstream that is gone now.
+            setReadPaused(.upstreamBackpressure, false)
+        }
     }
 }
 

@@ -63,6 +63,11 @@ final class Exchange: @unchecked Sendable {
 
     var isHead: Bool { head.method == "HEAD" }
 
+    /// The request body's length as declared (the decoder left one canonical `content-length`); nil when chunked.
+    var declaredBodyLength: UInt64? {
+        requestBodyChunked ? nil : head.headers["content-length"].flatMap { UInt64($0) } ?? 0
+    }
+
     func recordForReplay(_ bytes: [UInt8]) {
         guard replay != nil else { return }
         replayBytes += bytes.count
