@@ -51,9 +51,7 @@ final class KeepAliveTests: XCTestCase {
     }
 
     func testHTTP10KeepAliveIsAnsweredWithKeepAlive() throws {
-        let client = try InteractiveTLSClient(port: harness.port(), serverName: h, caFile: harness.pki.caCertificate,
-                                              client: (harness.pki.path("jinsu-macbook-tls", "tls.crt"), harness.pki.path("jinsu-macbook-tls", "tls.key")),
-                                              directory: harness.workDirectory)
+        let client = try harness.interactiveClient()
         client.send("GET /uuid HTTP/1.0\r\nHost: \(h)\r\nConnection: Keep-Alive\r\n\r\n")
         try client.waitFor("\"uuid\"")
         client.send("GET /nothing HTTP/1.0\r\nHost: \(h)\r\nConnection: keep-alive\r\n\r\n")
@@ -82,9 +80,7 @@ final class KeepAliveTests: XCTestCase {
     }
 
     func testALargeUnreadBodyStillClosesTheConnection() throws {
-        let client = try InteractiveTLSClient(port: harness.port(), serverName: h, caFile: harness.pki.caCertificate,
-                                              client: (harness.pki.path("jinsu-macbook-tls", "tls.crt"), harness.pki.path("jinsu-macbook-tls", "tls.key")),
-                                              directory: harness.workDirectory)
+        let client = try harness.interactiveClient()
         client.send("POST /nothing HTTP/1.1\r\nHost: \(h)\r\nContent-Length: 10000000\r\n\r\nsome")
         try client.waitFor("HTTP/1.1 404")
         XCTAssertTrue(client.output.lowercased().contains("connection: close"), client.output)
@@ -92,9 +88,7 @@ final class KeepAliveTests: XCTestCase {
     }
 
     func testASmallBodyThatIsStillArrivingIsDrainedAfterTheAnswer() throws {
-        let client = try InteractiveTLSClient(port: harness.port(), serverName: h, caFile: harness.pki.caCertificate,
-                                              client: (harness.pki.path("jinsu-macbook-tls", "tls.crt"), harness.pki.path("jinsu-macbook-tls", "tls.key")),
-                                              directory: harness.workDirectory)
+        let client = try harness.interactiveClient()
         client.send("POST /nothing HTTP/1.1\r\nHost: \(h)\r\nContent-Length: 10\r\n\r\nfirst")
         try client.waitFor("HTTP/1.1 404")
         XCTAssertFalse(client.output.lowercased().contains("connection: close"), client.output)

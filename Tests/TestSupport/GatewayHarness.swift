@@ -139,6 +139,13 @@ public final class GatewayHarness: @unchecked Sendable {
         return CurlResult(result)
     }
 
+    /// An `openssl s_client` kept open on the gateway, for requests sent one by one on one TLS connection.
+    public func interactiveClient(_ client: String? = "jinsu-macbook-tls", serverName: String = Manifests.host,
+                                  declaredPort: Int = 443) throws -> InteractiveTLSClient {
+        try InteractiveTLSClient(port: port(declaredPort), serverName: serverName, caFile: pki.caCertificate,
+                                 client: client.map { (pki.path($0, "tls.crt"), pki.path($0, "tls.key")) }, directory: workDirectory)
+    }
+
     /// Sends raw bytes over TLS with `openssl s_client -quiet` and returns what came back before the server
     /// closed; throws when the server has not closed within `timeout` seconds.
     public func raw(_ request: String, client: String? = "jinsu-macbook-tls", serverName: String = Manifests.host,
