@@ -210,7 +210,7 @@ final class ForwardedHeadersTests: XCTestCase {
                                                    clientCertElement: ForwardedHeaders.clientCertElement(identity), requestID: "generated"))
         XCTAssertEqual(headers["x-forwarded-for"], "127.0.0.1")
         XCTAssertEqual(headers["x-forwarded-proto"], "https")
-        XCTAssertEqual(headers["x-request-id"], "abc-123")
+        XCTAssertEqual(headers["x-request-id"], "generated", "the exchange's id, which `clientRequestID` chose or generated")
         XCTAssertNil(headers["x-envoy-internal"])
         XCTAssertEqual(headers.values("x-forwarded-client-cert"),
                        ["Hash=ab12;Cert=\"-----BEGIN%20CERTIFICATE-----%0AMII%2B%2F%3D%0A\";Subject=\"CN=jinsu-macbook,O=Home\";URI=spiffe://jinsu-macbook;DNS=mac.local"])
@@ -222,6 +222,39 @@ final class ForwardedHeadersTests: XCTestCase {
         XCTAssertNil(headers["x-forwarded-client-cert"])
         XCTAssertEqual(headers["x-forwarded-for"], "198.51.100.1, 10.0.0.2")
         XCTAssertEqual(headers["x-request-id"], "r")
+    }
+
+    func testOnlyASaneClientRequestIDIsKept() {
+        func id(_ values: [String]) -> String? { ForwardedHeaders.clientRequestID(HTTPHeaders(values.map { ("X-Request-Id", $0) })) }
+        XCTAssertEqual(id(["4c9d3b8e-2f6a-4e8b-9d1c-0a7b6c5d4e3f"]), "4c9d3b8e-2f6a-4e8b-9d1c-0a7b6c5d4e3f")
+        XCTAssertEqual(id(["client-42.b:7_x"]), "client-42.b:7_x")
+        XCTAssertEqual(id([String(repeating: "a", count: 128)]), String(repeating: "a", count: 128))
+        for bad in ["a, b c", "a,b", "a b", "", String(repeating: "a", count: 129), "\"q\"", "a;b", "a/b", "é"] {
+            XCTAssertNil(id([bad]), bad)
+        }
+        XCTAssertNil(id(["one", "two"]), "two ids: neither is the request's")
+        XCTAssertNil(id([]))
+    }
+
+    func testTheExchangeIDReplacesWhateverTheClientSent() {
+        var headers = HTTPHeaders([("X-Request-Id", "a, b c"), ("x-request-id", "second")])
+        ForwardedHeaders.apply(to: &headers, ForwardedHeaders.Context(peerAddress: "192.0.2.7", scheme: "https", clientCertElement: nil,
+                                                                     requestID: "generated"))
+        XCTAssertEqual(headers.values("x-request-id"), ["generated"])
+    }
+
+    func testUnderscoreLookalikesOfProtectedFields() {
+        for name in ["Transfer_Encoding", "content_length", "X_Forwarded_Client_Cert", "x_forwarded_for", "X-Forwarded_Proto", "x_request_id",
+                     "HOST", "host", "Connection", "keep_alive", "te", "x_envoy_original_path", "x_tollgate_principal", "Forwarded"]
+            where name.contains("_") {
+            XCTAssertTrue(UnderscoreHeaders.isLookalike(name), name)
+        }
+        for name in ["Host", "Content-Length", "X_Custom", "host_", "_host", "x_forwarded", "user_agent", "x-forwarded-for"] {
+            XCTAssertFalse(UnderscoreHeaders.isLookalike(name), name)
+        }
+        var headers = HTTPHeaders([("Host", "a"), ("Content_Length", "5"), ("X_Team", "blue"), ("transfer_encoding", "chunked")])
+        XCTAssertEqual(UnderscoreHeaders.remove(from: &headers), ["Content_Length", "transfer_encoding"])
+        XCTAssertEqual(headers, HTTPHeaders([("Host", "a"), ("X_Team", "blue")]))
     }
 
     func testPrincipalAndNamespace() {
