@@ -42,6 +42,8 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore"]),
+        .testTarget(name: "TollgateTLSTests", dependencies: ["TollgateTLS"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig"]),
         .testTarget(name: "TollgatePolicyTests", dependencies: ["TollgatePolicy", "TollgateConfig"]),

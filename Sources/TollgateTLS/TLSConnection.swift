@@ -19,7 +19,7 @@ public final class TLSConnection {
     public private(set) var isHandshakeComplete = false
 
     public init(group: TLSServerGroup, fileDescriptor: Int32) throws {
-        guard let ssl = SSL_new(group.entries[0].context.context) else { throw TLSError("cannot create SSL") }
+        guard let ssl = SSL_new(group.portContext) else { throw TLSError("cannot create SSL") }
         self.ssl = ssl
         self.group = group
         SSL_set_fd(ssl, fileDescriptor)
@@ -33,6 +33,7 @@ public final class TLSConnection {
         let rc = SSL_do_handshake(ssl)
         if rc == 1 {
             isHandshakeComplete = true
+            if let block = TLSServerContext.owner(of: ssl), !block.admitsResumption(of: ssl) { group.forgetSession(of: ssl) }
             return .done(0)
         }
         return classify(rc, during: "handshake")
@@ -98,8 +99,9 @@ public final class TLSConnection {
     /// The settings this connection's handshake was verified with.
     public var verificationSettings: TLSServerSettings { group.entries[serverIndex].context.settings }
 
-    /// Index into `group.entries` of the server block SNI chose.
-    public var serverIndex: Int { group.index(of: SSL_get_SSL_CTX(ssl)) }
+    /// Index into `group.entries` of the server block the ClientHello selected (meaningful once the
+    /// handshake is complete: a connection that no block took over never completes it).
+    public var serverIndex: Int { group.index(of: SSL_get_SSL_CTX(ssl)) ?? 0 }
 
     public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
     public var cipher: String { SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "" }

@@ -44,7 +44,11 @@ extension DownstreamConnection {
             respondLocally(status: 404, body: nil)
             return
         }
-        let serverIndex = tls == nil ? 0 : (listener.tls?.entryIndex(serverName: serverName) ?? 0)
+        // The block the handshake chose; after a reload, the block SNI chooses in the new configuration,
+        // which `stillVerifiedAsConfigured` has checked verifies clients the same way.
+        let serverIndex = tls.map { tls in
+            listener.tls === tls.group ? tls.serverIndex : (listener.tls?.entryIndex(serverName: serverName) ?? 0)
+        } ?? 0
         let server = listener.server(serverIndex)
         let authority = head.authority ?? ""
         let routeRequest = RouteRequest(method: head.method, path: normalizedPath, query: head.query, authority: authority,

@@ -94,10 +94,16 @@ public final class ConfigSnapshot: Sendable {
                     }
                 }
                 guard entries.count == plan.servers.count else { continue }
-                let tables = plan.servers.map { server in
-                    RouteTable(servers: [server], siblings: plan.servers.filter { $0 != server }, model: model)
+                do {
+                    let group = try TLSServerGroup(entries)
+                    let tables = plan.servers.indices.map { block in
+                        RouteTable(servers: [plan.servers[block]], portBlocks: (group.selector, block), model: model)
+                    }
+                    listeners[plan.listenPort] = ListenerRuntime(plan: plan, tls: group, routeTables: tables, gatewayURIs: uris)
+                } catch {
+                    errors.append(Diagnostic(.error, file: plan.servers[0].file, line: plan.servers[0].server.line, path: "spec.servers.tls",
+                                             "\(error)"))
                 }
-                listeners[plan.listenPort] = ListenerRuntime(plan: plan, tls: TLSServerGroup(entries), routeTables: tables, gatewayURIs: uris)
             } else {
                 listeners[plan.listenPort] = ListenerRuntime(plan: plan, tls: nil, routeTables: [RouteTable(servers: plan.servers, model: model)],
                                                              gatewayURIs: [[]])

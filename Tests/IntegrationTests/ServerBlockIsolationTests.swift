@@ -1,0 +1,251 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Several TLS server blocks on one port never share trust: a session, a ticket, a pin or a Host header
+/// from one block never admits a client to another block it did not verify with.
+final class ServerBlockIsolationTests: XCTestCase {
+    var harness: GatewayHarness!
+
+    override func tearDown() { harness?.stop() }
+
+    /// One block of the matrix: its host, its Gateway `tls` settings, and a client certificate it admits.
+    struct Block {
+        var host: String
+        var tls: String
+        /// The credential folder of a client this block admits in a full handshake (nil: none needed).
+        var admittedClient: String?
+        /// Whether a client without a certificate is served (SIMPLE, OPTIONAL_MUTUAL).
+        var servesAnonymous: Bool
+    }
+
+    static let blocks = [
+        Block(host: "simple.iso.test", tls: "{mode: SIMPLE, credentialName: server-tls}", admittedClient: nil, servesAnonymous: true),
+        Block(host: "mutual.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
+              servesAnonymous: false),
+        Block(host: "pinned.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls, subjectAltNames: ['spiffe://jinsu-iphone']}",
+              admittedClient: "jinsu-iphone-tls", servesAnonymous: false),
+        Block(host: "otherca.iso.test", tls: "{mode: MUTUAL, credentialName: rogue-trust-tls}", admittedClient: "rogue-client-tls",
+              servesAnonymous: false),
+        Block(host: "crl.iso.test", tls: "{mode: MUTUAL, credentialName: crl-trust-tls}", admittedClient: "jinsu-iphone-tls",
+              servesAnonymous: false),
+        Block(host: "optional.iso.test", tls: "{mode: OPTIONAL_MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
+              servesAnonymous: true),
+    ]
+
+    private func startGateway(_ blocks: [Block], annotations: String = "") throws {
+        harness = try GatewayHarness()
+        try harness.startUpstream()
+        let servers = blocks.enumerated().map { index, block in
+            """
+              - hosts: ['\(block.host)']
+                port: {number: 443, name: https-\(index), protocol: HTTPS}
+                tls: \(block.tls)
+            """
+        }.joined(separator: "\n")
+        try harness.write("gw.yaml", """
+            apiVersion: networking.istio.io/v1beta1
+            kind: Gateway
+            metadata: {name: mtls-gateway, namespace: istio-system\(annotations)}
+            spec:
+              servers:
+            \(servers)
+            """)
+        try harness.write("vs.yaml", Manifests.virtualService(hosts: blocks.map(\.host)))
+        try harness.startGateway()
+    }
+
+    enum Resumption: String, CaseIterable {
+        case tls13Ticket, tls12Ticket, tls12SessionID
+
+        var arguments: [String] {
+            switch self {
+            case .tls13Ticket: ["-tls1_3"]
+            case .tls12Ticket: ["-tls1_2"]
+            case .tls12SessionID: ["-tls1_2", "-no_ticket"]
+            }
+        }
+    }
+
+    /// What one `openssl s_client` connection saw.
+    struct Connection {
+        var output: String
+        var reused: Bool { output.contains("Reused, TLS") }
+        /// s_client prints the response right after its session dump, not always on a line of its own.
+        var status: Int? {
+            guard let start = output.range(of: "HTTP/1.1 ")?.upperBound else { return nil }
+            return Int(output[start...].prefix(3))
+        }
+        /// Whether the demo upstream answered (it echoes the request headers as JSON).
+        var reachedUpstream: Bool { output.contains("\"headers\"") }
+        var forwardedClientCert: Bool { output.lowercased().contains("x-forwarded-client-cert") }
+    }
+
+    /// One request over `openssl s_client` with SNI `serverName`, `Host: host`, optionally a client
+    /// certificate and a session file to save or to resume.
+    private func connect(serverName: String, host: String? = nil, client: String?, resumption: Resumption,
+                         sessionOut: String? = nil, sessionIn: String? = nil) throws -> Connection {
+        var args = ["s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", serverName, "-ign_eof"] + resumption.arguments
+        if let client { args += ["-cert", harness.pki.path(client, "tls.crt"), "-key", harness.pki.path(client, "tls.key")] }
+        if let sessionOut { args += ["-sess_out", sessionOut] }
+        if let sessionIn { args += ["-sess_in", sessionIn] }
+        let request = "GET /headers HTTP/1.1\r\nHost: \(host ?? serverName)\r\nConnection: close\r\n\r\n"
+        let result = try Command.run("openssl", args, input: Data(request.utf8), timeout: 20)
+        return Connection(output: result.stdout + result.stderr)
+    }
+
+    /// Takes a session from every block (with a client it admits) and offers it to every block.
+    /// Within a block it must resume; across blocks it never may, and a block that verifies clients
+    /// must never answer a client that did not pass its verification.
+    private func assertResumptionIsolated(_ blocks: [Block]) throws {
+        for resumption in Resumption.allCases {
+            for source in blocks {
+                let session = harness.workDirectory.appendingPathComponent("\(source.host)-\(resumption).pem").path
+                let first = try connect(serverName: source.host, client: source.admittedClient, resumption: resumption, sessionOut: session)
+                XCTAssertEqual(first.status, 200, "\(resumption) full handshake to \(source.host): \(first.output)")
+                for target in blocks {
+                    let second = try connect(serverName: target.host, client: nil, resumption: resumption, sessionIn: session)
+                    let what = "\(resumption): session of \(source.host) offered to \(target.host)"
+                    if target.host == source.host {
+                        XCTAssertTrue(second.reused, "\(what) must resume: \(second.output)")
+                        XCTAssertEqual(second.status, 200, "\(what): \(second.output)")
+                        continue
+                    }
+                    XCTAssertFalse(second.reused, "\(what) was resumed: \(second.output)")
+                    if target.servesAnonymous {
+                        XCTAssertEqual(second.status, 200, "\(what): \(second.output)")
+                        XCTAssertFalse(second.forwardedClientCert, "\(what) carried another block's identity: \(second.output)")
+                    } else {
+                        XCTAssertFalse(second.reachedUpstream, "\(what) reached the upstream: \(second.output)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testResumptionNeverCrossesBlocks() throws {
+        try startGateway(Self.blocks)
+        try assertResumptionIsolated(Self.blocks)
+    }
+
+    func testResumptionNeverCrossesBlocksInReverseOrder() throws {
+        try startGateway(Self.blocks.reversed())
+        try assertResumptionIsolated(Self.blocks.reversed())
+    }
+
+    /// The report's first case, verbatim: two MUTUAL blocks, the second pinned to another device.
+    func testTicketFromOneMutualBlockDoesNotOpenAPinnedOne() throws {
+        let a = Block(host: "a.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
+                      servesAnonymous: false)
+        let b = Block(host: "b.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls, subjectAltNames: ['spiffe://jinsu-iphone']}",
+                      admittedClient: "jinsu-iphone-tls", servesAnonymous: false)
+        try startGateway([a, b])
+        let session = harness.workDirectory.appendingPathComponent("a.pem").path
+        let first = try connect(serverName: "a.iso.test", client: "jinsu-macbook-tls", resumption: .tls13Ticket, sessionOut: session)
+        XCTAssertEqual(first.status, 200, first.output)
+        let second = try connect(serverName: "b.iso.test", client: nil, resumption: .tls13Ticket, sessionIn: session)
+        XCTAssertFalse(second.reused, second.output)
+        XCTAssertFalse(second.reachedUpstream, second.output)
+        XCTAssertNil(second.status, second.output)
+    }
+
+    /// Pins (and every other setting of a block) apply whichever block comes first on the port.
+    func testPinsHoldOnABlockThatFollowsASimpleOne() throws {
+        try startGateway([Self.blocks[0], Self.blocks[2]])
+        let macbook = try harness.curl("/headers", host: "pinned.iso.test", client: "jinsu-macbook-tls")
+        XCTAssertNotEqual(macbook.status, 200, macbook.body)
+        XCTAssertFalse(macbook.body.contains("jinsu-macbook"), macbook.body)
+        let iphone = try harness.curl("/headers", host: "pinned.iso.test", client: "jinsu-iphone-tls")
+        XCTAssertEqual(iphone.status, 200, iphone.stderr)
+        XCTAssertTrue(iphone.body.contains("URI=spiffe://jinsu-iphone"), iphone.body)
+        let simple = try harness.curl("/headers", host: "simple.iso.test", client: nil)
+        XCTAssertEqual(simple.status, 200, simple.stderr)
+    }
+
+    /// A wildcard SIMPLE block must not carry requests for a MUTUAL block's host: 421.
+    func testWildcardSimpleBlockCannotReachAMutualHost() throws {
+        let secure = Block(host: "secure.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
+                           servesAnonymous: false)
+        let wildcard = Block(host: "*.iso.test", tls: "{mode: SIMPLE, credentialName: server-tls}", admittedClient: nil, servesAnonymous: true)
+        try startGateway([secure, wildcard])
+        let smuggled = try harness.curl("/headers", host: "x.iso.test", client: nil, arguments: ["-H", "Host: secure.iso.test"])
+        XCTAssertEqual(smuggled.status, 421, smuggled.body)
+        XCTAssertFalse(smuggled.body.contains("\"headers\""), smuggled.body)
+        // Absolute-form carries the authority too.
+        let absolute = try harness.curl("/headers", host: "x.iso.test", client: nil,
+                                        arguments: ["--request-target", "https://secure.iso.test/headers"])
+        XCTAssertEqual(absolute.status, 421, absolute.body)
+        // The wildcard block still serves its own hosts, and the MUTUAL host its verified clients.
+        XCTAssertEqual(try harness.curl("/headers", host: "x.iso.test", client: nil).status, 200)
+        XCTAssertEqual(try harness.curl("/headers", host: "secure.iso.test", client: "jinsu-macbook-tls").status, 200)
+        // The reverse: a verified connection to secure.iso.test asking for the wildcard block's host.
+        let reverse = try harness.curl("/headers", host: "secure.iso.test", client: "jinsu-macbook-tls", arguments: ["-H", "Host: x.iso.test"])
+        XCTAssertEqual(reverse.status, 421, reverse.body)
+    }
+
+    /// A reload that revokes a client (a CRL appears) invalidates its sessions: no resumption past it.
+    func testReloadThatRevokesAClientEndsItsResumption() throws {
+        let block = Block(host: "crl.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
+                          servesAnonymous: false)
+        try startGateway([block])
+        let session = harness.workDirectory.appendingPathComponent("before.pem").path
+        let first = try connect(serverName: "crl.iso.test", client: "jinsu-macbook-tls", resumption: .tls13Ticket, sessionOut: session)
+        XCTAssertEqual(first.status, 200, first.output)
+        let again = try connect(serverName: "crl.iso.test", client: nil, resumption: .tls13Ticket, sessionIn: session)
+        XCTAssertTrue(again.reused, again.output)
+        // A reload that leaves the block's trust alone keeps its sessions: clients keep cheap reconnects.
+        var reloads = harness.reloadCount
+        try harness.write("vs.yaml", Manifests.virtualService(hosts: ["crl.iso.test", "unrelated.iso.test"]))
+        try harness.waitForReload(after: reloads)
+        let afterUnrelatedReload = try connect(serverName: "crl.iso.test", client: nil, resumption: .tls13Ticket, sessionIn: session)
+        XCTAssertTrue(afterUnrelatedReload.reused, afterUnrelatedReload.output)
+        XCTAssertEqual(afterUnrelatedReload.status, 200, afterUnrelatedReload.output)
+        reloads = harness.reloadCount
+        try harness.write("gw.yaml", """
+            apiVersion: networking.istio.io/v1beta1
+            kind: Gateway
+            metadata: {name: mtls-gateway, namespace: istio-system}
+            spec:
+              servers:
+              - hosts: ['crl.iso.test']
+                port: {number: 443, name: https-0, protocol: HTTPS}
+                tls: {mode: MUTUAL, credentialName: crl-trust-tls}
+            """)
+        try harness.waitForReload(after: reloads)
+        let revoked = try connect(serverName: "crl.iso.test", client: nil, resumption: .tls13Ticket, sessionIn: session)
+        XCTAssertFalse(revoked.reused, revoked.output)
+        XCTAssertFalse(revoked.reachedUpstream, revoked.output)
+        let full = try harness.curl("/headers", host: "crl.iso.test", client: "jinsu-macbook-tls")
+        XCTAssertTrue(full.stderr.contains("revoked"), full.stderr)
+    }
+
+    /// With CRLs for every CA of the chain, a revoked intermediate fails (Envoy checks the whole chain).
+    func testRevokedIntermediateIsRefused() throws {
+        try startGateway([
+            Block(host: "ok.iso.test", tls: "{mode: MUTUAL, credentialName: chain-ok-tls}", admittedClient: nil, servesAnonymous: false),
+            Block(host: "revoked.iso.test", tls: "{mode: MUTUAL, credentialName: chain-revoked-int-tls}", admittedClient: nil,
+                  servesAnonymous: false),
+        ])
+        let ok = try harness.curl("/headers", host: "ok.iso.test", client: "chain-client-tls")
+        XCTAssertEqual(ok.status, 200, ok.stderr)
+        XCTAssertTrue(ok.body.contains("URI=spiffe://chain-client"), ok.body)
+        let revoked = try harness.curl("/headers", host: "revoked.iso.test", client: "chain-client-tls")
+        XCTAssertNotEqual(revoked.status, 200, revoked.body)
+        XCTAssertTrue(revoked.stderr.contains("revoked"), revoked.stderr)
+    }
+
+    /// In explain mode a client whose certificate failed completes the handshake; its session must not
+    /// be resumable (no ticket, no cache entry), so nothing about it outlives the connection.
+    func testFailedVerificationLeavesNoResumableSession() throws {
+        try startGateway([Self.blocks[2]], annotations: ", annotations: {tollgate.io/explain: 'true'}")
+        for resumption in Resumption.allCases {
+            let session = harness.workDirectory.appendingPathComponent("failed-\(resumption).pem").path
+            let first = try connect(serverName: "pinned.iso.test", client: "jinsu-macbook-tls", resumption: resumption, sessionOut: session)
+            XCTAssertEqual(first.status, 403, first.output)
+            guard FileManager.default.fileExists(atPath: session) else { continue }
+            let second = try connect(serverName: "pinned.iso.test", client: nil, resumption: resumption, sessionIn: session)
+            XCTAssertFalse(second.reused, "\(resumption): \(second.output)")
+            XCTAssertFalse(second.reachedUpstream, "\(resumption): \(second.output)")
+        }
+    }
+}
