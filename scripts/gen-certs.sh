@@ -121,6 +121,8 @@ if [ "$MODE" = --test ]; then
   leaf self-signed-ca-tls other-server-tls other.example.test serverAuth "DNS:other.example.test,DNS:*.wild.example.test"
   leaf self-signed-ca-tls expired-client-tls expired-client clientAuth "URI:spiffe://expired-client" expired
   leaf self-signed-ca-tls server-usage-client-tls wrong-usage serverAuth "URI:spiffe://wrong-usage"
+  # A client from the trusted CA whose SANs carry CR LF (a CA that signs whatever a device asks for).
+  leaf self-signed-ca-tls injection-client-tls injection clientAuth 'URI:spiffe://evil\r\nx-injected: yes'
   ca rogue-ca rogue-ca
   leaf rogue-ca-tls rogue-client-tls jinsu-macbook clientAuth "URI:spiffe://jinsu-macbook"
   # A folder whose CA is the rogue one, to serve a gateway that trusts a different CA.
