@@ -43,7 +43,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore"]),
-        .testTarget(name: "TollgateTLSTests", dependencies: ["TollgateTLS"]),
+        .testTarget(name: "TollgateTLSTests", dependencies: ["TollgateTLS", "TollgateCore"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig"]),
         .testTarget(name: "TollgatePolicyTests", dependencies: ["TollgatePolicy", "TollgateConfig"]),

@@ -1,4 +1,5 @@
 internal import COpenSSL
+import Synchronization
 
 /// The sessions one server block may resume: those it issued itself under the same trust settings.
 ///
@@ -10,30 +11,37 @@ internal import COpenSSL
 ///   (TLS 1.2 or 1.3) sealed for one block does not even decrypt on another.
 /// A reload that changes a block's trust (a new CRL, other pins) changes both, which ends every
 /// session verified the old way; a reload that leaves trust alone keeps clients' sessions valid.
-struct ResumptionDomain: Sendable {
+final class ResumptionDomain: Sendable {
     /// SHA-256 of the trust fingerprint: exactly `SSL_MAX_SID_CTX_LENGTH` bytes.
     let sessionIDContext: [UInt8]
-    let ticketKey: SessionTicketKey
+    private let ring: SessionTicketKeyRing
+    /// This block's keys for the ring's current generation, derived once per generation.
+    private let derived = Mutex<(generation: Int, keys: [SessionTicketKey])>((0, []))
 
-    init(settings: TLSServerSettings, secret: [UInt8] = SessionTicketKey.processSecret) {
+    init(settings: TLSServerSettings, ring: SessionTicketKeyRing = .shared) {
         sessionIDContext = sha256(settings.trustFingerprint)
-        ticketKey = SessionTicketKey(secret: secret, domain: sessionIDContext)
+        self.ring = ring
+    }
+
+    /// This block's ticket keys, the sealing one first.
+    var ticketKeys: [SessionTicketKey] {
+        let current = ring.current
+        return derived.withLock { cache in
+            if cache.generation != current.generation {
+                cache = (current.generation, current.secrets.map { SessionTicketKey(secret: $0, domain: sessionIDContext) })
+            }
+            return cache.keys
+        }
     }
 }
 
-/// One ticket key as RFC 5077 §4 suggests: a name to recognise it, an HMAC-SHA256 key and an AES-256 key.
-struct SessionTicketKey: Sendable {
+/// One block's ticket key as RFC 5077 §4 suggests: a name to recognise it, an HMAC-SHA256 key and an
+/// AES-256 key, all derived (HKDF-SHA256) from a ring secret and the block's trust digest.
+struct SessionTicketKey: Sendable, Equatable {
     static let nameLength = 16
     let name: [UInt8]
     let hmacKey: [UInt8]
     let aesKey: [UInt8]
-
-    /// Random per process: tickets survive reloads but not restarts.
-    static let processSecret: [UInt8] = {
-        var secret = [UInt8](repeating: 0, count: 32)
-        precondition(RAND_bytes(&secret, 32) == 1, "the system random generator failed")
-        return secret
-    }()
 
     init(secret: [UInt8], domain: [UInt8]) {
         let material = hkdfSHA256(secret: secret, salt: Array("tollgate session tickets v1".utf8), info: domain, length: 80)
@@ -72,23 +80,26 @@ func hkdfSHA256(secret: [UInt8], salt: [UInt8], info: [UInt8], length: Int) -> [
 }
 
 /// OpenSSL's ticket key callback, installed on the port's `SSL_CTX`: it seals and opens tickets with
-/// the key of the block the client-hello callback chose for this connection. Returns 0 (no ticket, or
-/// "cannot open": a full handshake) whenever the block is unknown or the key name is not this block's.
+/// the keys of the block the client-hello callback chose for this connection. Returns 0 (no ticket, or
+/// "cannot open": a full handshake) whenever the block is unknown or the key name is none of this block's.
 let sessionTicketKeyCallback: @convention(c) (
     OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?, OpaquePointer?, OpaquePointer?, Int32
 ) -> Int32 = { ssl, keyName, iv, cipher, mac, encrypt in
     guard let ssl, let keyName, let iv, let cipher, let mac, let block = TLSServerContext.owner(of: ssl) else { return 0 }
-    let key = block.resumption.ticketKey
+    let keys = block.resumption.ticketKeys
     if encrypt == 1 {
         // A client the block did not fully admit (explain mode) gets nothing that outlives the connection.
-        guard block.admitsResumption(of: ssl) else { return 0 }
+        guard block.admitsResumption(of: ssl), let key = keys.first else { return 0 }
         key.name.withUnsafeBufferPointer { keyName.update(from: $0.baseAddress!, count: SessionTicketKey.nameLength) }
         guard RAND_bytes(iv, 16) == 1, EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nil, key.aesKey, iv) == 1,
               tg_session_ticket_hmac_init(mac, key.hmacKey, key.hmacKey.count) == 1 else { return -1 }
         return 1
     }
-    guard (0..<SessionTicketKey.nameLength).allSatisfy({ keyName[$0] == key.name[$0] }) else { return 0 }
+    guard let index = keys.firstIndex(where: { key in (0..<SessionTicketKey.nameLength).allSatisfy { keyName[$0] == key.name[$0] } })
+    else { return 0 }
+    let key = keys[index]
     guard EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nil, key.aesKey, iv) == 1,
           tg_session_ticket_hmac_init(mac, key.hmacKey, key.hmacKey.count) == 1 else { return -1 }
-    return 1
+    // Opened with an older key: accept, and have OpenSSL issue a ticket under the current one.
+    return index == 0 ? 1 : 2
 }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import TollgateConfig
 import TollgateServer
+import TollgateTLS
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,6 +74,10 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("no-watch"), help: "Reload on SIGHUP only, not when configuration or credential files change.")
     var noWatch = false
 
+    @Option(name: .customLong("session-ticket-keys"),
+            help: "File of base64 80-byte session ticket keys, one a line (the first seals, all open), shared by replicas so clients resume on any; watched for rotation. Without it keys are random and rotate every 12 hours.")
+    var sessionTicketKeys: String?
+
     func run() throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         // Diagnostic lines are written off the event loops, like the access log.
@@ -98,6 +103,11 @@ struct Serve: ParsableCommand {
 
         let server: ProxyServer
         do {
+            if let sessionTicketKeys {
+                Self.ticketKeys = try SessionTicketKeySchedule.file(sessionTicketKeys, logger: logger)
+            } else {
+                Self.ticketKeys = SessionTicketKeySchedule.rotating(every: .seconds(12 * 3600), keep: 3)
+            }
             server = try ProxyServer(settings: settings, logger: logger, accessLog: AccessLog(enabled: !noAccessLog))
             try server.start()
             if let admin {
@@ -108,6 +118,8 @@ struct Serve: ParsableCommand {
             }
             if !noWatch { server.watchConfiguration() }
             server.refreshUpstreamsPeriodically(seconds: dnsRefresh)
+        } catch let error as SessionTicketKeyRing.FileError {
+            throw ValidationError("--session-ticket-keys: \(error)")
         } catch let error as ConfigError {
             AsyncOutput.standardError.flush()
             FileHandle.standardError.write(Data("\(error.description)\ntollgate: configuration rejected\n".utf8))
@@ -142,6 +154,7 @@ struct Serve: ParsableCommand {
     }
 
     nonisolated(unsafe) static var keepAlive: [DispatchSourceSignal] = []
+    nonisolated(unsafe) static var ticketKeys: SessionTicketKeySchedule?
 
     static func parsePortMapping(_ text: String) throws -> (Int, Int) {
         let parts = text.split(separator: "=")

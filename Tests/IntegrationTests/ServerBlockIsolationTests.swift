@@ -55,43 +55,12 @@ final class ServerBlockIsolationTests: XCTestCase {
         try harness.startGateway()
     }
 
-    enum Resumption: String, CaseIterable {
-        case tls13Ticket, tls12Ticket, tls12SessionID
+    typealias Resumption = SessionClient.Resumption
 
-        var arguments: [String] {
-            switch self {
-            case .tls13Ticket: ["-tls1_3"]
-            case .tls12Ticket: ["-tls1_2"]
-            case .tls12SessionID: ["-tls1_2", "-no_ticket"]
-            }
-        }
-    }
-
-    /// What one `openssl s_client` connection saw.
-    struct Connection {
-        var output: String
-        var reused: Bool { output.contains("Reused, TLS") }
-        /// s_client prints the response right after its session dump, not always on a line of its own.
-        var status: Int? {
-            guard let start = output.range(of: "HTTP/1.1 ")?.upperBound else { return nil }
-            return Int(output[start...].prefix(3))
-        }
-        /// Whether the demo upstream answered (it echoes the request headers as JSON).
-        var reachedUpstream: Bool { output.contains("\"headers\"") }
-        var forwardedClientCert: Bool { output.lowercased().contains("x-forwarded-client-cert") }
-    }
-
-    /// One request over `openssl s_client` with SNI `serverName`, `Host: host`, optionally a client
-    /// certificate and a session file to save or to resume.
     private func connect(serverName: String, host: String? = nil, client: String?, resumption: Resumption,
-                         sessionOut: String? = nil, sessionIn: String? = nil) throws -> Connection {
-        var args = ["s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", serverName, "-ign_eof"] + resumption.arguments
-        if let client { args += ["-cert", harness.pki.path(client, "tls.crt"), "-key", harness.pki.path(client, "tls.key")] }
-        if let sessionOut { args += ["-sess_out", sessionOut] }
-        if let sessionIn { args += ["-sess_in", sessionIn] }
-        let request = "GET /headers HTTP/1.1\r\nHost: \(host ?? serverName)\r\nConnection: close\r\n\r\n"
-        let result = try Command.run("openssl", args, input: Data(request.utf8), timeout: 20)
-        return Connection(output: result.stdout + result.stderr)
+                         sessionOut: String? = nil, sessionIn: String? = nil) throws -> SessionClient.Connection {
+        try SessionClient.get(port: harness.port(), serverName: serverName, host: host, client: client, pki: harness.pki,
+                              resumption: resumption, sessionOut: sessionOut, sessionIn: sessionIn)
     }
 
     /// Takes a session from every block (with a client it admits) and offers it to every block.

@@ -1,4 +1,5 @@
 @testable import TollgateTLS
+import TollgateCore
 import XCTest
 
 final class ResumptionDomainTests: XCTestCase {
@@ -33,11 +34,12 @@ final class ResumptionDomainTests: XCTestCase {
         s = base; s.spkiPins = ["pin"]; variants["spki"] = s
         s = base; s.certificateHashes = ["hash"]; variants["hash"] = s
         s = base; s.explainFailures = true; variants["explain"] = s
-        let domains = variants.mapValues { ResumptionDomain(settings: $0, secret: Array(repeating: 7, count: 32)) }
+        let ring = SessionTicketKeyRing(secrets: [Array(repeating: 7, count: 80)])
+        let domains = variants.mapValues { ResumptionDomain(settings: $0, ring: ring) }
         XCTAssertEqual(Set(domains.values.map(\.sessionIDContext)).count, variants.count)
-        XCTAssertEqual(Set(domains.values.map(\.ticketKey.name)).count, variants.count)
-        XCTAssertEqual(Set(domains.values.map(\.ticketKey.aesKey)).count, variants.count)
-        XCTAssertTrue(domains.values.allSatisfy { $0.sessionIDContext.count == 32 && $0.ticketKey.hmacKey.count == 32 })
+        XCTAssertEqual(Set(domains.values.map { $0.ticketKeys[0].name }).count, variants.count)
+        XCTAssertEqual(Set(domains.values.map { $0.ticketKeys[0].aesKey }).count, variants.count)
+        XCTAssertTrue(domains.values.allSatisfy { $0.sessionIDContext.count == 32 && $0.ticketKeys[0].hmacKey.count == 32 })
     }
 
     func testSameTrustSameDomainWhateverTheServerCertificateOrOrder() {
@@ -46,12 +48,40 @@ final class ResumptionDomainTests: XCTestCase {
         renewed.minVersion = .tls13
         var a = base; a.subjectAltNames = ["x", "y"]
         var b = base; b.subjectAltNames = ["y", "x"]
-        let secret = Array(repeating: UInt8(1), count: 32)
-        XCTAssertEqual(ResumptionDomain(settings: base, secret: secret).sessionIDContext,
-                       ResumptionDomain(settings: renewed, secret: secret).sessionIDContext)
-        XCTAssertEqual(ResumptionDomain(settings: a, secret: secret).ticketKey.name, ResumptionDomain(settings: b, secret: secret).ticketKey.name)
-        XCTAssertNotEqual(ResumptionDomain(settings: base, secret: secret).ticketKey.aesKey,
-                          ResumptionDomain(settings: base, secret: Array(repeating: 2, count: 32)).ticketKey.aesKey,
-                          "another process secret, other keys")
+        let ring = SessionTicketKeyRing(secrets: [Array(repeating: 1, count: 80)])
+        XCTAssertEqual(ResumptionDomain(settings: base, ring: ring).sessionIDContext, ResumptionDomain(settings: renewed, ring: ring).sessionIDContext)
+        XCTAssertEqual(ResumptionDomain(settings: a, ring: ring).ticketKeys, ResumptionDomain(settings: b, ring: ring).ticketKeys)
+        let otherRing = SessionTicketKeyRing(secrets: [Array(repeating: 2, count: 80)])
+        XCTAssertNotEqual(ResumptionDomain(settings: base, ring: ring).ticketKeys[0].aesKey,
+                          ResumptionDomain(settings: base, ring: otherRing).ticketKeys[0].aesKey, "another secret, other keys")
+    }
+
+    /// Rotation: the new key seals, older ones still open, and each block's keys follow the ring.
+    func testRotationKeepsOlderKeysForOpening() {
+        let ring = SessionTicketKeyRing(secrets: [Array(repeating: 1, count: 80)])
+        let domain = ResumptionDomain(settings: base, ring: ring)
+        let before = domain.ticketKeys
+        ring.rotate(keep: 3)
+        XCTAssertEqual(domain.ticketKeys.count, 2)
+        XCTAssertEqual(domain.ticketKeys[1], before[0], "the previous key still opens tickets")
+        XCTAssertNotEqual(domain.ticketKeys[0], before[0])
+        ring.rotate(keep: 3)
+        ring.rotate(keep: 3)
+        XCTAssertEqual(domain.ticketKeys.count, 3)
+        XCTAssertFalse(domain.ticketKeys.contains(before[0]), "the oldest key is dropped")
+        ring.replace(with: [Array(repeating: 9, count: 80)])
+        XCTAssertEqual(domain.ticketKeys, [SessionTicketKey(secret: Array(repeating: 9, count: 80), domain: domain.sessionIDContext)])
+    }
+
+    func testKeyFileFormat() throws {
+        let key = Base64.encode(Array(repeating: 5, count: 80))
+        let keys = try SessionTicketKeyRing.parse("# rotated 2026-12-03\n\(key)\r\n\n  \(Base64.encode(Array(repeating: 6, count: 80)))\n")
+        XCTAssertEqual(keys, [Array(repeating: 5, count: 80), Array(repeating: 6, count: 80)])
+        for (text, line) in [("\(key)\nnot*base64\n", 2), (Base64.encode(Array(repeating: 1, count: 48)), 1)] as [(String, Int?)] {
+            XCTAssertThrowsError(try SessionTicketKeyRing.parse(text)) { error in
+                XCTAssertEqual((error as? SessionTicketKeyRing.FileError)?.line, line, "\(error)")
+            }
+        }
+        XCTAssertThrowsError(try SessionTicketKeyRing.parse("# nothing\n"))
     }
 }

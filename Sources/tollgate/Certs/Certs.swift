@@ -9,7 +9,7 @@ struct Certs: ParsableCommand {
             Credentials are written as folders holding tls.crt, tls.key and ca.crt — the layout a Kubernetes TLS
             secret has and credentialName reads — under --out (default: credentials).
             """,
-        subcommands: [CertsInit.self, CertsServer.self, CertsClient.self, CertsP12.self, CertsApply.self, CertsRevoke.self, CertsInspect.self])
+        subcommands: [CertsInit.self, CertsServer.self, CertsClient.self, CertsP12.self, CertsApply.self, CertsRevoke.self, CertsInspect.self, CertsTicketKeys.self])
 }
 
 struct KeyOptions: ParsableArguments {
