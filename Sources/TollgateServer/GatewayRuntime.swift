@@ -12,6 +12,8 @@ public final class GatewayRuntime: @unchecked Sendable {
     public let logger: Logger
     public let accessLog: AccessLog
     public let metrics = GatewayMetrics()
+    /// With `serve --last-seen FILE`: when each client certificate last connected.
+    public let lastSeen: LastSeenRecorder?
     private let lock = NSLock()
     private var snapshot: ConfigSnapshot
     private var connectionCount = 0
@@ -22,6 +24,8 @@ public final class GatewayRuntime: @unchecked Sendable {
         self.snapshot = snapshot
         self.logger = logger
         self.accessLog = accessLog
+        lastSeen = settings.lastSeenFile.map { LastSeenRecorder(path: $0) }
+        lastSeen?.start()
     }
 
     public var current: ConfigSnapshot { lock.withLock { snapshot } }

@@ -74,6 +74,9 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("no-watch"), help: "Reload on SIGHUP only, not when configuration or credential files change.")
     var noWatch = false
 
+    @Option(name: .customLong("last-seen"), help: "File where the gateway keeps when each client certificate last connected (for `tollgate certs list --last-seen`).")
+    var lastSeen: String?
+
     @Option(name: .customLong("session-ticket-keys"),
             help: "File of base64 80-byte session ticket keys, one a line (the first seals, all open), shared by replicas so clients resume on any; watched for rotation. Without it keys are random and rotate every 12 hours.")
     var sessionTicketKeys: String?
@@ -86,6 +89,7 @@ struct Serve: ParsableCommand {
         var settings = GatewaySettings(configPaths: config, credentialsDirectory: credentials, loops: max(1, loops))
         settings.bindAddress = bind
         settings.trustedProxies = trustedProxies
+        settings.lastSeenFile = lastSeen
         for (name, value) in [("--header-timeout", headerTimeout), ("--idle-timeout", idleTimeout), ("--stream-idle-timeout", streamIdleTimeout),
                               ("--drain-seconds", drainSeconds)] where !(0...31_536_000).contains(value) || (value == 0 && name != "--drain-seconds") {
             throw ValidationError("\(name) must be between 1 and 31536000 seconds")

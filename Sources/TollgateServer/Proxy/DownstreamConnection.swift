@@ -106,6 +106,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         if let tls {
             identity = tls.peerIdentity()
             serverName = tls.serverName
+            if identity.verified { runtime.lastSeen?.saw(certificateSHA256: identity.leafSHA256) }
             logger.debug("tls handshake complete", metadata: [
                 "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
                 "tls.version": "\(tls.protocolVersion)", "tls.cipher": "\(tls.cipher)", "tls.resumed": "\(tls.sessionReused)",

@@ -14,6 +14,8 @@ public struct GatewaySettings: Sendable {
     public var loops: Int
     public var limits: HTTPLimits
     public var trustedProxies: Int
+    /// Where to keep when each client certificate last connected (`tollgate certs list --last-seen`).
+    public var lastSeenFile: String?
     public var labels: [String: String]
     public var namespace: String
     public var rootNamespace: String

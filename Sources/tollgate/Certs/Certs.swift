@@ -9,7 +9,7 @@ struct Certs: ParsableCommand {
             Credentials are written as folders holding tls.crt, tls.key and ca.crt — the layout a Kubernetes TLS
             secret has and credentialName reads — under --out (default: credentials).
             """,
-        subcommands: [CertsInit.self, CertsServer.self, CertsClient.self, CertsP12.self, CertsApply.self, CertsRevoke.self, CertsInspect.self, CertsTicketKeys.self])
+        subcommands: [CertsInit.self, CertsServer.self, CertsClient.self, CertsP12.self, CertsApply.self, CertsRevoke.self, CertsInspect.self, CertsList.self, CertsTicketKeys.self])
 }
 
 struct KeyOptions: ParsableArguments {
@@ -78,9 +78,11 @@ struct CertsServer: ParsableCommand {
         let spec = CertificateSpec(commonName: leaf.commonName ?? leaf.dns.first ?? leaf.ip[0], dnsNames: leaf.dns, ipAddresses: leaf.ip,
                                    usages: [.serverAuth, .digitalSignature, .keyEncipherment],
                                    validitySeconds: try leaf.keyOptions.validity(defaultDays: 825), key: try leaf.keyOptions.algorithm(default: .ecdsa(curve: .p256)))
-        let issued = try PKI.issue(spec, signedBy: try CredentialFolder(leaf.out, leaf.ca).authority)
+        let caFolder = CredentialFolder(leaf.out, leaf.ca)
+        let issued = try PKI.issue(spec, signedBy: try caFolder.authority)
         let folder = CredentialFolder(leaf.out, name)
         try folder.write(issued)
+        try IssuedIndex(ca: caFolder).append(name: folder.name, kind: "server", issued)
         report("issued server certificate", folder, issued)
     }
 }
@@ -105,13 +107,15 @@ struct CertsClient: ParsableCommand {
         let spec = CertificateSpec(commonName: leaf.commonName ?? principal, dnsNames: leaf.dns, ipAddresses: leaf.ip, uris: [spiffe],
                                    usages: [.clientAuth, .digitalSignature], validitySeconds: try leaf.keyOptions.validity(defaultDays: 825),
                                    key: try leaf.keyOptions.algorithm(default: .ecdsa(curve: .p256)))
-        let issued = try PKI.issue(spec, signedBy: try CredentialFolder(leaf.out, leaf.ca).authority)
+        let caFolder = CredentialFolder(leaf.out, leaf.ca)
+        let issued = try PKI.issue(spec, signedBy: try caFolder.authority)
         let bundle = try p12.map { _ in
             try PKI.pkcs12(certificatePEM: issued.certificatePEM, privateKeyPEM: issued.privateKeyPEM, chainPEM: issued.caPEM,
                            friendlyName: principal, password: password!, legacy: legacy)
         }
         let folder = CredentialFolder(leaf.out, name)
         try folder.write(issued)
+        try IssuedIndex(ca: caFolder).append(name: folder.name, kind: "client", issued)
         report("issued client certificate for principal \(principal)", folder, issued)
         if let p12, let bundle {
             guard FileManager.default.createFile(atPath: p12, contents: Data(bundle), attributes: [.posixPermissions: 0o600]) else {
