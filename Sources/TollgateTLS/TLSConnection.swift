@@ -18,12 +18,23 @@ public final class TLSConnection {
     public let group: TLSServerGroup
     public private(set) var isHandshakeComplete = false
 
+    /// The block the first ClientHello selected and the (validated, lower-cased) SNI that selected it.
+    var selection: (block: Int, serverName: String?)?
+    /// Why the client-hello callback refused the handshake, for the log.
+    var rejection: String?
+
     public init(group: TLSServerGroup, fileDescriptor: Int32) throws {
         guard let ssl = SSL_new(group.portContext) else { throw TLSError("cannot create SSL") }
         self.ssl = ssl
         self.group = group
         SSL_set_fd(ssl, fileDescriptor)
         SSL_set_accept_state(ssl)
+        // The client-hello callback finds this connection here; the connection outlives its SSL.
+        SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    static func owner(of ssl: OpaquePointer) -> TLSConnection? {
+        SSL_get_ex_data(ssl, 0).map { Unmanaged<TLSConnection>.fromOpaque($0).takeUnretainedValue() }
     }
 
     deinit { SSL_free(ssl) }
@@ -82,6 +93,7 @@ public final class TLSConnection {
     private func failureReason(_ operation: String) -> String {
         let verify = SSL_get_verify_result(ssl)
         let queued = TLSError.drainErrorQueue()
+        if let rejection { return rejection }
         if verify != X509_V_OK {
             let text = String(cString: X509_verify_cert_error_string(verify))
             return "client certificate rejected: \(text)"
@@ -92,16 +104,16 @@ public final class TLSConnection {
         return "\(operation) failed: \(queued.isEmpty ? "unknown error" : queued.joined(separator: "; "))"
     }
 
-    public var serverName: String? {
-        SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
-    }
+    /// The SNI that selected this connection's block (validated: printable ASCII, lower-cased). Not
+    /// `SSL_get_servername`, which on a resumed TLS 1.2 session answers the name the session was made with.
+    public var serverName: String? { selection?.serverName }
 
     /// The settings this connection's handshake was verified with.
     public var verificationSettings: TLSServerSettings { group.entries[serverIndex].context.settings }
 
     /// Index into `group.entries` of the server block the ClientHello selected (meaningful once the
     /// handshake is complete: a connection that no block took over never completes it).
-    public var serverIndex: Int { group.index(of: SSL_get_SSL_CTX(ssl)) ?? 0 }
+    public var serverIndex: Int { selection?.block ?? 0 }
 
     public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
     public var cipher: String { SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "" }
