@@ -18,7 +18,7 @@ public final class ProxyServer: @unchecked Sendable {
     public init(settings: GatewaySettings, logger: Logger, accessLog: AccessLog = AccessLog()) throws {
         let snapshot = try ConfigSnapshot.build(settings, generation: 1)
         runtime = GatewayRuntime(settings: settings, snapshot: snapshot, logger: logger, accessLog: accessLog)
-        loops = EventLoopGroup(count: settings.loops)
+        loops = try EventLoopGroup(count: settings.loops)
         for notice in snapshot.model.notices { logger.notice("\(notice.description)") }
         for warning in snapshot.warnings { logger.warning("\(warning)") }
     }

@@ -19,6 +19,8 @@ public final class GatewayMetrics: Sendable {
 
     let connectionsOpened: Counter
     let connectionsActive: Gauge
+    let connectionsRefused: Counter
+    let acceptPauses: Counter
     let reloadsSucceeded: Counter
     let reloadsRejected: Counter
 
@@ -27,6 +29,12 @@ public final class GatewayMetrics: Sendable {
             metricName: "tollgate_downstream_connections", unitName: "total", helpText: "Client connections accepted."))
         connectionsActive = registry.makeGauge(descriptor: MetricNameDescriptor(
             metricName: "tollgate_downstream_connections", unitName: "active", helpText: "Client connections open now."))
+        connectionsRefused = registry.makeCounter(descriptor: MetricNameDescriptor(
+            metricName: "tollgate_downstream_connections_refused", unitName: "total",
+            helpText: "Client connections closed at once because --max-connections were open."))
+        acceptPauses = registry.makeCounter(descriptor: MetricNameDescriptor(
+            metricName: "tollgate_accept_pauses", unitName: "total",
+            helpText: "Times accepting paused because the process ran out of file descriptors (or the kernel of memory)."))
         reloadsSucceeded = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "success")])
         reloadsRejected = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "rejected")])
     }
