@@ -19,7 +19,7 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
-        // epoll and accept4, which Swift's Glibc module leaves out (Linux only; in libc, nothing to link).
+        // epoll, accept4 and getrandom, which Swift's Glibc module leaves out (Linux only; in libc, nothing to link).
         .systemLibrary(name: "CLinux"),
         .target(name: "TollgateCore"),
         .target(name: "HTTP1", dependencies: ["TollgateCore"]),

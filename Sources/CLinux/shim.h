@@ -4,6 +4,7 @@
 // Linux system calls that Swift's Glibc module leaves out. Nothing to link: they are in libc.
 
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>

@@ -44,6 +44,8 @@ final class Channel: Selectable, @unchecked Sendable {
     /// Input may be waiting that no new event will announce.
     private var mayHaveInput = false
     private var inputClosed = false
+    /// The kernel reported the peer's FIN (or an error): keep reading until EOF, short reads or not.
+    private var peerClosed = false
     /// A write would block: the next writable event flushes.
     private var awaitingWritable = false
     /// A TLS read needs the socket writable (post-handshake messages); read again once it is.
@@ -96,6 +98,7 @@ final class Channel: Selectable, @unchecked Sendable {
         loop.assertOnLoop()
         let failed = events & EpollSet.failure != 0
         if events & EpollSet.readable != 0 || failed { mayHaveInput = true }
+        if events & EpollSet.peerClosed != 0 { peerClosed = true }
         switch state {
         case .connecting:
             if events & (EpollSet.writable | EpollSet.failure) != 0 { connectFinished() }
@@ -137,7 +140,12 @@ final class Channel: Selectable, @unchecked Sendable {
             guard state == .active && !readPaused && !inputClosed && !readWantsWrite else { return }
             switch transport.read(into: loop.readBuffer) {
             case .done(let n):
+                // A short read on a plain socket emptied it: new bytes bring a new edge, so the read
+                // that would only say EAGAIN is skipped (as nginx does), unless a FIN is due.
+                let drained = n < loop.readBuffer.count && transport.shortReadDrainsSocket && !peerClosed
+                if drained { mayHaveInput = false }
                 handler?.channel(self, didRead: UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<n]))
+                if drained { return }
             case .wantRead:
                 mayHaveInput = false
                 return

@@ -131,6 +131,8 @@ struct EpollSet {
     static let writable = EPOLLOUT.rawValue
     /// Error or hang-up: reported whatever the interest; the next read or write says which.
     static let failure = EPOLLERR.rawValue | EPOLLHUP.rawValue
+    /// The peer shut down its side (or the connection failed): input ends with EOF or an error.
+    static let peerClosed = EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue
     /// Sockets are watched for both directions from the start, edge-triggered: the kernel signals
     /// writability only after a send hit EAGAIN, so write interest costs no `epoll_ctl` per request.
     static let socketInterest = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue

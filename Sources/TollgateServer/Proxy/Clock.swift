@@ -36,17 +36,23 @@ enum Clock {
 
     /// A random UUID (version 4) for `x-request-id`.
     static func uuid() -> String {
-        var g = SystemRandomNumberGenerator()
-        var words = (g.next(), g.next())
-        var bytes = withUnsafeBytes(of: &words) { Array($0) }
-        bytes[6] = bytes[6] & 0x0F | 0x40
-        bytes[8] = bytes[8] & 0x3F | 0x80
+        let (high, low) = (RandomPool.shared.next(), RandomPool.shared.next())
         let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for (i, b) in bytes.enumerated() {
-            if [4, 6, 8, 10].contains(i) { out.append(UInt8(ascii: "-")) }
-            out += [hex[Int(b >> 4)], hex[Int(b & 15)]]
+        return String(unsafeUninitializedCapacity: 36) { out in
+            var position = 0
+            for index in 0..<16 {
+                var byte = UInt8(truncatingIfNeeded: (index < 8 ? high : low) >> (8 * UInt64(index % 8)))
+                if index == 6 { byte = byte & 0x0F | 0x40 }
+                if index == 8 { byte = byte & 0x3F | 0x80 }
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    out[position] = UInt8(ascii: "-")
+                    position += 1
+                }
+                out[position] = hex[Int(byte >> 4)]
+                out[position + 1] = hex[Int(byte & 15)]
+                position += 2
+            }
+            return position
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
