@@ -30,6 +30,8 @@ public final class EventLoop: @unchecked Sendable {
     let readBuffer: UnsafeMutableRawBufferPointer
     /// Idle upstream connections of this loop.
     lazy var upstreamPool = UpstreamPool(loop: self)
+    /// Access-log lines of this loop's requests, written in batches.
+    lazy var accessLog = AccessLogBuffer(loop: self)
     /// Every open channel of this loop; this is what keeps a connection alive until it closes.
     var openChannels: [ObjectIdentifier: Channel] = [:] {
         didSet { if sweeper == nil && !openChannels.isEmpty { startSweeping() } }

@@ -24,10 +24,13 @@ enum Clock {
     static func isoTimestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        var t = ts.tv_sec
+        return isoTimestamp(seconds: ts.tv_sec, milliseconds: Int(ts.tv_nsec / 1_000_000))
+    }
+
+    static func isoTimestamp(seconds: time_t, milliseconds ms: Int) -> String {
+        var t = seconds
         var parts = tm()
         gmtime_r(&t, &parts)
-        let ms = Int(ts.tv_nsec / 1_000_000)
         let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(msText)Z"
     }

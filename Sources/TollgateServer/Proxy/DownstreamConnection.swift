@@ -256,7 +256,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         loop.requestMetrics(runtime.metrics).record(status: e.status, flags: e.responseFlags, principal: identity.principal,
                                                     destination: e.destination?.destination.host, milliseconds: duration)
         guard runtime.accessLog.enabled else { return }
-        runtime.accessLog.log(AccessLog.Entry(
+        loop.accessLog.append(AccessLog.Entry(
             method: e.head.method, path: e.head.target, protocolVersion: e.head.version.description, status: e.status,
             flags: e.responseFlags, details: e.responseDetails, bytesReceived: e.bytesReceived, bytesSent: e.bytesSent,
             durationMilliseconds: duration, forwardedFor: e.head.headers["x-forwarded-for"] ?? "-",
