@@ -19,6 +19,8 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // epoll, accept4 and getrandom, which Swift's Glibc module leaves out (Linux only; in libc, nothing to link).
+        .systemLibrary(name: "CLinux"),
         .target(name: "TollgateCore"),
         .target(name: "HTTP1", dependencies: ["TollgateCore"]),
         .target(name: "TollgateConfig", dependencies: ["TollgateCore", .product(name: "Yams", package: "Yams")]),
@@ -28,7 +30,7 @@ let package = Package(
         .target(
             name: "TollgateServer",
             dependencies: [
-                "TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting", "TollgateTLS",
+                "CLinux", "TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting", "TollgateTLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

@@ -40,6 +40,8 @@ public final class TLSServerContext: @unchecked Sendable {
         _ = tg_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384")
         SSL_CTX_set_options(ctx, tg_server_hardening_options())
         _ = tg_SSL_CTX_set_mode(ctx, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS))
+        // Read what the socket has (up to a buffer) in one call, not a record header and then its body.
+        _ = SSL_CTX_ctrl(ctx, SSL_CTRL_SET_READ_AHEAD, 1, nil)
         resumption = ResumptionDomain(settings: settings)
         _ = SSL_CTX_set_session_id_context(ctx, resumption.sessionIDContext, UInt32(resumption.sessionIDContext.count))
         SSL_CTX_set_alpn_select_cb(ctx, selectALPN, nil)

@@ -68,6 +68,10 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("drain-seconds"), help: "On SIGTERM/SIGINT, how long requests in flight may take to finish.")
     var drainSeconds: Int = 10
 
+    @Option(name: .customLong("max-connections"),
+            help: "Client connections open at once; more are closed on accept (default: from ulimit -n, (limit - 64) / 2).")
+    var maxConnections: Int?
+
     @Option(name: .customLong("dns-refresh"), help: "Seconds between re-resolving upstream host names (0: only on reload).")
     var dnsRefresh: Int = 30
 
@@ -96,6 +100,10 @@ struct Serve: ParsableCommand {
         }
         guard (0...86_400).contains(dnsRefresh) else { throw ValidationError("--dns-refresh must be between 0 and 86400 seconds") }
         guard (1...256).contains(loops) else { throw ValidationError("--loops must be between 1 and 256") }
+        if let maxConnections {
+            guard (1...10_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be between 1 and 10000000") }
+            settings.maxConnections = maxConnections
+        }
         settings.headerTimeout = headerTimeout * 1000
         settings.idleTimeout = idleTimeout * 1000
         settings.streamIdleTimeout = streamIdleTimeout * 1000

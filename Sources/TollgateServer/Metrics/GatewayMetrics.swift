@@ -19,6 +19,8 @@ public final class GatewayMetrics: Sendable {
 
     let connectionsOpened: Counter
     let connectionsActive: Gauge
+    let connectionsRefused: Counter
+    let acceptPauses: Counter
     let reloadsSucceeded: Counter
     let reloadsRejected: Counter
 
@@ -27,6 +29,12 @@ public final class GatewayMetrics: Sendable {
             metricName: "tollgate_downstream_connections", unitName: "total", helpText: "Client connections accepted."))
         connectionsActive = registry.makeGauge(descriptor: MetricNameDescriptor(
             metricName: "tollgate_downstream_connections", unitName: "active", helpText: "Client connections open now."))
+        connectionsRefused = registry.makeCounter(descriptor: MetricNameDescriptor(
+            metricName: "tollgate_downstream_connections_refused", unitName: "total",
+            helpText: "Client connections closed at once because --max-connections were open."))
+        acceptPauses = registry.makeCounter(descriptor: MetricNameDescriptor(
+            metricName: "tollgate_accept_pauses", unitName: "total",
+            helpText: "Times accepting paused because the process ran out of file descriptors (or the kernel of memory)."))
         reloadsSucceeded = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "success")])
         reloadsRejected = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "rejected")])
     }
@@ -56,35 +64,44 @@ public final class GatewayMetrics: Sendable {
 /// Per-loop cache of labelled request metrics. Confined to its loop.
 final class RequestMetrics {
     private let metrics: GatewayMetrics
-    private var counters: [String: Counter] = [:]
-    private var histograms: [String: ValueHistogram] = [:]
+    /// Keyed by the raw values, so a request whose labels were seen before formats nothing.
+    private struct CounterKey: Hashable {
+        let status: Int
+        let flags: String
+        let principal: String?
+        let destination: String?
+    }
+    private struct HistogramKey: Hashable {
+        let status: Int
+        let destination: String?
+    }
+    private var counters: [CounterKey: Counter] = [:]
+    private var histograms: [HistogramKey: ValueHistogram] = [:]
 
     init(metrics: GatewayMetrics) { self.metrics = metrics }
 
     /// `istio_requests_total` and `istio_request_duration_milliseconds`, with Istio's label names.
     func record(status: Int, flags: String, principal: String?, destination: String?, milliseconds: Int) {
-        let code = String(status)
-        let source = principal.map { "spiffe://\($0)" } ?? "unknown"
-        let service = destination ?? "unknown"
-        let key = "\(code)|\(flags)|\(source)|\(service)"
+        let key = CounterKey(status: status, flags: flags, principal: principal, destination: destination)
         let counter: Counter
         if let cached = counters[key] {
             counter = cached
         } else {
             counter = metrics.registry.makeCounter(descriptor: GatewayMetrics.requestsTotal, labels: [
-                ("reporter", "source"), ("response_code", code), ("response_flags", flags), ("source_principal", source),
-                ("destination_service", service), ("request_protocol", "http"),
+                ("reporter", "source"), ("response_code", String(status)), ("response_flags", flags),
+                ("source_principal", principal.map { "spiffe://\($0)" } ?? "unknown"),
+                ("destination_service", destination ?? "unknown"), ("request_protocol", "http"),
             ])
             counters[key] = counter
         }
         counter.increment()
-        let histogramKey = "\(code)|\(service)"
+        let histogramKey = HistogramKey(status: status, destination: destination)
         let histogram: ValueHistogram
         if let cached = histograms[histogramKey] {
             histogram = cached
         } else {
             histogram = metrics.registry.makeValueHistogram(descriptor: GatewayMetrics.requestDuration, labels: [
-                ("reporter", "source"), ("response_code", code), ("destination_service", service),
+                ("reporter", "source"), ("response_code", String(status)), ("destination_service", destination ?? "unknown"),
             ], buckets: GatewayMetrics.durationBuckets)
             histograms[histogramKey] = histogram
         }

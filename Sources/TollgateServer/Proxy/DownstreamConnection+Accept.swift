@@ -1,11 +1,22 @@
 import TollgateTLS
 
 extension DownstreamConnection {
-    /// Sets up a connection on its loop with the TLS group of the snapshot current at accept time.
+    /// Sets up a connection on its loop with the TLS group of the snapshot current at accept time, or
+    /// closes it at once when `--max-connections` are already open.
     static func accept(fd: Int32, peer: SocketAddress, port: Int, loop: EventLoop, runtime: GatewayRuntime) {
         let snapshot = runtime.current
         guard let listener = snapshot.listeners[port] else {
             System.close(fd)
+            return
+        }
+        guard let id = runtime.admitConnection() else {
+            System.close(fd)
+            if let refused = runtime.refusalLog.shouldLog() {
+                runtime.logger.warning("connections refused: --max-connections are open", metadata: [
+                    "listener.port": "\(port)", "max.connections": "\(runtime.settings.maxConnections)",
+                    "refused.since.last.log": "\(refused)",
+                ])
+            }
             return
         }
         let tls: TLSConnection?
@@ -18,6 +29,7 @@ extension DownstreamConnection {
             } catch {
                 runtime.logger.error("cannot start TLS", metadata: ["error": "\(error)"])
                 System.close(fd)
+                runtime.connectionClosed(id)
                 return
             }
         } else {
@@ -25,7 +37,7 @@ extension DownstreamConnection {
             transport = PlainTransport(fd: fd)
         }
         let channel = Channel(fd: fd, loop: loop, transport: transport, peer: peer)
-        let connection = DownstreamConnection(id: runtime.connectionOpened(), runtime: runtime, listenPort: port, channel: channel, tls: tls)
+        let connection = DownstreamConnection(id: id, runtime: runtime, listenPort: port, channel: channel, tls: tls)
         connection.start()
     }
 }

@@ -255,7 +255,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         let duration = Int((Clock.nowNanos() - e.startNanos) / 1_000_000)
         loop.requestMetrics(runtime.metrics).record(status: e.status, flags: e.responseFlags, principal: identity.principal,
                                                     destination: e.destination?.destination.host, milliseconds: duration)
-        runtime.accessLog.log(AccessLog.Entry(
+        guard runtime.accessLog.enabled else { return }
+        loop.accessLog.append(AccessLog.Entry(
             method: e.head.method, path: e.head.target, protocolVersion: e.head.version.description, status: e.status,
             flags: e.responseFlags, details: e.responseDetails, bytesReceived: e.bytesReceived, bytesSent: e.bytesSent,
             durationMilliseconds: duration, forwardedFor: e.head.headers["x-forwarded-for"] ?? "-",

@@ -25,12 +25,15 @@ public struct GatewaySettings: Sendable {
     /// A request whose bytes stop flowing both ways for this long is ended (Envoy's stream idle timeout).
     public var streamIdleTimeout: Int
     public var connectTimeout: Int
+    /// Client connections open at once; more are closed as soon as they are accepted.
+    public var maxConnections: Int
 
     public init(configPaths: [String], credentialsDirectory: String? = nil, portMap: [Int: Int] = [:],
                 services: [String: (host: String, port: Int)] = [:], bindAddress: String = "0.0.0.0", loops: Int = 2,
                 limits: HTTPLimits = HTTPLimits(), trustedProxies: Int = 0, labels: [String: String] = ["istio": "ingressgateway"],
                 namespace: String = "istio-system", rootNamespace: String = "istio-system", headerTimeout: Int = 60_000,
-                idleTimeout: Int = 300_000, streamIdleTimeout: Int = 300_000, connectTimeout: Int = 10_000) {
+                idleTimeout: Int = 300_000, streamIdleTimeout: Int = 300_000, connectTimeout: Int = 10_000,
+                maxConnections: Int = GatewaySettings.defaultMaxConnections()) {
         self.configPaths = configPaths
         self.credentialsDirectory = credentialsDirectory
         self.portMap = portMap
@@ -46,5 +49,18 @@ public struct GatewaySettings: Sendable {
         self.idleTimeout = idleTimeout
         self.streamIdleTimeout = streamIdleTimeout
         self.connectTimeout = connectTimeout
+        self.maxConnections = maxConnections
+    }
+
+    /// Sized from the descriptor limit (`ulimit -n`): a client connection may hold an upstream
+    /// connection too, and some descriptors stay free for listeners, configuration files and logs.
+    public static func defaultMaxConnections(openFileLimit: Int) -> Int {
+        let reserve = min(64, openFileLimit / 2)
+        return max(1, (openFileLimit - reserve) / 2)
+    }
+
+    /// `defaultMaxConnections` for this process's limit.
+    public static func defaultMaxConnections() -> Int {
+        defaultMaxConnections(openFileLimit: System.openFileLimit())
     }
 }
