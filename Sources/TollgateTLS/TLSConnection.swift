@@ -33,6 +33,9 @@ public final class TLSConnection {
         SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
     }
 
+    /// `SSL_MODE_*` flags and read-ahead in force on this connection (for tests).
+    var mode: (flags: UInt64, readAhead: Bool) { (UInt64(SSL_ctrl(ssl, SSL_CTRL_MODE, 0, nil)), SSL_get_read_ahead(ssl) == 1) }
+
     static func owner(of ssl: OpaquePointer) -> TLSConnection? {
         SSL_get_ex_data(ssl, 0).map { Unmanaged<TLSConnection>.fromOpaque($0).takeUnretainedValue() }
     }

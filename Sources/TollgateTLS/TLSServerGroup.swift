@@ -36,7 +36,7 @@ public final class TLSServerGroup: @unchecked Sendable {
         guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw TLSError("cannot create the port's SSL_CTX") }
         portContext = ctx
         _ = tg_SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)
-        SSL_CTX_set_options(ctx, tg_server_hardening_options())
+        TLSServerContext.applyConnectionDefaults(ctx)
         _ = tg_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_SERVER))
         _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, sessionTicketKeyCallback)
         let me = Unmanaged.passUnretained(self).toOpaque()
