@@ -61,6 +61,8 @@ final class ListeningSocket: Selectable, @unchecked Sendable {
     private var backoffMilliseconds = ListeningSocket.initialBackoffMilliseconds
 
     static let acceptsPerTurn = 64
+    /// The most a stopping socket takes from its backlog (the kernel's default backlog is far smaller).
+    static let maxQueuedAtStop = 4096
     static let initialBackoffMilliseconds = 100
     static let maxBackoffMilliseconds = 3_200
 
@@ -77,14 +79,25 @@ final class ListeningSocket: Selectable, @unchecked Sendable {
         watch()
     }
 
+    /// Stops listening. Connections the kernel has already completed and queued were accepted as far as
+    /// the client knows: they are taken and served first, not reset by closing the socket under them.
     func stop() {
         guard !stopped else { return }
+        if watching { acceptQueued() }
         stopped = true
         retryTimer?.cancel()
         retryTimer = nil
         if watching { loop.deregister(fd: fd) }
         watching = false
         System.close(fd)
+    }
+
+    private func acceptQueued() {
+        for _ in 0..<ListeningSocket.maxQueuedAtStop {
+            guard case .done(let (clientFD, peer))? = try? System.accept(fd) else { return }
+            System.setOption(clientFD, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
+            acceptor(clientFD, peer, loop)
+        }
     }
 
     private func watch() {

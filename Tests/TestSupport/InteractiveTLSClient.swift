@@ -1,18 +1,17 @@
 import Foundation
 
-/// `openssl s_client -quiet` kept open, so a test can send requests on one TLS connection over time.
-public final class InteractiveTLSClient: @unchecked Sendable {
+/// A process kept running with its standard input open, so a test can drive it step by step and
+/// wait (bounded) for what it prints.
+public class InteractiveProcess: @unchecked Sendable {
     private let process = Process()
     private let input = Pipe()
     private let outputURL: URL
 
-    public init(port: Int, serverName: String, caFile: String, client: (cert: String, key: String)? = nil, directory: URL) throws {
-        outputURL = directory.appendingPathComponent("s_client-\(UUID().uuidString.prefix(6)).out")
-        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: try Command.which("openssl"))
-        var args = ["s_client", "-quiet", "-connect", "127.0.0.1:\(port)", "-servername", serverName, "-CAfile", caFile]
-        if let client { args += ["-cert", client.cert, "-key", client.key] }
-        process.arguments = args
+    public init(executable: String, arguments: [String], directory: URL) throws {
+        outputURL = directory.appendingPathComponent("interactive-\(UUID().uuidString.prefix(6)).out")
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         process.standardInput = input
         let out = try FileHandle(forWritingTo: outputURL)
         process.standardOutput = out
@@ -33,8 +32,17 @@ public final class InteractiveTLSClient: @unchecked Sendable {
 
     /// Waits (bounded) until the output contains `text` `count` times.
     public func waitFor(_ text: String, count: Int = 1, timeout: TimeInterval = 10) throws {
-        try waitUntil(timeout: timeout, "'\(text)' x\(count) from s_client (got: \(output))") {
+        try waitUntil(timeout: timeout, "'\(text)' x\(count) (got: \(output))") {
             output.components(separatedBy: text).count - 1 >= count
         }
+    }
+}
+
+/// `openssl s_client -quiet` kept open, so a test can send requests on one TLS connection over time.
+public final class InteractiveTLSClient: InteractiveProcess, @unchecked Sendable {
+    public init(port: Int, serverName: String, caFile: String, client: (cert: String, key: String)? = nil, directory: URL) throws {
+        var args = ["s_client", "-quiet", "-connect", "127.0.0.1:\(port)", "-servername", serverName, "-CAfile", caFile]
+        if let client { args += ["-cert", client.cert, "-key", client.key] }
+        try super.init(executable: try Command.which("openssl"), arguments: args, directory: directory)
     }
 }

@@ -62,9 +62,13 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         deadline = nil
     }
 
+    /// Shutting down. A connection the gateway accepted is answered: one still in its handshake or
+    /// waiting for its first request gets that response (with `connection: close`), as does one in
+    /// the middle of a request. Only a connection idle after a response, with nothing of a next request
+    /// received, is closed at once (its client retries on a new connection, as after any keep-alive close).
     func drain() {
         keepAlive = false
-        if exchange == nil { channel.closeAfterFlush() }
+        if exchange == nil && requestsServed > 0 && decoder.bufferedByteCount == 0 { channel.closeAfterFlush() }
     }
 
     func sweep(now: UInt64) {
