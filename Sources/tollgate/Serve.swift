@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import TollgateConfig
+import TollgateCore
 import TollgateServer
 import TollgateTLS
 
@@ -78,6 +79,10 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("no-watch"), help: "Reload on SIGHUP only, not when configuration or credential files change.")
     var noWatch = false
 
+    @Option(name: .customLong("proxy-protocol"),
+            help: "Address or CIDR of an L4 balancer that sends a PROXY protocol header (v1 or v2) first; repeatable. With it, gateway ports accept connections only from these sources, and take the client's address from the header.")
+    var proxyProtocol: [String] = []
+
     @Option(name: .customLong("last-seen"), help: "File where the gateway keeps when each client certificate last connected (for `tollgate certs list --last-seen`).")
     var lastSeen: String?
 
@@ -94,6 +99,10 @@ struct Serve: ParsableCommand {
         settings.bindAddress = bind
         settings.trustedProxies = trustedProxies
         settings.lastSeenFile = lastSeen
+        settings.proxyProtocolSources = try proxyProtocol.map { text in
+            guard let range = CIDR(text) else { throw ValidationError("--proxy-protocol expects an address or CIDR, e.g. 10.0.0.0/8 (got '\(text)')") }
+            return range
+        }
         for (name, value) in [("--header-timeout", headerTimeout), ("--idle-timeout", idleTimeout), ("--stream-idle-timeout", streamIdleTimeout),
                               ("--drain-seconds", drainSeconds)] where !(0...31_536_000).contains(value) || (value == 0 && name != "--drain-seconds") {
             throw ValidationError("\(name) must be between 1 and 31536000 seconds")

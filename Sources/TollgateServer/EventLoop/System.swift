@@ -38,6 +38,11 @@ enum System {
         try call("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
+    /// Looks at what the socket holds without taking it.
+    static func peek(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws -> NonBlocking<Int> {
+        try call("recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_PEEK)) }
+    }
+
     static func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws -> NonBlocking<Int> {
         try call("send") { Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }
     }

@@ -1,3 +1,4 @@
+import TollgateCore
 import TollgateTLS
 
 extension DownstreamConnection {
@@ -19,8 +20,20 @@ extension DownstreamConnection {
             }
             return
         }
+        let proxied = !runtime.settings.proxyProtocolSources.isEmpty
+        if proxied, !(IPAddress(peer.host).map { address in runtime.settings.proxyProtocolSources.contains { $0.contains(address) } } ?? false) {
+            // Only the balancers may speak for clients: anyone else could claim any address.
+            System.close(fd)
+            runtime.connectionClosed(id)
+            if let refused = runtime.refusalLog.shouldLog() {
+                runtime.logger.warning("connection refused: not from a --proxy-protocol source", metadata: [
+                    "peer.address": "\(peer.host)", "listener.port": "\(port)", "refused.since.last.log": "\(refused)",
+                ])
+            }
+            return
+        }
         let tls: TLSConnection?
-        let transport: Transport
+        var transport: Transport
         if let group = listener.tls {
             do {
                 let connection = try TLSConnection(group: group, fileDescriptor: fd)
@@ -36,6 +49,7 @@ extension DownstreamConnection {
             tls = nil
             transport = PlainTransport(fd: fd)
         }
+        if proxied { transport = ProxyProtocolTransport(fd: fd, inner: transport) }
         let channel = Channel(fd: fd, loop: loop, transport: transport, peer: peer)
         let connection = DownstreamConnection(id: id, runtime: runtime, listenPort: port, channel: channel, tls: tls)
         connection.start()

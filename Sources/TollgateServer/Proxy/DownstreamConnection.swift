@@ -32,7 +32,9 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     private(set) lazy var clientCertElement: String? = identity.verified
         ? ForwardedHeaders.clientCertElement(identity, by: runtime.current.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
         : nil
-    let peerHost: String
+    /// The client's address: the socket's peer, or behind a balancer what its PROXY header says.
+    private(set) var peerHost: String
+    private(set) var peerDescription: String
     var logger: Logger { runtime.logger }
 
     init(id: UInt64, runtime: GatewayRuntime, listenPort: Int, channel: Channel, tls: TLSConnection?) {
@@ -42,6 +44,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         self.channel = channel
         self.tls = tls
         peerHost = channel.peer?.host ?? "-"
+        peerDescription = channel.peer?.description ?? "-"
         decoder = RequestDecoder(limits: runtime.settings.limits)
     }
 
@@ -107,6 +110,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     // MARK: ChannelHandler
 
     func channelActive(_ channel: Channel) {
+        if let proxied = (channel.transport as? ProxyProtocolTransport)?.source {
+            peerHost = proxied.address.description
+            peerDescription = proxied.address.bytes.count == 16 ? "[\(peerHost)]:\(proxied.port)" : "\(peerHost):\(proxied.port)"
+        }
         if let tls {
             identity = tls.peerIdentity()
             serverName = tls.serverName
@@ -265,7 +272,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             flags: e.responseFlags, details: e.responseDetails, bytesReceived: e.bytesReceived, bytesSent: e.bytesSent,
             durationMilliseconds: duration, forwardedFor: e.head.headers["x-forwarded-for"] ?? "-",
             userAgent: e.head.headers["user-agent"] ?? "-", requestID: e.requestID, authority: e.head.authority ?? "-",
-            upstreamHost: e.upstreamHost, routeName: e.routeName ?? "-", peer: channel.peer?.description ?? "-",
+            upstreamHost: e.upstreamHost, routeName: e.routeName ?? "-", peer: peerDescription,
             serverName: serverName ?? "-", principal: identity.principal ?? "-"))
     }
 }

@@ -1,4 +1,5 @@
 import HTTP1
+import TollgateCore
 
 /// Command-line settings that shape a snapshot (everything not in the YAML).
 public struct GatewaySettings: Sendable {
@@ -27,6 +28,9 @@ public struct GatewaySettings: Sendable {
     public var connectTimeout: Int
     /// Client connections open at once; more are closed as soon as they are accepted.
     public var maxConnections: Int
+    /// Balancers allowed to connect, each sending a PROXY protocol header first (`--proxy-protocol`);
+    /// empty: no PROXY protocol, clients connect directly.
+    public var proxyProtocolSources: [CIDR] = []
 
     public init(configPaths: [String], credentialsDirectory: String? = nil, portMap: [Int: Int] = [:],
                 services: [String: (host: String, port: Int)] = [:], bindAddress: String = "0.0.0.0", loops: Int = 2,
