@@ -135,6 +135,7 @@ public final class ProxyServer: @unchecked Sendable {
                 }
                 for warning in snapshot.warnings { runtime.logger.warning("\(warning)") }
                 runtime.metrics.reloadsSucceeded.increment()
+                runtime.metrics.configGeneration.set(Double(generation) as Double)
                 runtime.logger.info("configuration reloaded", metadata: ["generation": "\(generation)",
                                                                          "listeners": "\(newPorts.sorted())"])
                 completion?(true)

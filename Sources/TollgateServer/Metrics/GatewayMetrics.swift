@@ -23,6 +23,7 @@ public final class GatewayMetrics: Sendable {
     let acceptPauses: Counter
     let reloadsSucceeded: Counter
     let reloadsRejected: Counter
+    let configGeneration: Gauge
 
     public init() {
         connectionsOpened = registry.makeCounter(descriptor: MetricNameDescriptor(
@@ -37,6 +38,9 @@ public final class GatewayMetrics: Sendable {
             helpText: "Times accepting paused because the process ran out of file descriptors (or the kernel of memory)."))
         reloadsSucceeded = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "success")])
         reloadsRejected = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "rejected")])
+        configGeneration = registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "tollgate_config_generation", unitName: "", helpText: "Generation of the configuration in use (1 at start, +1 per reload)."))
+        configGeneration.set(Double(1))
     }
 
     /// The Prometheus text exposition of everything.
@@ -55,7 +59,8 @@ public final class GatewayMetrics: Sendable {
         case text.contains("local issuer") || text.contains("self-signed") || text.contains("self signed"): "unknown_ca"
         case text.contains("purpose"): "certificate_usage"
         case text.contains("application verification"): "certificate_not_admitted"
-        case text.contains("unrecognized name") || text.contains("servername"): "unknown_server_name"
+        case text.contains("unrecognized name") || text.contains("servername") || text.contains("serves SNI"): "unknown_server_name"
+        case text.contains("server_name extension") || text.contains("second ClientHello"): "malformed_client_hello"
         default: "other"
         }
     }
