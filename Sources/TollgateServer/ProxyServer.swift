@@ -126,6 +126,7 @@ public final class ProxyServer: @unchecked Sendable {
                     opened[port] = l
                 }
                 runtime.replace(snapshot)
+                for loop in loops.loops { loop.execute { loop.configurationChanged(snapshot) } }
                 for (port, l) in opened {
                     l.start()
                     listeners[port] = l

@@ -122,6 +122,21 @@ public final class TLSConnection {
     public var cipher: String { SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "" }
     public var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
 
+    /// Whether the client certificate this connection was verified with passes `context`'s verification
+    /// now — its CA store, CRLs and pins — so a reload that only changed a CRL need not end the
+    /// connections of devices it did not revoke. A client without a verified certificate never passes.
+    public func clientStillPasses(_ context: TLSServerContext) -> Bool {
+        guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK,
+              let store = SSL_CTX_get_cert_store(context.context), let verification = X509_STORE_CTX_new() else { return false }
+        defer { X509_STORE_CTX_free(verification) }
+        guard X509_STORE_CTX_init(verification, store, cert, SSL_get_peer_cert_chain(ssl)) == 1 else { return false }
+        X509_STORE_CTX_set_purpose(verification, X509_PURPOSE_SSL_CLIENT)
+        X509_STORE_CTX_set_depth(verification, 8)
+        let passes = X509_verify_cert(verification) == 1 && context.pinsAccept(cert)
+        ERR_clear_error()
+        return passes
+    }
+
     /// Why the client has no verified identity on a server that asks for certificates (explain mode only:
     /// otherwise such a handshake fails). nil when the certificate verified or none was requested.
     public var clientCertificateProblem: ClientCertificateProblem? {

@@ -125,7 +125,7 @@ public final class TLSServerContext: @unchecked Sendable {
     deinit { SSL_CTX_free(context) }
 
     /// Called from OpenSSL's verify callback; reads only immutable settings.
-    fileprivate func pinsAccept(_ cert: OpaquePointer) -> Bool {
+    func pinsAccept(_ cert: OpaquePointer) -> Bool {
         if !settings.subjectAltNames.isEmpty {
             let names = alternativeNames(cert).map { name -> String in
                 switch name {

@@ -239,6 +239,37 @@ final class ServerBlockIsolationTests: XCTestCase {
         XCTAssertTrue(harness.gateway!.log.contains("the second ClientHello names another server than the first"), "the log says why")
     }
 
+    /// Revoking a device cuts it off at once: its open keep-alive connection is closed as soon as the
+    /// gateway loads the CRL, without waiting for its next request; other devices' connections stay.
+    func testRevocationClosesOpenConnectionsAtOnce() throws {
+        let block = Block(host: "crl.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
+                          servesAnonymous: false)
+        try startGateway([block])
+        let pki = harness.pki
+        func open(_ client: String) throws -> InteractiveTLSClient {
+            let connection = try InteractiveTLSClient(port: harness.port(), serverName: "crl.iso.test", caFile: pki.caCertificate,
+                                                      client: (pki.path(client, "tls.crt"), pki.path(client, "tls.key")),
+                                                      directory: harness.workDirectory)
+            connection.send("GET /uuid HTTP/1.1\r\nHost: crl.iso.test\r\n\r\n")
+            try connection.waitFor("\"uuid\"")
+            return connection
+        }
+        let macbook = try open("jinsu-macbook-tls")
+        let iphone = try open("jinsu-iphone-tls")
+        let reloads = harness.reloadCount
+        // crl-trust-tls: the same CA with a CRL that revokes jinsu-macbook.
+        try harness.write("gw.yaml", (try String(contentsOf: harness.configDirectory.appendingPathComponent("gw.yaml"), encoding: .utf8))
+            .replacingOccurrences(of: "credentialName: server-tls", with: "credentialName: crl-trust-tls"))
+        try harness.waitForReload(after: reloads)
+        try waitUntil(timeout: 10, "the revoked device's connection to close") { !macbook.isRunning }
+        XCTAssertTrue(harness.gateway!.log.contains("closing a connection verified under a previous TLS configuration"))
+        // Only the CRL changed: the iPhone's certificate passes it, so its connection stays and serves.
+        XCTAssertTrue(iphone.isRunning)
+        iphone.send("GET /uuid HTTP/1.1\r\nHost: crl.iso.test\r\n\r\n")
+        try iphone.waitFor("\"uuid\"", count: 2)
+        XCTAssertTrue(try harness.curl("/uuid", host: "crl.iso.test", client: "jinsu-macbook-tls").stderr.contains("revoked"))
+    }
+
     /// With CRLs for every CA of the chain, a revoked intermediate fails (Envoy checks the whole chain).
     func testRevokedIntermediateIsRefused() throws {
         try startGateway([

@@ -244,6 +244,11 @@ extension EventLoop {
     func drainConnections() {
         for channel in openChannels.values { (channel.handler as? LoopSweepable)?.drain() }
     }
+
+    /// A new configuration is in force: connections verified under settings it changed are closed.
+    func configurationChanged(_ snapshot: ConfigSnapshot) {
+        for channel in Array(openChannels.values) { (channel.handler as? LoopSweepable)?.configurationChanged(snapshot) }
+    }
 }
 
 /// Something with coarse deadlines that the loop's sweep checks.
@@ -251,4 +256,10 @@ protocol LoopSweepable: AnyObject {
     func sweep(now: UInt64)
     /// Shutting down: close when idle, and after the current response otherwise.
     func drain()
+    func configurationChanged(_ snapshot: ConfigSnapshot)
+}
+
+extension LoopSweepable {
+    /// Most connections do not depend on how clients are verified.
+    func configurationChanged(_ snapshot: ConfigSnapshot) {}
 }

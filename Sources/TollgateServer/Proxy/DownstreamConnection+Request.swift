@@ -136,11 +136,16 @@ extension DownstreamConnection {
         }
     }
 
-    private func stillVerifiedAsConfigured(_ tls: TLSConnection, snapshot: ConfigSnapshot) -> Bool {
+    func stillVerifiedAsConfigured(_ tls: TLSConnection, snapshot: ConfigSnapshot) -> Bool {
         guard let group = snapshot.listeners[listenPort]?.tls else { return false }
-        if group === tls.group { return true }
+        if group === verifiedUnder { return true }
         guard let index = group.entryIndex(serverName: serverName) else { return false }
-        return group.entries[index].context.settings.verifiesClientsLike(tls.verificationSettings)
+        let context = group.entries[index].context
+        // Verified alike, or only the CRL changed and this client's certificate passes the new one.
+        guard context.settings.verifiesClientsLike(tls.verificationSettings)
+            || (context.settings.differsOnlyInRevocation(from: tls.verificationSettings) && tls.clientStillPasses(context)) else { return false }
+        verifiedUnder = group
+        return true
     }
 
     static func splitAbsoluteForm(_ target: String) -> (authority: String, originForm: String)? {

@@ -16,6 +16,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     let listenPort: Int
     let channel: Channel
     let tls: TLSConnection?
+    /// The newest TLS group this connection's client is known to pass (checked again after a reload).
+    var verifiedUnder: TLSServerGroup?
     var loop: EventLoop { channel.loop }
     var identity = PeerIdentity.anonymous
     var serverName: String?
@@ -43,6 +45,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         self.listenPort = listenPort
         self.channel = channel
         self.tls = tls
+        verifiedUnder = tls?.group
         peerHost = channel.peer?.host ?? "-"
         peerDescription = channel.peer?.description ?? "-"
         decoder = RequestDecoder(limits: runtime.settings.limits)
@@ -72,6 +75,23 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     func drain() {
         keepAlive = false
         if exchange == nil && requestsServed > 0 && decoder.bufferedByteCount == 0 { channel.closeAfterFlush() }
+    }
+
+    /// A reload that changes how this port verifies clients (a CRL that revokes the device, other pins,
+    /// SIMPLE to MUTUAL) ends the connections verified the old way at once, mid-request or not: a revoked
+    /// device keeps nothing open. A reload that leaves verification alone changes nothing here.
+    func configurationChanged(_ snapshot: ConfigSnapshot) {
+        guard let tls, tls.isHandshakeComplete, !stillVerifiedAsConfigured(tls, snapshot: snapshot) else { return }
+        logger.info("closing a connection verified under a previous TLS configuration", metadata: [
+            "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
+            "peer.principal": "\(identity.principal ?? "-")",
+        ])
+        if exchange != nil {
+            exchange?.responseDetails = "downstream_verification_changed"
+            abortExchange(reason: "the port's client verification changed")
+        } else {
+            channel.close()
+        }
     }
 
     func sweep(now: UInt64) {
