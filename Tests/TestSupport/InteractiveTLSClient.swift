@@ -8,6 +8,8 @@ public class InteractiveProcess: @unchecked Sendable {
     private let outputURL: URL
 
     public init(executable: String, arguments: [String], directory: URL) throws {
+        // Writing to a process that has exited must fail that write, not kill the test runner.
+        signal(SIGPIPE, SIG_IGN)
         outputURL = directory.appendingPathComponent("interactive-\(UUID().uuidString.prefix(6)).out")
         _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
@@ -27,7 +29,7 @@ public class InteractiveProcess: @unchecked Sendable {
     public var isRunning: Bool { process.isRunning }
 
     public func send(_ text: String) {
-        input.fileHandleForWriting.write(Data(text.utf8))
+        try? input.fileHandleForWriting.write(contentsOf: Data(text.utf8))
     }
 
     /// Waits (bounded) until the output contains `text` `count` times.
