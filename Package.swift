@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "Tollgate",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "tollgate", targets: ["tollgate"]),
     ],
@@ -38,7 +37,7 @@ let package = Package(
         .executableTarget(
             name: "tollgate",
             dependencies: [
-                "TollgateServer", "TollgateConfig", "TollgateTLS",
+                "TollgateServer", "TollgateConfig", "TollgateTLS", "TollgateCore", "HTTP1",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

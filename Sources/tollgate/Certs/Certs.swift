@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TollgateCore
 import TollgateTLS
 
 struct Certs: ParsableCommand {
@@ -74,7 +75,7 @@ struct CertsServer: ParsableCommand {
 
     func run() throws {
         guard !leaf.dns.isEmpty || !leaf.ip.isEmpty else { throw ValidationError("a server certificate needs --dns or --ip") }
-        for ip in leaf.ip where IPAddressCheck.isIP(ip) == false { throw ValidationError("'\(ip)' is not an IP address") }
+        for ip in leaf.ip where IPAddress(ip) == nil { throw ValidationError("'\(ip)' is not an IP address") }
         let spec = CertificateSpec(commonName: leaf.commonName ?? leaf.dns.first ?? leaf.ip[0], dnsNames: leaf.dns, ipAddresses: leaf.ip,
                                    usages: [.serverAuth, .digitalSignature, .keyEncipherment],
                                    validitySeconds: try leaf.keyOptions.validity(defaultDays: 825), key: try leaf.keyOptions.algorithm(default: .ecdsa(curve: .p256)))
@@ -148,12 +149,5 @@ struct CertsP12: ParsableCommand {
             throw CertsError("cannot write \(out)")
         }
         print("wrote \(out) (\(legacy ? "legacy SHA1/3DES" : "AES-256") PKCS#12, \(inspected.summary.subject))")
-    }
-}
-
-enum IPAddressCheck {
-    static func isIP(_ text: String) -> Bool {
-        var v4 = in_addr(), v6 = in6_addr()
-        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TollgateCore
 import TollgateConfig
 import TollgateServer
 import TollgateTLS
@@ -85,7 +86,7 @@ struct CertificatePlan {
             guard byName["\(cert.issuerKind)/\(cert.issuerName)"] != nil else {
                 throw CertsError("\(cert.file):\(cert.line ?? 0): Certificate \(cert.name): issuerRef \(cert.issuerKind) \(cert.issuerName) is not defined in the given manifests")
             }
-            for name in cert.dnsNames where IPAddressCheck.isIP(name) {
+            for name in cert.dnsNames where IPAddress(name) != nil {
                 warnings.append("Certificate \(cert.name): dnsNames entry \(name) is an IP address; like cert-manager, Tollgate writes it as a DNS name, which clients will not match against an IP — list it under ipAddresses")
             }
         }
