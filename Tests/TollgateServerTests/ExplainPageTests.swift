@@ -177,7 +177,7 @@ final class ExplainPageTests: XCTestCase {
     func testWhoamiWithoutACertificateWhereNoneIsRequiredGivesThePolicyDecision() {
         let page = ExplainPage.whoami(identity: .anonymous, problem: nil, tls: nil as ExplainPage.TLSSession?, decision: Self.allow, context: Self.context())
         let (person, _) = Self.split(page)
-        XCTAssertTrue(person.contains("The site sees you as a visitor without a certificate. It may open this site&#39;s home page (/)."), person)
+        XCTAssertTrue(person.contains("The site sees you as a visitor without a certificate. You may open this site&#39;s home page (/)."), person)
         XCTAssertTrue(person.contains("<dt>Home page (/)</dt><dd>allowed</dd>"), person)
     }
 
@@ -186,7 +186,7 @@ final class ExplainPageTests: XCTestCase {
         let page = ExplainPage.whoami(identity: Self.macbook(), problem: nil, tls: tls, decision: Self.deny, context: Self.context(path: "/.tollgate/whoami"))
         let (person, operatorPart) = Self.split(page)
         XCTAssertTrue(person.contains("<h1>Your device, as this site sees it</h1>"), person)
-        XCTAssertTrue(person.contains("This browser sent the certificate of “jinsu-macbook”. It may not open this site&#39;s home page (/); other pages may still work."), person)
+        XCTAssertTrue(person.contains("This browser sent the certificate of “jinsu-macbook”. With it, you may not open this site&#39;s home page (/); other pages may still work."), person)
         XCTAssertTrue(person.contains("<dt>Certificate expires</dt><dd>3 Dec 2027, in 12 months</dd>"), person)
         XCTAssertTrue(person.contains("<dt>Home page (/)</dt><dd>not allowed for this device</dd>"), person)
         XCTAssertTrue(operatorPart.contains("<dt>Principal</dt><dd>jinsu-macbook</dd>"), operatorPart)

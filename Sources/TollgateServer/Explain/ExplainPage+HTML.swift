@@ -93,8 +93,8 @@ extension ExplainPage {
     static func whoamiHTML(identity: PeerIdentity, problem: ClientCertificateProblem?, tls: TLSSession?, decision: AuthorizationDecision,
                            context: Context) -> HTMLExplanation {
         let home = decision.allowed
-            ? "It may open this site's home page (/)."
-            : "It may not open this site's home page (/); other pages may still work."
+            ? "may open this site's home page (/)."
+            : "may not open this site's home page (/); other pages may still work."
         var page: HTMLExplanation
         if let problem {
             page = certificateProblemHTML(problem, context: context)
@@ -105,7 +105,7 @@ extension ExplainPage {
             let name = deviceName(identity)
             page = HTMLExplanation(
                 title: "Your device, as this site sees it",
-                lead: ["This browser sent the certificate of “\(name)”. \(home)"],
+                lead: ["This browser sent the certificate of “\(name)”. With it, you \(home)"],
                 facts: [("Device name", name)]
                     + expiryFact(identity.notAfter, context)
                     + [("Home page (/)", decision.allowed ? "allowed" : "not allowed for this device"), ("Request id", context.requestID)])
@@ -123,7 +123,7 @@ extension ExplainPage {
         } else {
             page = HTMLExplanation(
                 title: "This browser sent no device certificate",
-                lead: ["The site sees you as a visitor without a certificate. \(home)"],
+                lead: ["The site sees you as a visitor without a certificate. You \(home)"],
                 facts: [("Home page (/)", decision.allowed ? "allowed" : "not allowed without a certificate"), ("Request id", context.requestID)],
                 sections: installSections(context))
             page.operatorDetails = [("Client certificate", "none presented")]
