@@ -17,8 +17,7 @@ extension ExplainPage {
                 facts: [("Device name", name), ("Page", context.hostName + context.path)]
                     + expiryFact(identity.notAfter, context)
                     + [("Request id", context.requestID)],
-                sections: [HTMLExplanation.Section(heading: "What you can do",
-                                                   paragraphs: ["If this device should be allowed here, \(askTheOperator(context))"])])
+                sections: [whatYouCanDo(["If this device should be allowed here, \(askTheOperator(context))"])])
             page.warnings = expiryWarning(identity.notAfter, context: context).map { [$0] } ?? []
         } else {
             page = HTMLExplanation(
@@ -35,49 +34,31 @@ extension ExplainPage {
 
     static func certificateProblemHTML(_ problem: ClientCertificateProblem, context: Context) -> HTMLExplanation {
         let refused = "so the site refuses every page."
-        var page: HTMLExplanation
+        // Title, what happened, what the person can do.
+        let (title, lead, todo): (String, String, [String])
         switch problem {
         case .missing:
-            page = HTMLExplanation(title: "This site needs a device certificate",
-                                   lead: ["Your browser didn't send a device certificate, \(refused)"],
-                                   sections: installSections(context))
+            (title, lead, todo) = ("This site needs a device certificate", "Your browser didn't send a device certificate, \(refused)", [])
         case .untrustedIssuer(let s):
-            page = HTMLExplanation(
-                title: "This certificate is for another site",
-                lead: ["Your browser sent the certificate “\(name(s))”, issued by “\(commonName(s.issuer) ?? s.issuer)”, which this site doesn't accept, \(refused)"],
-                sections: [HTMLExplanation.Section(heading: "What you can do", paragraphs: [
-                    "If you have several certificates, restart the browser, open this page again and choose the one you were given for this site.",
-                    "If you have none for this site, \(askTheOperator(context))",
-                ])])
+            (title, lead, todo) = ("This certificate is for another site",
+                                   "Your browser sent the certificate “\(name(s))”, issued by “\(commonName(s.issuer) ?? s.issuer)”, which this site doesn't accept, \(refused)",
+                                   ["If you have several certificates, restart the browser, open this page again and choose the one you were given for this site.",
+                                    "If you have none for this site, \(askTheOperator(context))"])
         case .expired(let s):
-            page = HTMLExplanation(
-                title: "Your device certificate has expired",
-                lead: ["The certificate “\(name(s))” expired on \(day(s.notAfter, context)), \(refused)"],
-                sections: [HTMLExplanation.Section(heading: "What you can do", paragraphs: [
-                    "Ask for a renewed certificate, install it, and restart the browser. \(askTheOperator(context, sentence: true))",
-                ])])
+            (title, lead, todo) = ("Your device certificate has expired", "The certificate “\(name(s))” expired on \(day(s.notAfter, context)), \(refused)",
+                                   ["Ask for a renewed certificate, install it, and restart the browser. \(askTheOperator(context, sentence: true))"])
         case .notYetValid(let s):
-            page = HTMLExplanation(
-                title: "Your device certificate isn't valid yet",
-                lead: ["The certificate “\(name(s))” is valid from \(day(s.notBefore, context)), \(refused)"],
-                sections: [HTMLExplanation.Section(heading: "What you can do", paragraphs: [
-                    "If that date looks wrong, check this device's date and time.",
-                ])])
+            (title, lead, todo) = ("Your device certificate isn't valid yet", "The certificate “\(name(s))” is valid from \(day(s.notBefore, context)), \(refused)",
+                                   ["If that date looks wrong, check this device's date and time."])
         case .revoked(let s):
-            page = HTMLExplanation(
-                title: "Your device certificate has been withdrawn",
-                lead: ["The certificate “\(name(s))” was revoked by the operator, \(refused)"],
-                sections: [HTMLExplanation.Section(heading: "What you can do", paragraphs: [
-                    "If you should still have access, ask for a new certificate: \(askTheOperator(context))",
-                ])])
+            (title, lead, todo) = ("Your device certificate has been withdrawn", "The certificate “\(name(s))” was revoked by the operator, \(refused)",
+                                   ["If you should still have access, ask for a new certificate: \(askTheOperator(context))"])
         case .invalid(let s, let reason):
-            page = HTMLExplanation(
-                title: "Your device certificate was refused",
-                lead: ["The site refused the certificate “\(name(s))” (\(reason)), \(refused)"],
-                sections: [HTMLExplanation.Section(heading: "What you can do", paragraphs: [
-                    "If you should have access, \(askTheOperator(context))",
-                ])])
+            (title, lead, todo) = ("Your device certificate was refused", "The site refused the certificate “\(name(s))” (\(reason)), \(refused)",
+                                   ["If you should have access, \(askTheOperator(context))"])
         }
+        var page = HTMLExplanation(title: title, lead: [lead],
+                                   sections: problem == .missing ? installSections(context) : [whatYouCanDo(todo)])
         page.facts = [("Site", context.hostName), ("Request id", context.requestID)]
         page.contact = context.contact.map { contactLink($0, title: page.title, context: context) }
         page.operatorDetails = [("Client certificate", describe(problem))]
@@ -110,8 +91,7 @@ extension ExplainPage {
                     + expiryFact(identity.notAfter, context)
                     + [("Home page (/)", decision.allowed ? "allowed" : "not allowed for this device"), ("Request id", context.requestID)])
             if !decision.allowed {
-                page.sections = [HTMLExplanation.Section(heading: "What you can do",
-                                                         paragraphs: ["If this device should be allowed here, \(askTheOperator(context))"])]
+                page.sections = [whatYouCanDo(["If this device should be allowed here, \(askTheOperator(context))"])]
             }
             page.warnings = expiryWarning(identity.notAfter, context: context).map { [$0] } ?? []
             page.operatorDetails = [
@@ -157,6 +137,10 @@ extension ExplainPage {
                 "Still stuck? \(askTheOperator(context, sentence: true))",
             ]),
         ]
+    }
+
+    private static func whatYouCanDo(_ paragraphs: [String]) -> HTMLExplanation.Section {
+        HTMLExplanation.Section(heading: "What you can do", paragraphs: paragraphs)
     }
 
     /// Who to ask, as the end of a sentence ("If you should have access, …") or a sentence of its own.
