@@ -49,6 +49,10 @@ let package = Package(
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig"]),
         .testTarget(name: "TollgatePolicyTests", dependencies: ["TollgatePolicy", "TollgateConfig"]),
         .testTarget(name: "TollgateRoutingTests", dependencies: ["TollgateRouting", "TollgateConfig"]),
+        .testTarget(
+            name: "TollgateServerTests",
+            dependencies: ["TollgateServer", "TollgateConfig", "TollgateCore", "TollgatePolicy", "TollgateRouting", "TollgateTLS"]
+        ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
     ]
 )

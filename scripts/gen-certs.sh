@@ -120,6 +120,10 @@ p12 jinsu-iphone-tls jinsu-iphone.p12
 if [ "$MODE" = --test ]; then
   leaf self-signed-ca-tls other-server-tls other.example.test serverAuth "DNS:other.example.test,DNS:*.wild.example.test"
   leaf self-signed-ca-tls expired-client-tls expired-client clientAuth "URI:spiffe://expired-client" expired
+  # A device in ten days of the end of its certificate, with a principal as long as Istio's can be (the browser tests).
+  leaf self-signed-ca-tls field-laptop-tls field-laptop clientAuth \
+    "URI:spiffe://cluster.local/ns/field-engineering/sa/jinsu-field-laptop-with-a-long-service-account-name" 10
+  p12 field-laptop-tls field-laptop.p12
   leaf self-signed-ca-tls server-usage-client-tls wrong-usage serverAuth "URI:spiffe://wrong-usage"
   # A client from the trusted CA whose SANs carry CR LF (a CA that signs whatever a device asks for).
   leaf self-signed-ca-tls injection-client-tls injection clientAuth 'URI:spiffe://evil\r\nx-injected: yes'

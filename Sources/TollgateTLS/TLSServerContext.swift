@@ -208,6 +208,14 @@ public struct CertificateSummary: Sendable, Equatable {
     public var notBefore: Int64?
     public var notAfter: Int64?
 
+    public init(subject: String, issuer: String, subjectAltNames: [GeneralName] = [], notBefore: Int64? = nil, notAfter: Int64? = nil) {
+        self.subject = subject
+        self.issuer = issuer
+        self.subjectAltNames = subjectAltNames
+        self.notBefore = notBefore
+        self.notAfter = notAfter
+    }
+
     init(_ cert: OpaquePointer) {
         subject = distinguishedName(X509_get_subject_name(cert))
         issuer = distinguishedName(X509_get_issuer_name(cert))

@@ -71,6 +71,19 @@ extension Gateway {
     }
 }
 
+extension Gateway {
+    /// Tollgate's annotations whose values reach visitors are checked here, so a bad value is a
+    /// configuration error with its line rather than a page that links somewhere unexpected.
+    static func checkAnnotations(_ metadata: YAMLValue?) throws {
+        guard let value = try metadata?.field("annotations")?.field(ContactLink.annotation) else { return }
+        do {
+            _ = try ContactLink(validating: try value.string())
+        } catch let invalid as ContactLink.Invalid {
+            throw value.error(invalid.reason)
+        }
+    }
+}
+
 extension GatewayServer {
     static func decode(_ value: YAMLValue) throws -> GatewayServer {
         try value.checkKeys(["port", "hosts", "tls", "name", "bind", "defaultEndpoint"])

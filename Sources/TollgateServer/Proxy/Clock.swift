@@ -10,6 +10,8 @@ enum Clock {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
+    /// Wall-clock seconds since 1970 (certificate validity is in these).
+    static func epochSeconds() -> Int64 { Int64(time(nil)) }
 
     static func formatHTTPDate(_ now: time_t) -> String {
         var t = now

@@ -65,12 +65,12 @@ extension DownstreamConnection {
             identity: identity, sourceIP: IPAddress(peerHost), remoteIP: remoteAddress(head.headers), host: authority,
             method: head.method, path: normalizedPath, destinationPort: listener.plan.declaredPort, serverName: serverName,
             headers: head.headers)
-        let html = ExplainPage.wantsHTML(head.headers)
+        let explain = ExplainPage.Context(requestID: exchange.requestID, head: head, path: normalizedPath, server: server)
         if let whoami = server.whoamiPath, normalizedPath == whoami {
             attributes.method = "GET"
             attributes.path = "/"
             let page = ExplainPage.whoami(identity: identity, problem: tls?.clientCertificateProblem, tls: tls,
-                                          decision: snapshot.authorization.evaluate(attributes), requestID: exchange.requestID, html: html)
+                                          decision: snapshot.authorization.evaluate(attributes), context: explain)
             exchange.responseDetails = "whoami"
             respondLocally(status: 200, body: page.body, contentType: page.contentType, extraHeaders: [("cache-control", "no-store")])
             return
@@ -78,7 +78,7 @@ extension DownstreamConnection {
         // Only in explain mode does a client with a missing or bad certificate get this far; it is
         // answered here and never reaches a route.
         if let problem = tls?.clientCertificateProblem {
-            let page = ExplainPage.certificateProblem(problem, requestID: exchange.requestID, html: html)
+            let page = ExplainPage.certificateProblem(problem, context: explain)
             exchange.responseDetails = "client_certificate_rejected"
             logger.info("client certificate explained", metadata: ["request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)",
                                                                   "problem": "\(problem)"])
@@ -98,7 +98,7 @@ extension DownstreamConnection {
             ])
             exchange.responseDetails = verdict.responseDetails ?? "-"
             if server.explain {
-                let page = ExplainPage.denied(verdict, identity: identity, requestID: exchange.requestID, html: html)
+                let page = ExplainPage.denied(verdict, identity: identity, context: explain)
                 respondLocally(status: 403, body: page.body, contentType: page.contentType)
             } else {
                 respondLocally(status: 403, body: Array("RBAC: access denied".utf8), contentType: "text/plain")
