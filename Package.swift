@@ -26,10 +26,11 @@ let package = Package(
         .target(name: "TollgatePolicy", dependencies: ["TollgateCore", "TollgateConfig"]),
         .target(name: "TollgateRouting", dependencies: ["TollgateCore", "TollgateConfig"]),
         .target(name: "TollgateTLS", dependencies: ["COpenSSL", "TollgateCore"]),
+        .target(name: "TollgatePlanner", dependencies: ["TollgateCore", "TollgateConfig", "TollgatePolicy", "TollgateRouting"]),
         .target(
             name: "TollgateServer",
             dependencies: [
-                "CLinux", "TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting", "TollgateTLS",
+                "CLinux", "TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting", "TollgateTLS", "TollgatePlanner",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -46,6 +47,7 @@ let package = Package(
         .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore"]),
         .testTarget(name: "TollgateTLSTests", dependencies: ["TollgateTLS", "TollgateCore"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "TollgatePlannerTests", dependencies: ["TollgatePlanner", "TollgateConfig", "TollgateRouting", "TollgatePolicy", "TollgateCore"]),
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig"]),
         .testTarget(name: "TollgatePolicyTests", dependencies: ["TollgatePolicy", "TollgateConfig"]),
         .testTarget(name: "TollgateRoutingTests", dependencies: ["TollgateRouting", "TollgateConfig"]),

@@ -38,6 +38,16 @@ enum System {
         try call("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
+    /// The socket's own address (the gateway's side of an accepted connection).
+    static func localAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return rc == 0 ? SocketAddress(storage: storage) : nil
+    }
+
     /// Looks at what the socket holds without taking it.
     static func peek(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws -> NonBlocking<Int> {
         try call("recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_PEEK)) }

@@ -1,6 +1,7 @@
 import HTTP1
 import TollgateConfig
 import TollgateCore
+import TollgatePlanner
 import TollgateRouting
 
 extension DownstreamConnection: UpstreamDelegate {

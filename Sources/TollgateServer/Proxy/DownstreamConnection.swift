@@ -37,6 +37,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// The client's address: the socket's peer, or behind a balancer what its PROXY header says.
     private(set) var peerHost: String
     private(set) var peerDescription: String
+    /// The gateway's address of this connection (`destination.ip` in policies), read once when first needed.
+    private(set) lazy var localAddress: IPAddress? = System.localAddress(channel.fd).flatMap { IPAddress($0.host) }
     var logger: Logger { runtime.logger }
 
     init(id: UInt64, runtime: GatewayRuntime, listenPort: Int, channel: Channel, tls: TLSConnection?) {
