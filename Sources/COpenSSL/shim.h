@@ -14,6 +14,9 @@
 #include <openssl/pkcs12.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 // Each wrapper exists because the OpenSSL name is a function-like macro, which Swift cannot import.
 
@@ -99,6 +102,19 @@ static inline void tg_OPENSSL_free(void *ptr) {
 // ERR_GET_REASON is a static inline in 3.x but a macro in older headers; keep one spelling.
 static inline int tg_ERR_GET_REASON(unsigned long code) {
     return ERR_GET_REASON(code);
+}
+
+// SSL_set_min/max_proto_version are macros over SSL_ctrl.
+static inline int tg_SSL_set_min_proto_version(SSL *ssl, int version) {
+    return (int)SSL_set_min_proto_version(ssl, version);
+}
+static inline int tg_SSL_set_max_proto_version(SSL *ssl, int version) {
+    return (int)SSL_set_max_proto_version(ssl, version);
+}
+// EVP_MAC_init needs an OSSL_PARAM array naming the digest, built with macros Swift cannot call.
+static inline int tg_session_ticket_hmac_init(EVP_MAC_CTX *ctx, const unsigned char *key, size_t length) {
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_construct_end()};
+    return EVP_MAC_init(ctx, key, length, params);
 }
 
 // SSL_OP_* and XN_FLAG_* are macros built from casts and shifts, which Swift does not import.

@@ -90,6 +90,7 @@ public enum ConfigLoader {
             try requireVersion(["v1alpha3", "v1beta1", "v1"])
             try checkTop()
             let m = try meta()
+            try Gateway.checkAnnotations(metaValue)
             model.gateways.append(try Gateway.decode(spec(), meta: m))
             return m
         case ("networking.istio.io", "VirtualService"):

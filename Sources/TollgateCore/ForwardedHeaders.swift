@@ -65,7 +65,7 @@ public enum ForwardedHeaders {
         var parts: [String] = gatewayURIs.map { "By=\(quoteIfNeeded($0))" }
         parts.append("Hash=\(identity.leafSHA256)")
         parts.append("Cert=\"\(urlEncode(identity.leafPEM))\"")
-        parts.append("Subject=\"\(identity.subject.replacingQuotes())\"")
+        parts.append("Subject=\"\(escapingControlBytes(identity.subject).replacingQuotes())\"")
         let uris = identity.uris
         if uris.isEmpty {
             parts.append("URI=")
@@ -77,7 +77,25 @@ public enum ForwardedHeaders {
     }
 
     static func quoteIfNeeded(_ value: String) -> String {
-        value.contains(where: { $0 == "," || $0 == ";" || $0 == "=" || $0 == "\"" }) ? "\"\(value.replacingQuotes())\"" : value
+        let value = escapingControlBytes(value)
+        return value.contains(where: { $0 == "," || $0 == ";" || $0 == "=" || $0 == "\"" }) ? "\"\(value.replacingQuotes())\"" : value
+    }
+
+    /// Certificate names are the CA's bytes, not ours: control bytes (CR and LF above all, which would
+    /// end the header) and non-ASCII bytes are percent-encoded, and so is `%` then, so the value stays
+    /// one unambiguous header value. Names without such bytes are passed as they are.
+    public static func escapingControlBytes(_ value: String) -> String {
+        guard value.utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F }) else { return value }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for b in value.utf8 {
+            if b < 0x20 || b >= 0x7F || b == UInt8(ascii: "%") {
+                out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]]
+            } else {
+                out.append(b)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Percent-encodes all but RFC 3986 unreserved characters, as Envoy encodes the PEM in `Cert`.

@@ -43,10 +43,23 @@ public struct PeerIdentity: Sendable, Equatable {
         subjectAltNames.compactMap { if case .dnsName(let d) = $0 { d } else { nil } }
     }
 
-    /// Istio's principal: the first `spiffe://` URI SAN with the scheme stripped.
+    /// Istio's principal: the first `spiffe://` URI SAN with the scheme stripped. A name with a space, a
+    /// control character or a non-ASCII byte is not an identity (a URI cannot hold one), whatever CA signed it.
     public var principal: String? {
-        guard verified, let uri = uris.first(where: { $0.hasPrefix("spiffe://") }) else { return nil }
+        guard verified, let uri = uris.first(where: { $0.hasPrefix("spiffe://") && Self.isIdentityName($0) }) else { return nil }
         return String(uri.dropFirst("spiffe://".count))
+    }
+
+    /// The names a policy may match a principal against (Envoy: URI SANs, DNS SANs, then the subject),
+    /// without any that carry bytes no identity has.
+    public var matchableNames: [String] {
+        uris.filter(Self.isIdentityName) + dnsNames.filter(Self.isIdentityName)
+            + (subject.isEmpty || subject.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) ? [] : [subject])
+    }
+
+    /// Printable ASCII without spaces: what URIs and DNS names are made of.
+    public static func isIdentityName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 
     /// The namespace in a SPIFFE path `td/ns/<ns>/sa/<sa>`, as Istio derives it.

@@ -46,6 +46,14 @@ public struct AuthorizationDecision: Sendable, Equatable {
     /// Dry-run DENY policies that would have denied.
     public var dryRunDenied: [String]
 
+    public init(allowed: Bool, matchedPolicy: String?, reason: String, audited: [String] = [], dryRunDenied: [String] = []) {
+        self.allowed = allowed
+        self.matchedPolicy = matchedPolicy
+        self.reason = reason
+        self.audited = audited
+        self.dryRunDenied = dryRunDenied
+    }
+
     /// Envoy's `%RESPONSE_CODE_DETAILS%` for a denial.
     public var responseDetails: String? {
         allowed ? nil : "rbac_access_denied_matched_policy[\(matchedPolicy ?? "none")]"

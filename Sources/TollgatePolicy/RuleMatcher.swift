@@ -22,10 +22,10 @@ enum RuleMatcher {
     }
 
     /// The strings Envoy tests principals against at a gateway: URI SANs, then DNS SANs, then the
-    /// subject. Empty without a verified certificate, so positive matches fail and negative ones pass.
+    /// subject, less any that carry bytes no identity has. Empty without a verified certificate, so
+    /// positive matches fail and negative ones pass.
     static func identityStrings(_ identity: PeerIdentity) -> [String] {
-        guard identity.verified else { return [] }
-        return identity.uris + identity.dnsNames + (identity.subject.isEmpty ? [] : [identity.subject])
+        identity.verified ? identity.matchableNames : []
     }
 
     static func principalMatches(_ value: String, _ identity: PeerIdentity) -> Bool {

@@ -14,6 +14,9 @@ public struct ListenerPlan: Sendable, Equatable {
         public var explain: Bool { annotations["tollgate.io/explain"] == "true" }
         /// `tollgate.io/whoami-path: /.tollgate/whoami`: answer that path with the client's identity.
         public var whoamiPath: String? { annotations["tollgate.io/whoami-path"].flatMap { $0.hasPrefix("/") ? $0 : nil } }
+        /// `tollgate.io/contact: mailto:ops@example.com` (or an https: URL): who a refused person can ask.
+        /// Validated when the configuration loads; an invalid value never gets here.
+        public var contact: ContactLink? { annotations[ContactLink.annotation].flatMap { try? ContactLink(validating: $0) } }
     }
 
     /// The port the Gateway declares (what policies and `match.port` see).

@@ -31,7 +31,8 @@ public enum RouteAction: Sendable, Equatable {
     case directResponse(status: Int, body: [UInt8]?)
     /// No route: 404 with an empty body, as Envoy answers (`NR`).
     case notFound
-    /// The Host belongs to another TLS server block on this port than the one SNI chose.
+    /// On a port with several TLS server blocks, the Host does not select the block this connection's
+    /// handshake selected (RFC 9110 §15.5.20): its verification says nothing about that host.
     case misdirected
 }
 
@@ -85,14 +86,15 @@ public struct RouteTable: Sendable {
     var virtualHosts: [VirtualHost]
     /// Hosts served here; requests for them without a matching VirtualService get 404.
     public let serverHosts: [String]
-    /// Hosts of other TLS server blocks on the same port (for 421).
-    var siblingHosts: [String]
+    /// The TLS server blocks of the port and which one this table serves (for 421); nil for plain HTTP.
+    let portBlocks: (selector: ServerNameSelector, block: Int)?
     let httpsRedirect: Bool
 
-    /// Builds the table for servers `servers` (one for HTTPS, all of a port for HTTP).
-    public init(servers: [ListenerPlan.Server], siblings: [ListenerPlan.Server] = [], model: ConfigModel) {
+    /// Builds the table for servers `servers` (one TLS server block, or all servers of a plain-HTTP
+    /// port); `portBlocks` names the blocks of a TLS port and the one this table belongs to.
+    public init(servers: [ListenerPlan.Server], portBlocks: (selector: ServerNameSelector, block: Int)? = nil, model: ConfigModel) {
         serverHosts = servers.flatMap(\.server.hosts)
-        siblingHosts = siblings.flatMap(\.server.hosts)
+        self.portBlocks = portBlocks
         httpsRedirect = servers.contains { $0.server.tls?.httpsRedirect == true }
         var hosts: [String: [CompiledRoute]] = [:]
         var order: [String] = []
@@ -146,10 +148,10 @@ public struct RouteTable: Sendable {
 
     public func route(_ request: RouteRequest) -> RouteDecision {
         let host = HostName.stripPort(request.authority)
-        let served = serverHosts.contains { HostName.matches(pattern: $0, host: host) }
-        if !served && siblingHosts.contains(where: { HostName.matches(pattern: $0, host: host) }) {
+        if let portBlocks, !portBlocks.selector.admits(host: host, onBlock: portBlocks.block) {
             return RouteDecision(action: .misdirected, routeName: nil, headerOperations: HeaderOperations(), corsPolicy: nil)
         }
+        let served = serverHosts.contains { HostName.matches(pattern: $0, host: host) }
         if httpsRedirect && served {
             let location = "https://\(host)\(request.path)\(request.query.map { "?\($0)" } ?? "")"
             return RouteDecision(action: .redirect(status: 301, location: location), routeName: "https-redirect",

@@ -29,10 +29,22 @@ final class PrivateKey {
 
     static func parse(pem: [UInt8]) throws -> PrivateKey {
         try withMemoryBIO(pem) { bio in
-            guard let key = PEM_read_bio_PrivateKey(bio, nil, nil, nil) else { throw TLSError("no private key found in PEM") }
+            // Without a callback OpenSSL would ask for a passphrase on the terminal, and a reload would hang.
+            guard let key = PEM_read_bio_PrivateKey(bio, nil, refusePassphrase, nil) else {
+                if String(decoding: pem, as: UTF8.self).contains("ENCRYPTED") {
+                    throw TLSError("the private key is encrypted with a passphrase; Tollgate reads unencrypted keys only "
+                                   + "(decrypt it with `openssl pkey -in KEY -out KEY`, and keep the file readable by Tollgate alone)")
+                }
+                throw TLSError("no private key found in PEM")
+            }
             return PrivateKey(taking: key)
         }
     }
+}
+
+/// OpenSSL's passphrase callback: there is nobody to ask, so no passphrase.
+private let refusePassphrase: @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, _, _, _ in
+    -1
 }
 
 /// An owned certificate revocation list.

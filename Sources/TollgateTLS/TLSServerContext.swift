@@ -1,69 +1,6 @@
 internal import COpenSSL
 import TollgateCore
 
-/// What one TLS server block needs: its certificate, and how it treats client certificates.
-public struct TLSServerSettings: Sendable {
-    public enum ClientAuthentication: Sendable, Equatable {
-        case none
-        /// Requested; validated if presented (OPTIONAL_MUTUAL).
-        case optional
-        /// Required (MUTUAL).
-        case required
-    }
-
-    public enum ProtocolVersion: Sendable, Comparable {
-        case tls12, tls13
-    }
-
-    public var certificateChainPEM: [UInt8]
-    public var privateKeyPEM: [UInt8]
-    public var clientCAPEM: [UInt8]?
-    public var crlPEM: [UInt8]?
-    public var clientAuthentication: ClientAuthentication
-    public var minVersion: ProtocolVersion
-    public var maxVersion: ProtocolVersion
-    /// OpenSSL names of TLS 1.2 cipher suites; empty means Tollgate's ECDHE+AEAD default.
-    public var cipherSuites: [String]
-    /// Complete the handshake even without a valid client certificate, so the HTTP layer can explain
-    /// the problem. The verification result is still recorded and such a client is never identified.
-    public var explainFailures = false
-    /// The client certificate must carry one of these SANs (exact match, any type): Istio `subjectAltNames`.
-    public var subjectAltNames: [String] = []
-    /// Base64 SHA-256 of the client's SubjectPublicKeyInfo, or hex SHA-256 of its certificate; any one
-    /// matching admits it (Istio `verifyCertificateSpki` / `verifyCertificateHash`).
-    public var spkiPins: [String] = []
-    public var certificateHashes: [String] = []
-
-    public init(certificateChainPEM: [UInt8], privateKeyPEM: [UInt8], clientCAPEM: [UInt8]? = nil, crlPEM: [UInt8]? = nil,
-                clientAuthentication: ClientAuthentication = .none, minVersion: ProtocolVersion = .tls12,
-                maxVersion: ProtocolVersion = .tls13, cipherSuites: [String] = [], explainFailures: Bool = false) {
-        self.certificateChainPEM = certificateChainPEM
-        self.privateKeyPEM = privateKeyPEM
-        self.clientCAPEM = clientCAPEM
-        self.crlPEM = crlPEM
-        self.clientAuthentication = clientAuthentication
-        self.minVersion = minVersion
-        self.maxVersion = maxVersion
-        self.cipherSuites = cipherSuites
-        self.explainFailures = explainFailures
-    }
-
-    /// Whether a connection verified under `other` was verified exactly as these settings would verify it
-    /// (the server certificate itself may differ: a renewal does not concern connections already open).
-    public func verifiesClientsLike(_ other: TLSServerSettings) -> Bool {
-        clientAuthentication == other.clientAuthentication && clientCAPEM == other.clientCAPEM && crlPEM == other.crlPEM
-            && subjectAltNames == other.subjectAltNames && spkiPins == other.spkiPins && certificateHashes == other.certificateHashes
-            && explainFailures == other.explainFailures && minVersion == other.minVersion && maxVersion == other.maxVersion
-            && cipherSuites == other.cipherSuites
-    }
-
-    /// ECDHE key exchange with AEAD ciphers only, for TLS 1.2; TLS 1.3 suites are all AEAD.
-    public static let defaultCipherSuites = [
-        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-    ]
-}
-
 /// One `SSL_CTX` for one TLS server block. Built off the event loops; immutable and shared once built.
 /// Owns its `SSL_CTX` and frees it on deinit.
 public final class TLSServerContext: @unchecked Sendable {
@@ -71,6 +8,9 @@ public final class TLSServerContext: @unchecked Sendable {
     public let settings: TLSServerSettings
     /// Subject, SANs and expiry of the served leaf, for validation and logs.
     public let certificateSummary: CertificateSummary
+    let resumption: ResumptionDomain
+    private let verifyMode: Int32
+    private let cipherList: String
 
     public init(_ settings: TLSServerSettings) throws {
         ERR_clear_error()
@@ -96,17 +36,13 @@ public final class TLSServerContext: @unchecked Sendable {
         _ = tg_SSL_CTX_set_max_proto_version(ctx, versions[settings.maxVersion]!)
         let ciphers = (settings.cipherSuites.isEmpty ? TLSServerSettings.defaultCipherSuites : settings.cipherSuites).joined(separator: ":")
         guard SSL_CTX_set_cipher_list(ctx, ciphers) == 1 else { throw TLSError("no usable cipher in '\(ciphers)'") }
-        _ = tg_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384")
-        SSL_CTX_set_options(ctx, tg_server_hardening_options())
-        _ = tg_SSL_CTX_set_mode(ctx, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS))
-        // Resumption (tickets and the session cache) needs a session id context once clients are verified.
-        let sidContext = Array("tollgate".utf8)
-        _ = SSL_CTX_set_session_id_context(ctx, sidContext, UInt32(sidContext.count))
-        _ = tg_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_SERVER))
+        cipherList = ciphers
+        Self.applyConnectionDefaults(ctx)
+        resumption = ResumptionDomain(settings: settings)
+        _ = SSL_CTX_set_session_id_context(ctx, resumption.sessionIDContext, UInt32(resumption.sessionIDContext.count))
         SSL_CTX_set_alpn_select_cb(ctx, selectALPN, nil)
 
-        // The verify callback finds its settings through app data; the context outlives its SSL_CTX users.
-        SSL_CTX_set_ex_data(ctx, 0, Unmanaged.passUnretained(self).toOpaque())
+        var verifyMode = SSL_VERIFY_NONE
         if settings.clientAuthentication != .none {
             guard let caPEM = settings.clientCAPEM else { throw TLSError("client verification needs a CA bundle", drainingQueue: false) }
             let cas = try X509Certificate.all(pem: caPEM)
@@ -123,21 +59,73 @@ public final class TLSServerContext: @unchecked Sendable {
                 for crl in lists where X509_STORE_add_crl(store, crl.pointer) != 1 {
                     throw TLSError("cannot add a CRL")
                 }
-                X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK))
+                // CRLs from more than one issuer cover the intermediates too: then every certificate of the
+                // chain is checked, as Envoy does, and a revoked intermediate fails; one CRL checks the leaf.
+                let issuers = Set(lists.map { distinguishedName(X509_CRL_get_issuer($0.pointer)) })
+                let flags = issuers.count > 1 ? X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL : X509_V_FLAG_CRL_CHECK
+                X509_STORE_set_flags(store, UInt(flags))
             }
-            var mode = SSL_VERIFY_PEER
-            if settings.clientAuthentication == .required && !settings.explainFailures { mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT }
-            SSL_CTX_set_verify(ctx, mode, verifyClientCertificate)
-            SSL_CTX_set_verify_depth(ctx, 8)
-        } else {
-            SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
+            verifyMode = SSL_VERIFY_PEER
+            if settings.clientAuthentication == .required && !settings.explainFailures { verifyMode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT }
         }
+        self.verifyMode = verifyMode
+        SSL_CTX_set_verify(ctx, verifyMode, verifyMode == SSL_VERIFY_NONE ? nil : verifyClientCertificate)
+        SSL_CTX_set_verify_depth(ctx, Self.verifyDepth)
+        // Callbacks find their block through app data; the context outlives its SSL_CTX's users.
+        SSL_CTX_set_ex_data(ctx, 0, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    private static let verifyDepth: Int32 = 8
+
+    /// What every connection of every block gets. OpenSSL copies these into an `SSL` when it is created,
+    /// from the port's context (`TLSServerGroup`), and never from a context it switches to: so they are
+    /// set on both, the same.
+    /// Writes may complete in part and be retried from another buffer (the channel's queue moves);
+    /// idle connections give their record buffers back.
+    static let connectionModes = UInt64(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS)
+
+    static func applyConnectionDefaults(_ ctx: OpaquePointer) {
+        _ = tg_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384")
+        SSL_CTX_set_options(ctx, tg_server_hardening_options())
+        _ = tg_SSL_CTX_set_mode(ctx, Int(connectionModes))
+        // Read what the socket has (up to a buffer) in one call, not a record header and then its body.
+        _ = SSL_CTX_ctrl(ctx, SSL_CTRL_SET_READ_AHEAD, 1, nil)
+    }
+
+    /// Moves a connection that is still in its ClientHello onto this block, with every setting that
+    /// OpenSSL copies into an `SSL` when it is created and does not take from a switched `SSL_CTX`:
+    /// verification (mode, callback, depth), options, protocol versions, ciphers and the session id
+    /// context. Called before OpenSSL looks at sessions, tickets or versions.
+    func adopt(_ ssl: OpaquePointer) -> Bool {
+        guard SSL_set_SSL_CTX(ssl, context) == context else { return false }
+        SSL_set_verify(ssl, verifyMode, verifyMode == SSL_VERIFY_NONE ? nil : verifyClientCertificate)
+        SSL_set_verify_depth(ssl, Self.verifyDepth)
+        _ = SSL_clear_options(ssl, SSL_get_options(ssl))
+        _ = SSL_set_options(ssl, SSL_CTX_get_options(context))
+        let versions: [TLSServerSettings.ProtocolVersion: Int32] = [.tls12: TLS1_2_VERSION, .tls13: TLS1_3_VERSION]
+        return tg_SSL_set_min_proto_version(ssl, versions[settings.minVersion]!) == 1
+            && tg_SSL_set_max_proto_version(ssl, versions[settings.maxVersion]!) == 1
+            && SSL_set_cipher_list(ssl, cipherList) == 1
+            && SSL_set_session_id_context(ssl, resumption.sessionIDContext, UInt32(resumption.sessionIDContext.count)) == 1
+    }
+
+    /// The block a connection is on, once the client-hello callback has moved it off the port's context.
+    static func owner(of ssl: OpaquePointer) -> TLSServerContext? {
+        guard let ctx = SSL_get_SSL_CTX(ssl), let owner = SSL_CTX_get_ex_data(ctx, 0) else { return nil }
+        return Unmanaged<TLSServerContext>.fromOpaque(owner).takeUnretainedValue()
+    }
+
+    /// Whether the client passed this block's verification in full, so its session may be resumed:
+    /// in explain mode a client with a missing or failed certificate gets a connection, not a session.
+    func admitsResumption(of ssl: OpaquePointer) -> Bool {
+        guard SSL_get_verify_result(ssl) == X509_V_OK else { return false }
+        return settings.clientAuthentication != .required || SSL_get0_peer_certificate(ssl) != nil
     }
 
     deinit { SSL_CTX_free(context) }
 
     /// Called from OpenSSL's verify callback; reads only immutable settings.
-    fileprivate func pinsAccept(_ cert: OpaquePointer) -> Bool {
+    func pinsAccept(_ cert: OpaquePointer) -> Bool {
         if !settings.subjectAltNames.isEmpty {
             let names = alternativeNames(cert).map { name -> String in
                 switch name {
@@ -162,9 +150,9 @@ public final class TLSServerContext: @unchecked Sendable {
 /// explain mode it lets the handshake finish whatever the verdict; the recorded error then drives the
 /// explanation, and the client is never identified.
 private let verifyClientCertificate: @convention(c) (Int32, OpaquePointer?) -> Int32 = { preverify, store in
+    // Without its block the connection cannot be verified as configured: fail closed.
     guard let store, let sslPointer = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()),
-          let ctx = SSL_get_SSL_CTX(OpaquePointer(sslPointer)), let owner = SSL_CTX_get_ex_data(ctx, 0) else { return preverify }
-    let context = Unmanaged<TLSServerContext>.fromOpaque(owner).takeUnretainedValue()
+          let context = TLSServerContext.owner(of: OpaquePointer(sslPointer)) else { return 0 }
     var ok = preverify == 1
     if ok, X509_STORE_CTX_get_error_depth(store) == 0, let cert = X509_STORE_CTX_get_current_cert(store), !context.pinsAccept(cert) {
         X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION)
@@ -189,7 +177,8 @@ extension String {
     fileprivate func replacingColons() -> String { String(filter { $0 != ":" }) }
 }
 
-/// ALPN: Tollgate speaks HTTP/1.1 only; a client offering only h2 gets no ALPN and falls back.
+/// ALPN: Tollgate speaks HTTP/1.1 only. A client that offers ALPN without it gets the
+/// `no_application_protocol` alert (RFC 7301 §3.2); one that offers no ALPN speaks HTTP/1.1.
 private let selectALPN: @convention(c) (
     OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
     UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
@@ -208,7 +197,7 @@ private let selectALPN: @convention(c) (
         }
         index = start + length
     }
-    return SSL_TLSEXT_ERR_NOACK
+    return SSL_TLSEXT_ERR_ALERT_FATAL
 }
 
 /// Subject, SANs and validity of a certificate, read once.
@@ -218,6 +207,14 @@ public struct CertificateSummary: Sendable, Equatable {
     public var subjectAltNames: [GeneralName]
     public var notBefore: Int64?
     public var notAfter: Int64?
+
+    public init(subject: String, issuer: String, subjectAltNames: [GeneralName] = [], notBefore: Int64? = nil, notAfter: Int64? = nil) {
+        self.subject = subject
+        self.issuer = issuer
+        self.subjectAltNames = subjectAltNames
+        self.notBefore = notBefore
+        self.notAfter = notAfter
+    }
 
     init(_ cert: OpaquePointer) {
         subject = distinguishedName(X509_get_subject_name(cert))

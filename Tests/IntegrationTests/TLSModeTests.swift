@@ -32,6 +32,22 @@ final class TLSModeTests: XCTestCase {
         XCTAssertFalse(withCert.body.lowercased().contains("x-forwarded-client-cert"), withCert.body)
     }
 
+    /// RFC 7301 §3.2: a client whose ALPN offer has nothing in common gets `no_application_protocol`;
+    /// one offering http/1.1 (alone or after h2) or no ALPN at all is served.
+    func testALPNWithoutHTTP11IsRefusedWithTheRightAlert() throws {
+        try harness.write("gw.yaml", Manifests.gateway(mode: "SIMPLE"))
+        try harness.startGateway()
+        func handshake(_ alpn: [String]) throws -> String {
+            let args = ["s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host] + alpn
+            let r = try Command.run("openssl", args, input: Data(), timeout: 20)
+            return r.stdout + r.stderr
+        }
+        XCTAssertTrue(try handshake(["-alpn", "h2"]).contains("no application protocol"))
+        XCTAssertTrue(try handshake(["-alpn", "h2,http/1.1"]).contains("ALPN protocol: http/1.1"))
+        XCTAssertTrue(try handshake([]).contains("No ALPN negotiated"))
+        XCTAssertEqual(try harness.curl("/uuid", client: nil).status, 200, "curl offers h2 and http/1.1")
+    }
+
     func testMutualRequiresAValidClientCertificate() throws {
         try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
         try harness.startGateway()

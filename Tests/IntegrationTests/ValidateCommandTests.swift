@@ -4,6 +4,26 @@ import XCTest
 
 /// `tollgate validate`: findings as `file:line: severity: message`, non-zero exit on errors.
 final class ValidateCommandTests: XCTestCase {
+    /// An encrypted key must not make OpenSSL prompt on the terminal (a reload would hang): a clear error names it.
+    func testEncryptedPrivateKeyIsAClearErrorNotAPrompt() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        let folder = harness.workDirectory.appendingPathComponent("credentials/encrypted-tls")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: harness.pki.path("server-tls", "tls.crt"), toPath: folder.appendingPathComponent("tls.crt").path)
+        let encrypt = try Command.run("openssl", ["pkey", "-in", harness.pki.path("server-tls", "tls.key"), "-aes256", "-passout", "pass:secret",
+                                                  "-out", folder.appendingPathComponent("tls.key").path])
+        XCTAssertEqual(encrypt.exitCode, 0, encrypt.stderr)
+        try harness.write("gw.yaml", Manifests.gateway(mode: "SIMPLE", credential: "encrypted-tls"))
+        // No standard input at all: a prompt would fail or hang here instead of reporting.
+        let result = try Command.run(Paths.tollgate, ["validate", harness.configDirectory.path, "--credentials",
+                                                      harness.workDirectory.appendingPathComponent("credentials").path], timeout: 20)
+        XCTAssertEqual(result.exitCode, 1, result.stdout + result.stderr)
+        let out = result.stdout + result.stderr
+        XCTAssertTrue(out.contains("encrypted-tls") && out.contains("encrypted with a passphrase"), out)
+        XCTAssertTrue(out.contains("gw.yaml:"), out)
+    }
+
     func testFindingsAndExitCodes() throws {
         let harness = try GatewayHarness()
         defer { harness.stop() }

@@ -72,16 +72,28 @@ public final class HeadlessChromium {
         try? FileManager.default.removeItem(at: home)
     }
 
+    private func arguments(host: String) -> [String] {
+        ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-proxy-server",
+         "--user-data-dir=\(home.appendingPathComponent("profile").path)", "--host-resolver-rules=MAP \(host) 127.0.0.1"]
+    }
+
+    /// A clean environment: the test runner's (LD_LIBRARY_PATH to the Swift toolchain among others) can
+    /// wedge Chromium at start-up.
+    private var environment: [String: String] { ["HOME": home.path, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"] }
+
     /// Loads `url` (its host mapped to 127.0.0.1) and returns the page text.
     public func load(_ url: String, host: String) throws -> Load {
         try writePolicy()
-        let result = try Command.run(Self.binary, [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-proxy-server",
-            "--user-data-dir=\(home.appendingPathComponent("profile").path)", "--host-resolver-rules=MAP \(host) 127.0.0.1",
-            "--dump-dom", url,
-        // A clean environment: the test runner's (LD_LIBRARY_PATH to the Swift toolchain among others) can
-        // wedge Chromium at start-up.
-        ], timeout: 90, environment: ["HOME": home.path, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"], inheritEnvironment: false)
+        let result = try Command.run(Self.binary, arguments(host: host) + ["--dump-dom", url], timeout: 90,
+                                     environment: environment, inheritEnvironment: false)
         return Load(dom: result.stdout, stderr: result.stderr)
+    }
+
+    /// The same browser and profile, kept running and driven over the DevTools protocol
+    /// (phone emulation, measuring the page, screenshots). Close it before launching another.
+    public func devTools(host: String) throws -> ChromiumDevTools {
+        try writePolicy()
+        return try ChromiumDevTools(executable: Self.binary, arguments: arguments(host: host) + ["--remote-debugging-pipe"],
+                                    environment: environment, stderrURL: home.appendingPathComponent("chromium-devtools.log"))
     }
 }

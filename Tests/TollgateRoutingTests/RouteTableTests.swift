@@ -6,8 +6,8 @@ import XCTest
 private func table(_ yaml: String, server: Int = 0) throws -> RouteTable {
     let model = try ConfigLoader.load([("config.yaml", yaml)])
     let plan = try ListenerPlan.plan(model)[0]
-    let me = plan.servers[server]
-    return RouteTable(servers: [me], siblings: plan.servers.filter { $0 != me }, model: model)
+    let selector = ServerNameSelector(blocks: plan.servers.map(\.server.hosts))
+    return RouteTable(servers: [plan.servers[server]], portBlocks: (selector, server), model: model)
 }
 
 private let gateway = """
@@ -87,7 +87,7 @@ final class RouteTableTests: XCTestCase {
         let miss = t.route(request("/", host: "exact.test"))
         XCTAssertEqual(miss.action, .notFound)
         XCTAssertEqual(t.route(request("/", host: "admin.test")).action, .misdirected, "another TLS server block's host")
-        XCTAssertEqual(t.route(request("/", host: "elsewhere.test")).action, .notFound)
+        XCTAssertEqual(t.route(request("/", host: "elsewhere.test")).action, .misdirected, "a host no block of the port serves")
     }
 
     func testVirtualServiceOfAnotherGatewayIsIgnored() throws {
