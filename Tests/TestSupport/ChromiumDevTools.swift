@@ -160,16 +160,9 @@ public final class ChromiumDevTools: PageDriver {
                 if matches(message) { return message }
                 if message["method"] != nil { events.append(message) }
             }
-            let remaining = deadline.timeIntervalSinceNow
-            guard remaining > 0 else { throw HarnessError("timed out after \(timeout)s waiting for \(what); \(stderrTail)") }
-            var descriptor = pollfd(fd: replies, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, Int32(min(remaining, 1) * 1000)) >= 0 || errno == EINTR else { throw HarnessError("poll: \(errno)") }
-            guard descriptor.revents != 0 else { continue }
-            var chunk = [UInt8](repeating: 0, count: 65_536)
-            let n = chunk.withUnsafeMutableBytes { read(replies, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw HarnessError("Chromium closed its DevTools pipe while waiting for \(what); \(stderrTail)") }
-            buffer += chunk[..<n]
+            guard try readSome(replies, into: &buffer, until: deadline, closed: "Chromium closed its DevTools pipe while waiting for \(what); \(stderrTail)") else {
+                throw HarnessError("timed out after \(timeout)s waiting for \(what); \(stderrTail)")
+            }
         }
     }
 }

@@ -174,16 +174,9 @@ public final class HeadlessFirefox: PageDriver {
                 buffer.removeSubrange(...(colon + length))
                 return try JSONSerialization.jsonObject(with: body)
             }
-            let remaining = deadline.timeIntervalSinceNow
-            guard remaining > 0 else { throw HarnessError("timed out after \(timeout)s waiting for \(what); \(stderrTail)") }
-            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, Int32(min(remaining, 1) * 1000)) >= 0 || errno == EINTR else { throw HarnessError("poll: \(errno)") }
-            guard descriptor.revents != 0 else { continue }
-            var chunk = [UInt8](repeating: 0, count: 65_536)
-            let n = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw HarnessError("Marionette closed the connection while waiting for \(what); \(stderrTail)") }
-            buffer += chunk[..<n]
+            guard try readSome(socket, into: &buffer, until: deadline, closed: "Marionette closed the connection while waiting for \(what); \(stderrTail)") else {
+                throw HarnessError("timed out after \(timeout)s waiting for \(what); \(stderrTail)")
+            }
         }
     }
 }
