@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "Tollgate",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "tollgate", targets: ["tollgate"]),
     ],
@@ -19,16 +18,19 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // epoll, accept4 and getrandom, which Swift's Glibc module leaves out (Linux only; in libc, nothing to link).
+        .systemLibrary(name: "CLinux"),
         .target(name: "TollgateCore"),
         .target(name: "HTTP1", dependencies: ["TollgateCore"]),
         .target(name: "TollgateConfig", dependencies: ["TollgateCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "TollgatePolicy", dependencies: ["TollgateCore", "TollgateConfig"]),
         .target(name: "TollgateRouting", dependencies: ["TollgateCore", "TollgateConfig"]),
         .target(name: "TollgateTLS", dependencies: ["COpenSSL", "TollgateCore"]),
+        .target(name: "TollgatePlanner", dependencies: ["TollgateCore", "TollgateConfig", "TollgatePolicy", "TollgateRouting"]),
         .target(
             name: "TollgateServer",
             dependencies: [
-                "TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting", "TollgateTLS",
+                "CLinux", "TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting", "TollgateTLS", "TollgatePlanner",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -36,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "tollgate",
             dependencies: [
-                "TollgateServer", "TollgateConfig", "TollgateTLS",
+                "TollgateServer", "TollgateConfig", "TollgateTLS", "TollgateCore", "HTTP1",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -45,6 +47,7 @@ let package = Package(
         .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore"]),
         .testTarget(name: "TollgateTLSTests", dependencies: ["TollgateTLS", "TollgateCore"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "TollgatePlannerTests", dependencies: ["TollgatePlanner", "TollgateConfig", "TollgateRouting", "TollgatePolicy", "TollgateCore"]),
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig"]),
         .testTarget(name: "TollgatePolicyTests", dependencies: ["TollgatePolicy", "TollgateConfig"]),
         .testTarget(name: "TollgateRoutingTests", dependencies: ["TollgateRouting", "TollgateConfig"]),

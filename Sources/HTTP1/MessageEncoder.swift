@@ -7,7 +7,7 @@ public enum MessageEncoder {
         out.reserveCapacity(256 + head.headers.count * 32)
         out.append(contentsOf: head.method.utf8)
         out.append(UInt8(ascii: " "))
-        out.append(contentsOf: head.target.utf8)
+        appendTarget(head.target, to: &out)
         out.append(UInt8(ascii: " "))
         out.append(contentsOf: head.version.description.utf8)
         appendFields(head.headers, to: &out)
@@ -21,14 +21,34 @@ public enum MessageEncoder {
         out.append(UInt8(ascii: " "))
         out.append(contentsOf: String(head.status).utf8)
         out.append(UInt8(ascii: " "))
-        out.append(contentsOf: head.reason.utf8)
+        out.append(contentsOf: head.reason.utf8.filter { $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 })
         appendFields(head.headers, to: &out)
         return out
     }
 
+    /// Whatever a value's origin (a client, an upstream, a certificate, the configuration), the encoder
+    /// never writes a field that could end the line or the head early: a name that is not a token, or a
+    /// value with CR, LF or NUL, is left out. Earlier layers reject such input; this is the last guard.
+    static func isSafe(name: String, value: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy(HeadParser.isTokenByte) && !value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
+    }
+
+    /// A request target is never allowed to carry a space, CR, LF or another control byte into the
+    /// request line: such bytes are percent-encoded.
+    private static func appendTarget(_ target: String, to out: inout [UInt8]) {
+        guard target.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
+            out.append(contentsOf: target.utf8)
+            return
+        }
+        let hex = Array("0123456789ABCDEF".utf8)
+        for b in target.utf8 {
+            if b <= 0x20 || b == 0x7F { out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]] } else { out.append(b) }
+        }
+    }
+
     private static func appendFields(_ headers: HTTPHeaders, to out: inout [UInt8]) {
         out.append(contentsOf: [0x0D, 0x0A])
-        for field in headers {
+        for field in headers where isSafe(name: field.name, value: field.value) {
             out.append(contentsOf: field.name.utf8)
             out.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
             out.append(contentsOf: field.value.utf8)

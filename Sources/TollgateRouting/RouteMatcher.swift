@@ -49,8 +49,8 @@ enum Rewriter {
         var path = request.path
         if let uri = rewrite.uri {
             path = replaceMatched(path, match: match, with: uri)
-        } else if let (pattern, replacement) = rewrite.uriRegex {
-            path = RegexRewrite.replace(path, pattern: pattern, with: replacement)
+        } else if let (regex, replacement) = rewrite.uriRegex {
+            path = RegexRewrite.replace(path, regex: regex, with: replacement)
         }
         return (path, rewrite.authority ?? request.authority)
     }
@@ -88,11 +88,10 @@ enum Rewriter {
 
 enum RegexRewrite {
     /// RE2-style substitution with `\1` groups, over every match.
-    static func replace(_ input: String, pattern: String, with template: String) -> String {
-        guard let regex = try? Regex(pattern) else { return input }
+    static func replace(_ input: String, regex: CompiledRegex, with template: String) -> String {
         var output = ""
         var cursor = input.startIndex
-        for match in input.matches(of: regex) {
+        for match in regex.matches(in: input) {
             output += input[cursor..<match.range.lowerBound]
             var t = template[...]
             while let c = t.first {

@@ -19,12 +19,16 @@ public final class AsyncOutput: Sendable {
     }
 
     public func write(_ line: String) {
+        write(bytes: Array(line.utf8))
+    }
+
+    public func write(bytes: [UInt8]) {
         let fd = self.fd
         queue.async {
-            var bytes = Array(line.utf8)
             var offset = 0
             while offset < bytes.count {
-                let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
                 offset += n
             }

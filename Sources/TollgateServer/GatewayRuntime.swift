@@ -12,6 +12,8 @@ public final class GatewayRuntime: @unchecked Sendable {
     public let logger: Logger
     public let accessLog: AccessLog
     public let metrics = GatewayMetrics()
+    /// With `serve --last-seen FILE`: when each client certificate last connected.
+    public let lastSeen: LastSeenRecorder?
     private let lock = NSLock()
     private var snapshot: ConfigSnapshot
     private var connectionCount = 0
@@ -22,6 +24,8 @@ public final class GatewayRuntime: @unchecked Sendable {
         self.snapshot = snapshot
         self.logger = logger
         self.accessLog = accessLog
+        lastSeen = settings.lastSeenFile.map { LastSeenRecorder(path: $0) }
+        lastSeen?.start()
     }
 
     public var current: ConfigSnapshot { lock.withLock { snapshot } }
@@ -30,20 +34,32 @@ public final class GatewayRuntime: @unchecked Sendable {
         lock.withLock { snapshot = newSnapshot }
     }
 
-    func connectionOpened() -> UInt64 {
-        metrics.connectionsOpened.increment()
-        metrics.connectionsActive.increment()
-        return lock.withLock {
+    /// Counts a new client connection and gives it an id, or returns nil when `maxConnections` are
+    /// already open (the caller refuses it).
+    func admitConnection() -> UInt64? {
+        let id: UInt64? = lock.withLock {
+            guard connectionCount < settings.maxConnections else { return nil }
             connectionCount += 1
             nextConnectionID += 1
             return nextConnectionID
         }
+        guard let id else {
+            metrics.connectionsRefused.increment()
+            return nil
+        }
+        metrics.connectionsOpened.increment()
+        metrics.connectionsActive.increment()
+        return id
     }
 
     func connectionClosed(_ id: UInt64) {
         metrics.connectionsActive.decrement()
         lock.withLock { connectionCount -= 1 }
     }
+
+    /// Conditions that can repeat thousands of times a second are logged once per interval.
+    let acceptPauseLog = RateLimitedLog(intervalSeconds: 10)
+    let refusalLog = RateLimitedLog(intervalSeconds: 10)
 
     public var openConnections: Int { lock.withLock { connectionCount } }
 }

@@ -18,7 +18,7 @@ public final class ProxyServer: @unchecked Sendable {
     public init(settings: GatewaySettings, logger: Logger, accessLog: AccessLog = AccessLog()) throws {
         let snapshot = try ConfigSnapshot.build(settings, generation: 1)
         runtime = GatewayRuntime(settings: settings, snapshot: snapshot, logger: logger, accessLog: accessLog)
-        loops = EventLoopGroup(count: settings.loops)
+        loops = try EventLoopGroup(count: settings.loops)
         for notice in snapshot.model.notices { logger.notice("\(notice.description)") }
         for warning in snapshot.warnings { logger.warning("\(warning)") }
     }
@@ -66,6 +66,7 @@ public final class ProxyServer: @unchecked Sendable {
     private func waitForConnections(until deadline: DispatchTime, completion: @escaping @Sendable (Int) -> Void) {
         let remaining = runtime.openConnections
         if remaining == 0 || DispatchTime.now() >= deadline {
+            for loop in loops.loops { loop.queue.sync { loop.accessLog.flush() } }
             completion(remaining)
         } else {
             reloadQueue.asyncAfter(deadline: .now() + .milliseconds(50)) { [self] in waitForConnections(until: deadline, completion: completion) }
@@ -125,6 +126,7 @@ public final class ProxyServer: @unchecked Sendable {
                     opened[port] = l
                 }
                 runtime.replace(snapshot)
+                for loop in loops.loops { loop.execute { loop.configurationChanged(snapshot) } }
                 for (port, l) in opened {
                     l.start()
                     listeners[port] = l
@@ -134,6 +136,7 @@ public final class ProxyServer: @unchecked Sendable {
                 }
                 for warning in snapshot.warnings { runtime.logger.warning("\(warning)") }
                 runtime.metrics.reloadsSucceeded.increment()
+                runtime.metrics.configGeneration.set(Double(generation) as Double)
                 runtime.logger.info("configuration reloaded", metadata: ["generation": "\(generation)",
                                                                          "listeners": "\(newPorts.sorted())"])
                 completion?(true)

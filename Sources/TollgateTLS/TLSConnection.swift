@@ -18,12 +18,26 @@ public final class TLSConnection {
     public let group: TLSServerGroup
     public private(set) var isHandshakeComplete = false
 
+    /// The block the first ClientHello selected and the (validated, lower-cased) SNI that selected it.
+    var selection: (block: Int, serverName: String?)?
+    /// Why the client-hello callback refused the handshake, for the log.
+    var rejection: String?
+
     public init(group: TLSServerGroup, fileDescriptor: Int32) throws {
         guard let ssl = SSL_new(group.portContext) else { throw TLSError("cannot create SSL") }
         self.ssl = ssl
         self.group = group
         SSL_set_fd(ssl, fileDescriptor)
         SSL_set_accept_state(ssl)
+        // The client-hello callback finds this connection here; the connection outlives its SSL.
+        SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// `SSL_MODE_*` flags and read-ahead in force on this connection (for tests).
+    var mode: (flags: UInt64, readAhead: Bool) { (UInt64(SSL_ctrl(ssl, SSL_CTRL_MODE, 0, nil)), SSL_get_read_ahead(ssl) == 1) }
+
+    static func owner(of ssl: OpaquePointer) -> TLSConnection? {
+        SSL_get_ex_data(ssl, 0).map { Unmanaged<TLSConnection>.fromOpaque($0).takeUnretainedValue() }
     }
 
     deinit { SSL_free(ssl) }
@@ -82,6 +96,7 @@ public final class TLSConnection {
     private func failureReason(_ operation: String) -> String {
         let verify = SSL_get_verify_result(ssl)
         let queued = TLSError.drainErrorQueue()
+        if let rejection { return rejection }
         if verify != X509_V_OK {
             let text = String(cString: X509_verify_cert_error_string(verify))
             return "client certificate rejected: \(text)"
@@ -92,20 +107,35 @@ public final class TLSConnection {
         return "\(operation) failed: \(queued.isEmpty ? "unknown error" : queued.joined(separator: "; "))"
     }
 
-    public var serverName: String? {
-        SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
-    }
+    /// The SNI that selected this connection's block (validated: printable ASCII, lower-cased). Not
+    /// `SSL_get_servername`, which on a resumed TLS 1.2 session answers the name the session was made with.
+    public var serverName: String? { selection?.serverName }
 
     /// The settings this connection's handshake was verified with.
     public var verificationSettings: TLSServerSettings { group.entries[serverIndex].context.settings }
 
     /// Index into `group.entries` of the server block the ClientHello selected (meaningful once the
     /// handshake is complete: a connection that no block took over never completes it).
-    public var serverIndex: Int { group.index(of: SSL_get_SSL_CTX(ssl)) ?? 0 }
+    public var serverIndex: Int { selection?.block ?? 0 }
 
     public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
     public var cipher: String { SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "" }
     public var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
+
+    /// Whether the client certificate this connection was verified with passes `context`'s verification
+    /// now — its CA store, CRLs and pins — so a reload that only changed a CRL need not end the
+    /// connections of devices it did not revoke. A client without a verified certificate never passes.
+    public func clientStillPasses(_ context: TLSServerContext) -> Bool {
+        guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK,
+              let store = SSL_CTX_get_cert_store(context.context), let verification = X509_STORE_CTX_new() else { return false }
+        defer { X509_STORE_CTX_free(verification) }
+        guard X509_STORE_CTX_init(verification, store, cert, SSL_get_peer_cert_chain(ssl)) == 1 else { return false }
+        X509_STORE_CTX_set_purpose(verification, X509_PURPOSE_SSL_CLIENT)
+        X509_STORE_CTX_set_depth(verification, 8)
+        let passes = X509_verify_cert(verification) == 1 && context.pinsAccept(cert)
+        ERR_clear_error()
+        return passes
+    }
 
     /// Why the client has no verified identity on a server that asks for certificates (explain mode only:
     /// otherwise such a handshake fails). nil when the certificate verified or none was requested.

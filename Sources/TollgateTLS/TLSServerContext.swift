@@ -37,9 +37,7 @@ public final class TLSServerContext: @unchecked Sendable {
         let ciphers = (settings.cipherSuites.isEmpty ? TLSServerSettings.defaultCipherSuites : settings.cipherSuites).joined(separator: ":")
         guard SSL_CTX_set_cipher_list(ctx, ciphers) == 1 else { throw TLSError("no usable cipher in '\(ciphers)'") }
         cipherList = ciphers
-        _ = tg_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384")
-        SSL_CTX_set_options(ctx, tg_server_hardening_options())
-        _ = tg_SSL_CTX_set_mode(ctx, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS))
+        Self.applyConnectionDefaults(ctx)
         resumption = ResumptionDomain(settings: settings)
         _ = SSL_CTX_set_session_id_context(ctx, resumption.sessionIDContext, UInt32(resumption.sessionIDContext.count))
         SSL_CTX_set_alpn_select_cb(ctx, selectALPN, nil)
@@ -79,6 +77,21 @@ public final class TLSServerContext: @unchecked Sendable {
 
     private static let verifyDepth: Int32 = 8
 
+    /// What every connection of every block gets. OpenSSL copies these into an `SSL` when it is created,
+    /// from the port's context (`TLSServerGroup`), and never from a context it switches to: so they are
+    /// set on both, the same.
+    /// Writes may complete in part and be retried from another buffer (the channel's queue moves);
+    /// idle connections give their record buffers back.
+    static let connectionModes = UInt64(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS)
+
+    static func applyConnectionDefaults(_ ctx: OpaquePointer) {
+        _ = tg_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384")
+        SSL_CTX_set_options(ctx, tg_server_hardening_options())
+        _ = tg_SSL_CTX_set_mode(ctx, Int(connectionModes))
+        // Read what the socket has (up to a buffer) in one call, not a record header and then its body.
+        _ = SSL_CTX_ctrl(ctx, SSL_CTRL_SET_READ_AHEAD, 1, nil)
+    }
+
     /// Moves a connection that is still in its ClientHello onto this block, with every setting that
     /// OpenSSL copies into an `SSL` when it is created and does not take from a switched `SSL_CTX`:
     /// verification (mode, callback, depth), options, protocol versions, ciphers and the session id
@@ -112,7 +125,7 @@ public final class TLSServerContext: @unchecked Sendable {
     deinit { SSL_CTX_free(context) }
 
     /// Called from OpenSSL's verify callback; reads only immutable settings.
-    fileprivate func pinsAccept(_ cert: OpaquePointer) -> Bool {
+    func pinsAccept(_ cert: OpaquePointer) -> Bool {
         if !settings.subjectAltNames.isEmpty {
             let names = alternativeNames(cert).map { name -> String in
                 switch name {

@@ -36,12 +36,15 @@ public final class TLSServerGroup: @unchecked Sendable {
         guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw TLSError("cannot create the port's SSL_CTX") }
         portContext = ctx
         _ = tg_SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)
-        SSL_CTX_set_options(ctx, tg_server_hardening_options())
+        TLSServerContext.applyConnectionDefaults(ctx)
         _ = tg_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_SERVER))
         _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, sessionTicketKeyCallback)
         let me = Unmanaged.passUnretained(self).toOpaque()
         SSL_CTX_set_client_hello_cb(ctx, selectServerBlock, me)
         for entry in entries {
+            // After a HelloRetryRequest the second ClientHello reaches the block's context: it must name
+            // the same server (RFC 8446 §4.1.2), or it could claim another name for the chosen block.
+            SSL_CTX_set_client_hello_cb(entry.context.context, selectServerBlock, me)
             tg_SSL_CTX_set_servername_callback(entry.context.context, acknowledgeServerName, nil)
         }
     }
@@ -54,10 +57,6 @@ public final class TLSServerGroup: @unchecked Sendable {
         selector.block(for: serverName)
     }
 
-    func index(of context: OpaquePointer?) -> Int? {
-        entries.firstIndex { $0.context.context == context }
-    }
-
     /// Forgets a session the block did not fully admit (TLS 1.2 session ids; tickets are never issued for it).
     func forgetSession(of ssl: OpaquePointer) {
         if let session = SSL_get_session(ssl) { _ = SSL_CTX_remove_session(portContext, session) }
@@ -65,31 +64,43 @@ public final class TLSServerGroup: @unchecked Sendable {
 }
 
 /// OpenSSL's client-hello callback: reads SNI from the raw extension and moves the connection onto
-/// the block it selects. A malformed SNI, or one that no block serves, ends the handshake.
+/// the block it selects, once. A malformed SNI, one that no block serves, or a second ClientHello
+/// (after HelloRetryRequest) naming another server than the first ends the handshake. The name kept
+/// is the one that chose the block: what logs and policies (`connection.sni`) see, whatever a resumed
+/// TLS 1.2 session remembers.
 private let selectServerBlock: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?) -> Int32 = {
     ssl, alert, arg in
-    guard let ssl, let arg else { return SSL_CLIENT_HELLO_ERROR }
+    guard let ssl, let arg, let connection = TLSConnection.owner(of: ssl) else { return SSL_CLIENT_HELLO_ERROR }
     let group = Unmanaged<TLSServerGroup>.fromOpaque(arg).takeUnretainedValue()
+    func refuse(_ code: Int32, _ reason: String) -> Int32 {
+        alert?.pointee = code
+        connection.rejection = reason
+        return SSL_CLIENT_HELLO_ERROR
+    }
     var data: UnsafePointer<UInt8>?
     var length = 0
     let serverName: String?
     if SSL_client_hello_get0_ext(ssl, UInt32(TLSEXT_TYPE_server_name), &data, &length) == 1, let data {
         guard let name = try? ServerNameExtension.hostName(UnsafeRawBufferPointer(start: data, count: length)) else {
-            alert?.pointee = SSL_AD_DECODE_ERROR
-            return SSL_CLIENT_HELLO_ERROR
+            return refuse(SSL_AD_DECODE_ERROR, "malformed server_name extension")
         }
-        serverName = name
+        serverName = name.lowercased()
     } else {
         serverName = nil
     }
+    if let chosen = connection.selection {
+        guard chosen.serverName == serverName else {
+            return refuse(SSL_AD_ILLEGAL_PARAMETER, "the second ClientHello names another server than the first")
+        }
+        return SSL_CLIENT_HELLO_SUCCESS
+    }
     guard let index = group.selector.block(for: serverName) else {
-        alert?.pointee = SSL_AD_UNRECOGNIZED_NAME
-        return SSL_CLIENT_HELLO_ERROR
+        return refuse(SSL_AD_UNRECOGNIZED_NAME, "no server block serves SNI '\(serverName ?? "")'")
     }
     guard group.entries[index].context.adopt(ssl) else {
-        alert?.pointee = SSL_AD_INTERNAL_ERROR
-        return SSL_CLIENT_HELLO_ERROR
+        return refuse(SSL_AD_INTERNAL_ERROR, "cannot switch to the server block")
     }
+    connection.selection = (index, serverName)
     return SSL_CLIENT_HELLO_SUCCESS
 }
 

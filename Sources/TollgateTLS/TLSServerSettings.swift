@@ -81,6 +81,14 @@ public struct TLSServerSettings: Sendable {
         return bytes
     }
 
+    /// Whether the two verify clients alike except for their revocation lists: a connection verified under
+    /// one can then be checked against the other's CRL alone (`TLSConnection.clientStillPasses`).
+    public func differsOnlyInRevocation(from other: TLSServerSettings) -> Bool {
+        var same = other
+        same.crlPEM = crlPEM
+        return verifiesClientsLike(same)
+    }
+
     /// ECDHE key exchange with AEAD ciphers only, for TLS 1.2; TLS 1.3 suites are all AEAD.
     public static let defaultCipherSuites = [
         "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import TollgateConfig
+import TollgateCore
 import TollgateServer
 import TollgateTLS
 
@@ -68,11 +69,22 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("drain-seconds"), help: "On SIGTERM/SIGINT, how long requests in flight may take to finish.")
     var drainSeconds: Int = 10
 
+    @Option(name: .customLong("max-connections"),
+            help: "Client connections open at once; more are closed on accept (default: from ulimit -n, (limit - 64) / 2).")
+    var maxConnections: Int?
+
     @Option(name: .customLong("dns-refresh"), help: "Seconds between re-resolving upstream host names (0: only on reload).")
     var dnsRefresh: Int = 30
 
     @Flag(name: .customLong("no-watch"), help: "Reload on SIGHUP only, not when configuration or credential files change.")
     var noWatch = false
+
+    @Option(name: .customLong("proxy-protocol"),
+            help: "Address or CIDR of an L4 balancer that sends a PROXY protocol header (v1 or v2) first; repeatable. With it, gateway ports accept connections only from these sources, and take the client's address from the header.")
+    var proxyProtocol: [String] = []
+
+    @Option(name: .customLong("last-seen"), help: "File where the gateway keeps when each client certificate last connected (for `tollgate certs list --last-seen`).")
+    var lastSeen: String?
 
     @Option(name: .customLong("session-ticket-keys"),
             help: "File of base64 80-byte session ticket keys, one a line (the first seals, all open), shared by replicas so clients resume on any; watched for rotation. Without it keys are random and rotate every 12 hours.")
@@ -86,12 +98,21 @@ struct Serve: ParsableCommand {
         var settings = GatewaySettings(configPaths: config, credentialsDirectory: credentials, loops: max(1, loops))
         settings.bindAddress = bind
         settings.trustedProxies = trustedProxies
+        settings.lastSeenFile = lastSeen
+        settings.proxyProtocolSources = try proxyProtocol.map { text in
+            guard let range = CIDR(text) else { throw ValidationError("--proxy-protocol expects an address or CIDR, e.g. 10.0.0.0/8 (got '\(text)')") }
+            return range
+        }
         for (name, value) in [("--header-timeout", headerTimeout), ("--idle-timeout", idleTimeout), ("--stream-idle-timeout", streamIdleTimeout),
                               ("--drain-seconds", drainSeconds)] where !(0...31_536_000).contains(value) || (value == 0 && name != "--drain-seconds") {
             throw ValidationError("\(name) must be between 1 and 31536000 seconds")
         }
         guard (0...86_400).contains(dnsRefresh) else { throw ValidationError("--dns-refresh must be between 0 and 86400 seconds") }
         guard (1...256).contains(loops) else { throw ValidationError("--loops must be between 1 and 256") }
+        if let maxConnections {
+            guard (1...10_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be between 1 and 10000000") }
+            settings.maxConnections = maxConnections
+        }
         settings.headerTimeout = headerTimeout * 1000
         settings.idleTimeout = idleTimeout * 1000
         settings.streamIdleTimeout = streamIdleTimeout * 1000
@@ -179,26 +200,5 @@ struct Serve: ParsableCommand {
         let parts = text.split(separator: "=", maxSplits: 1)
         guard parts.count == 2 else { throw ValidationError("--label expects KEY=VALUE (got '\(text)')") }
         return (String(parts[0]), String(parts[1]))
-    }
-}
-
-struct DemoUpstreamCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "demo-upstream",
-        abstract: "Run a small httpbin-like HTTP server to put behind the gateway.",
-        discussion: "Endpoints: /uuid /headers /ip /get /anything /status/N /delay/S /bytes/N?seed=S /stream-bytes/N /sha256 /fail-once?key=K")
-
-    @Option(help: "Port to listen on.")
-    var port: Int = 8080
-
-    @Option(help: "Address to listen on.")
-    var bind: String = "127.0.0.1"
-
-    @Option(help: "Name reported in responses (to tell several upstreams apart).")
-    var name: String = "demo"
-
-    func run() throws {
-        signal(SIGPIPE, SIG_IGN)
-        try DemoUpstream(port: port, name: name).run(bind: bind)
     }
 }

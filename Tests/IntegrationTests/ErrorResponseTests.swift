@@ -49,6 +49,8 @@ final class ErrorResponseTests: XCTestCase {
 
         // The connection that saw errors still serves.
         XCTAssertEqual(try harness.curl("/uuid").status, 200)
+        // Access-log lines are written in batches a few milliseconds apart.
+        try waitUntil(timeout: 10, "the access log of /uuid") { harness.gateway!.log.contains("\"GET /uuid HTTP/1.1\" 200") }
         let log = harness.gateway!.log
         XCTAssertTrue(log.contains("\"GET /down HTTP/1.1\" 503 UF,URX"), log)
         XCTAssertTrue(log.contains("\"GET /delay/3 HTTP/1.1\" 504 UT"), log)
@@ -67,7 +69,7 @@ final class StreamIdleTimeoutTests: XCTestCase {
         try client.waitFor("HTTP/1.1 408", timeout: 10)
         try waitUntil(timeout: 10, "the connection to close") { !client.isRunning }
         XCTAssertTrue(client.output.contains("stream timeout"), client.output)
-        XCTAssertTrue(harness.gateway!.log.contains("\"POST /sha256 HTTP/1.1\" 408 SI stream_idle_timeout"), harness.gateway!.log)
+        try waitUntil(timeout: 10, "the access log line") { harness.gateway!.log.contains("\"POST /sha256 HTTP/1.1\" 408 SI stream_idle_timeout") }
     }
 }
 

@@ -97,4 +97,37 @@ final class ReplicaTests: XCTestCase {
         XCTAssertNotEqual(result.exitCode, 0)
         XCTAssertTrue(result.stderr.contains("bad.keys:2") && result.stderr.contains("80 bytes"), result.stderr)
     }
+
+    /// After a rollout an operator checks every replica runs the same configuration: the admin port's
+    /// readiness answer carries a digest of the files and certificates, equal whatever the generation.
+    func testReadinessTellsWhichConfigurationARuns() throws {
+        func ready(_ port: Int) throws -> [String] {
+            try Command.run("curl", ["-sS", "http://127.0.0.1:\(port)/healthz/ready"]).stdout.split(separator: "\n").map(String.init)
+        }
+        var admins: [Int] = []
+        for _ in 0..<2 {
+            let harness = try GatewayHarness()
+            replicas.append(harness)
+            try harness.startUpstream()
+            try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+            try harness.write("vs.yaml", Manifests.virtualService())
+            let admin = try Network.freePort()
+            try harness.startGateway(extraArguments: ["--admin", "127.0.0.1:\(admin)"])
+            try Network.waitForListening(admin)
+            admins.append(admin)
+        }
+        let first = try ready(admins[0]), second = try ready(admins[1])
+        XCTAssertEqual(first.first, "ok")
+        XCTAssertEqual(first.count, 3, first.joined(separator: "|"))
+        XCTAssertTrue(first[2].hasPrefix("config sha256:") && first[2].count == "config sha256:".count + 64, first[2])
+        XCTAssertEqual(first[2], second[2], "same files and certificates, same digest")
+        let reloads = replicas[1].reloadCount
+        try replicas[1].write("vs.yaml", Manifests.virtualService(hosts: [Manifests.host, "other.example.test"]))
+        try replicas[1].waitForReload(after: reloads)
+        let changed = try ready(admins[1])
+        XCTAssertNotEqual(changed[2], first[2])
+        XCTAssertEqual(changed[1], "generation 2")
+        let metrics = try Command.run("curl", ["-sS", "http://127.0.0.1:\(admins[1])/stats/prometheus"]).stdout
+        XCTAssertTrue(metrics.contains("tollgate_config_generation 2"), metrics)
+    }
 }

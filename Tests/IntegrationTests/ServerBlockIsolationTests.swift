@@ -188,6 +188,88 @@ final class ServerBlockIsolationTests: XCTestCase {
         XCTAssertTrue(full.stderr.contains("revoked"), full.stderr)
     }
 
+    /// Two blocks with the same trust may resume each other's sessions (a full handshake would admit the
+    /// client on either), but what the request is judged by is the SNI that chose this connection's block,
+    /// never the name a resumed TLS 1.2 session was made with: `connection.sni` cannot be borrowed.
+    func testPoliciesSeeTheSNIThatChoseTheBlock() throws {
+        let a = Block(host: "a.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
+                      servesAnonymous: false)
+        let b = Block(host: "b.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-iphone-tls",
+                      servesAnonymous: false)
+        try startGateway([a, b])
+        try harness.write("policy.yaml", """
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: macbook-only-on-a, namespace: istio-system}
+            spec:
+              action: ALLOW
+              rules:
+              - from: [{source: {principals: [jinsu-iphone]}}]
+              - from: [{source: {principals: [jinsu-macbook]}}]
+                when: [{key: connection.sni, values: [a.iso.test]}]
+            """)
+        try harness.waitForReload(after: 0)
+        for resumption in [Resumption.tls12Ticket, .tls12SessionID] {
+            let session = harness.workDirectory.appendingPathComponent("sni-\(resumption).pem").path
+            let onA = try connect(serverName: "a.iso.test", client: "jinsu-macbook-tls", resumption: resumption, sessionOut: session)
+            XCTAssertEqual(onA.status, 200, onA.output)
+            let onB = try connect(serverName: "b.iso.test", client: nil, resumption: resumption, sessionIn: session)
+            XCTAssertEqual(onB.status, 403, "\(resumption): judged as SNI b.iso.test: \(onB.output)")
+            XCTAssertFalse(onB.reachedUpstream, onB.output)
+        }
+        try waitUntil(timeout: 10, "the access log") { harness.gateway!.log.contains("\" 403 ") }
+        XCTAssertTrue(harness.gateway!.log.split(separator: "\n").contains { $0.contains("\" 403 ") && $0.contains(" b.iso.test principal=jinsu-macbook") },
+                      "the access log names the SNI that chose the block")
+    }
+
+    /// After a HelloRetryRequest the second ClientHello must name the same server (RFC 8446 §4.1.2):
+    /// otherwise it could claim any name, unchecked, for the block the first one chose.
+    func testSecondClientHelloMustNameTheSameServer() throws {
+        try startGateway([Self.blocks[0], Self.blocks[1]])
+        let script = Paths.repository.appendingPathComponent("Tests/Fixtures/tls/hello_retry_sni.py").path
+        func answer(_ first: String, _ second: String) throws -> String {
+            try Command.run("python3", [script, String(harness.port()), first, second], timeout: 20).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        XCTAssertEqual(try answer("simple.iso.test", "simple.iso.test"), "server-hello")
+        XCTAssertEqual(try answer("simple.iso.test", "SIMPLE.iso.test"), "server-hello", "the same name in another case")
+        XCTAssertEqual(try answer("simple.iso.test", "mutual.iso.test"), "alert 47", "illegal_parameter")
+        XCTAssertEqual(try answer("mutual.iso.test", "-"), "alert 47")
+        XCTAssertEqual(try answer("-", "simple.iso.test"), "alert 47")
+        XCTAssertEqual(try answer("simple.iso.test", "evil\nline"), "alert 50", "a name with bytes no host name has: decode_error")
+        XCTAssertTrue(harness.gateway!.log.contains("the second ClientHello names another server than the first"), "the log says why")
+    }
+
+    /// Revoking a device cuts it off at once: its open keep-alive connection is closed as soon as the
+    /// gateway loads the CRL, without waiting for its next request; other devices' connections stay.
+    func testRevocationClosesOpenConnectionsAtOnce() throws {
+        let block = Block(host: "crl.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
+                          servesAnonymous: false)
+        try startGateway([block])
+        let pki = harness.pki
+        func open(_ client: String) throws -> InteractiveTLSClient {
+            let connection = try InteractiveTLSClient(port: harness.port(), serverName: "crl.iso.test", caFile: pki.caCertificate,
+                                                      client: (pki.path(client, "tls.crt"), pki.path(client, "tls.key")),
+                                                      directory: harness.workDirectory)
+            connection.send("GET /uuid HTTP/1.1\r\nHost: crl.iso.test\r\n\r\n")
+            try connection.waitFor("\"uuid\"")
+            return connection
+        }
+        let macbook = try open("jinsu-macbook-tls")
+        let iphone = try open("jinsu-iphone-tls")
+        let reloads = harness.reloadCount
+        // crl-trust-tls: the same CA with a CRL that revokes jinsu-macbook.
+        try harness.write("gw.yaml", (try String(contentsOf: harness.configDirectory.appendingPathComponent("gw.yaml"), encoding: .utf8))
+            .replacingOccurrences(of: "credentialName: server-tls", with: "credentialName: crl-trust-tls"))
+        try harness.waitForReload(after: reloads)
+        try waitUntil(timeout: 10, "the revoked device's connection to close") { !macbook.isRunning }
+        XCTAssertTrue(harness.gateway!.log.contains("closing a connection verified under a previous TLS configuration"))
+        // Only the CRL changed: the iPhone's certificate passes it, so its connection stays and serves.
+        XCTAssertTrue(iphone.isRunning)
+        iphone.send("GET /uuid HTTP/1.1\r\nHost: crl.iso.test\r\n\r\n")
+        try iphone.waitFor("\"uuid\"", count: 2)
+        XCTAssertTrue(try harness.curl("/uuid", host: "crl.iso.test", client: "jinsu-macbook-tls").stderr.contains("revoked"))
+    }
+
     /// With CRLs for every CA of the chain, a revoked intermediate fails (Envoy checks the whole chain).
     func testRevokedIntermediateIsRefused() throws {
         try startGateway([

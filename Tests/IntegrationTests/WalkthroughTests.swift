@@ -55,6 +55,8 @@ final class WalkthroughTests: XCTestCase {
         let iphone = try harness.curl("/uuid", client: "jinsu-iphone-tls")
         XCTAssertEqual(iphone.status, 200, iphone.stderr)
 
+        // Access-log lines are written in batches a few milliseconds apart.
+        try waitUntil(timeout: 10, "the access log of the denied request") { harness.gateway!.log.contains("\"GET /uuid HTTP/1.1\" 403") }
         let finalLog = harness.gateway!.log
         XCTAssertTrue(finalLog.contains("policy=ns[istio-system]-policy[istio-ingressgateway-deny]-rule[0]"), finalLog)
         XCTAssertTrue(finalLog.contains("peer.principal=jinsu-macbook"), finalLog)

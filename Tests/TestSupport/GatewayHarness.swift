@@ -96,9 +96,10 @@ public final class GatewayHarness: @unchecked Sendable {
     }
 
     /// Starts the gateway; `declaredPorts` are the Gateway ports to remap to free ones.
-    /// Each started upstream is mapped with `--service NAME=127.0.0.1:PORT`.
+    /// Each started upstream is mapped with `--service NAME=127.0.0.1:PORT`. With `fileLimit` it runs
+    /// under `prlimit --nofile` (its descriptor limit, as `ulimit -n` sets it).
     public func startGateway(declaredPorts: [Int] = [443], extraArguments: [String] = [], services: [String: Int] = [:],
-                             credentials: String? = nil) throws {
+                             credentials: String? = nil, fileLimit: Int? = nil) throws {
         var arguments = ["serve", "--config", configDirectory.path, "--credentials", credentials ?? pki.directory.path, "--loops", "2",
                          "--log-level", "debug"]
         for declared in declaredPorts {
@@ -109,7 +110,12 @@ public final class GatewayHarness: @unchecked Sendable {
         for (name, upstream) in upstreams { arguments += ["--service", "\(name)=127.0.0.1:\(upstream.port)"] }
         for (name, port) in services { arguments += ["--service", "\(name)=127.0.0.1:\(port)"] }
         arguments += extraArguments
-        let process = try ManagedProcess(name: "gateway", executable: Paths.tollgate, arguments: arguments, logDirectory: workDirectory)
+        var executable = Paths.tollgate
+        if let fileLimit {
+            arguments = ["--nofile=\(fileLimit):\(fileLimit)", executable] + arguments
+            executable = try Command.which("prlimit")
+        }
+        let process = try ManagedProcess(name: "gateway", executable: executable, arguments: arguments, logDirectory: workDirectory)
         gateway = process
         for port in ports.values { try Network.waitForListening(port, process: process) }
     }

@@ -2,7 +2,7 @@
 public enum StringMatch: Sendable, Equatable {
     case exact(String)
     case prefix(String)
-    case regex(String)
+    case regex(CompiledRegex)
     /// `{}` in header matches: the header must be present.
     case present
 
@@ -10,7 +10,7 @@ public enum StringMatch: Sendable, Equatable {
         switch self {
         case .exact(let e): return ignoreCase ? e.lowercased() == value.lowercased() : e == value
         case .prefix(let p): return ignoreCase ? value.lowercased().hasPrefix(p.lowercased()) : value.hasPrefix(p)
-        case .regex(let pattern): return RegexCache.wholeMatch(pattern, value)
+        case .regex(let regex): return regex.wholeMatch(value)
         case .present: return true
         }
     }
@@ -30,29 +30,35 @@ extension StringMatch {
         case "exact": return .exact(text)
         case "prefix": return .prefix(text)
         default:
-            guard RegexCache.compile(text) != nil else { throw v.error("invalid regular expression '\(text)'") }
-            return .regex(text)
+            guard let regex = CompiledRegex(text) else { throw v.error("invalid regular expression '\(text)'") }
+            return .regex(regex)
         }
     }
 }
 
-/// Compiled regular expressions, shared by every matcher of the same pattern. Compiled once at load,
-/// read-only afterwards from any thread.
-enum RegexCache {
-    nonisolated(unsafe) private static var compiled: [String: Regex<AnyRegexOutput>] = [:]
-    private static let lock = PlainLock()
+/// A regular expression compiled once, when the configuration loads; the request path only matches
+/// with it. Immutable, so any loop may read it. Two are equal when their patterns are.
+public struct CompiledRegex: @unchecked Sendable, Equatable, CustomStringConvertible, ExpressibleByStringLiteral {
+    public let pattern: String
+    let regex: Regex<AnyRegexOutput>
 
-    static func compile(_ pattern: String) -> Regex<AnyRegexOutput>? {
-        lock.withLock {
-            if let r = compiled[pattern] { return r }
-            guard let r = try? Regex(pattern) else { return nil }
-            compiled[pattern] = r
-            return r
-        }
+    public init?(_ pattern: String) {
+        guard let regex = try? Regex(pattern) else { return nil }
+        self.pattern = pattern
+        self.regex = regex
     }
 
-    static func wholeMatch(_ pattern: String, _ value: String) -> Bool {
-        guard let r = compile(pattern) else { return false }
-        return (try? r.wholeMatch(in: value)) != nil
+    /// For patterns written in code: an invalid one is a programmer error.
+    public init(stringLiteral pattern: String) {
+        guard let compiled = CompiledRegex(pattern) else { preconditionFailure("invalid regular expression literal '\(pattern)'") }
+        self = compiled
     }
+
+    public func wholeMatch(_ value: String) -> Bool { (try? regex.wholeMatch(in: value)) != nil }
+
+    public func matches(in value: String) -> [Regex<AnyRegexOutput>.Match] { value.matches(of: regex) }
+
+    public var description: String { pattern }
+
+    public static func == (a: CompiledRegex, b: CompiledRegex) -> Bool { a.pattern == b.pattern }
 }

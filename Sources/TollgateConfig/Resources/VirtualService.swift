@@ -84,7 +84,7 @@ public struct HTTPRedirect: Sendable, Equatable {
 public struct HTTPRewrite: Sendable, Equatable {
     public var uri: String?
     public var authority: String?
-    public var uriRegex: (match: String, rewrite: String)?
+    public var uriRegex: (match: CompiledRegex, rewrite: String)?
 
     public static func == (a: Self, b: Self) -> Bool {
         a.uri == b.uri && a.authority == b.authority && a.uriRegex?.match == b.uriRegex?.match && a.uriRegex?.rewrite == b.uriRegex?.rewrite
@@ -252,12 +252,12 @@ extension HTTPRedirect {
 extension HTTPRewrite {
     static func decode(_ value: YAMLValue) throws -> HTTPRewrite {
         try value.checkKeys(["uri", "authority", "uriRegexRewrite"])
-        var regex: (String, String)?
+        var regex: (CompiledRegex, String)?
         if let r = try value.field("uriRegexRewrite") {
             try r.checkKeys(["match", "rewrite"])
             let pattern = try r.requiredField("match").string()
-            guard RegexCache.compile(pattern) != nil else { throw try r.requiredField("match").error("invalid regular expression") }
-            regex = (pattern, try r.requiredField("rewrite").string())
+            guard let compiled = CompiledRegex(pattern) else { throw try r.requiredField("match").error("invalid regular expression") }
+            regex = (compiled, try r.requiredField("rewrite").string())
         }
         let rewrite = HTTPRewrite(uri: try value.optionalString("uri"), authority: try value.optionalString("authority"), uriRegex: regex)
         if rewrite.uri != nil && regex != nil { throw value.error("uri and uriRegexRewrite are mutually exclusive") }

@@ -18,12 +18,16 @@ protocol ChannelHandler: AnyObject {
     func channelClosed(_ channel: Channel)
 }
 
-/// A non-blocking socket with its read and write `DispatchSource`s, a transport (plain or TLS) and an
+/// A non-blocking socket in its loop's edge-triggered epoll set, with a transport (plain or TLS) and an
 /// outbound buffer. Confined to `loop.queue`: every method must be called there.
 ///
-/// The write source runs only while output is pending. Reading can be paused for backpressure; because
-/// TLS may hold decrypted bytes that the socket no longer signals, resuming schedules a read at once.
-final class Channel: @unchecked Sendable {
+/// Edge-triggered means an event says "something changed", once: after a readable event the channel
+/// reads until the transport says it would block, or until its per-turn budget is spent and it asks
+/// the loop to continue in a later turn. `mayHaveInput` remembers that input may be waiting without a
+/// new edge coming (budget spent, reading paused for backpressure, TLS plaintext held by OpenSSL), so
+/// resuming reads re-processes it. Writes go straight to the socket; only a write that would block
+/// leaves bytes queued, and the writable edge that follows flushes them.
+final class Channel: Selectable, @unchecked Sendable {
     enum State { case connecting, handshaking, active, closing, closed }
 
     let fd: Int32
@@ -35,14 +39,18 @@ final class Channel: @unchecked Sendable {
     var handler: ChannelHandler?
     private(set) var state: State
 
-    private var readSource: DispatchSourceRead?
-    private var writeSource: DispatchSourceWrite?
-    private var writeSourceRunning = false
-    private var readSourceRunning = false
+    private var registered = false
     private var readPaused = false
-    private var readScheduled = false
-    /// Set when a TLS read needs the socket writable (post-handshake messages).
+    /// Input may be waiting that no new event will announce.
+    private var mayHaveInput = false
+    private var inputClosed = false
+    /// The kernel reported the peer's FIN (or an error): keep reading until EOF, short reads or not.
+    private var peerClosed = false
+    /// A write would block: the next writable event flushes.
+    private var awaitingWritable = false
+    /// A TLS read needs the socket writable (post-handshake messages); read again once it is.
     private var readWantsWrite = false
+    private var flushIsDeferred = false
 
     private var outbound: [UInt8] = []
     private var outboundOffset = 0
@@ -52,6 +60,11 @@ final class Channel: @unchecked Sendable {
 
     static let highWaterMark = 256 * 1024
     static let lowWaterMark = 64 * 1024
+    /// Reads per readable event before the channel yields to the loop's other connections.
+    static let readsPerTurn = 16
+    /// Writes smaller than this, made while the loop handles an event, wait until the event is handled
+    /// so they leave together (a response head and a small body in one TLS record and one `send`).
+    static let coalescingLimit = 16 * 1024
 
     init(fd: Int32, loop: EventLoop, transport: Transport, peer: SocketAddress?, connecting: Bool = false) {
         self.fd = fd
@@ -65,89 +78,84 @@ final class Channel: @unchecked Sendable {
     var isWritable: Bool { pendingOutboundBytes < Channel.highWaterMark }
     var isOpen: Bool { state != .closed && state != .closing }
 
-    /// Installs the sources and starts the handshake (or waits for the connect to finish).
+    /// Joins the loop's epoll set and starts the handshake (or waits for the connect to finish).
     func start() {
+        loop.assertOnLoop()
         loop.openChannels[ObjectIdentifier(self)] = self
-        let read = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
-        let write = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
-        readSource = read
-        writeSource = write
-        let closer = DescriptorCloser(fd: fd, holders: 2)
-        let closeOnBothCancelled: @Sendable () -> Void = { closer.release() }
-        read.setCancelHandler(handler: closeOnBothCancelled)
-        write.setCancelHandler(handler: closeOnBothCancelled)
-        read.setEventHandler { [weak self] in self?.readable() }
-        write.setEventHandler { [weak self] in self?.writable() }
-        read.resume()
-        readSourceRunning = true
-        if state == .connecting {
-            setWriteSource(running: true)
-        } else {
+        do {
+            try loop.register(self, fd: fd, interest: EpollSet.socketInterest)
+            registered = true
+        } catch {
+            fail("\(error)")
+            return
+        }
+        // An accepted client has often sent its first bytes already; a connecting socket waits for
+        // its writable event.
+        if state == .handshaking { driveHandshake() }
+    }
+
+    func ready(_ events: UInt32) {
+        loop.assertOnLoop()
+        let failed = events & EpollSet.failure != 0
+        if events & EpollSet.readable != 0 || failed { mayHaveInput = true }
+        if events & EpollSet.peerClosed != 0 { peerClosed = true }
+        switch state {
+        case .connecting:
+            if events & (EpollSet.writable | EpollSet.failure) != 0 { connectFinished() }
+        case .handshaking:
             driveHandshake()
+        case .active:
+            if awaitingWritable && (events & EpollSet.writable != 0 || failed) {
+                awaitingWritable = false
+                if readWantsWrite {
+                    readWantsWrite = false
+                    mayHaveInput = true
+                }
+                flush()
+            }
+            readAvailable()
+        case .closing:
+            drainWhileLingering()
+        case .closed:
+            return
         }
     }
 
     // MARK: Reading
 
     func pauseReading() {
-        guard !readPaused else { return }
         readPaused = true
-        if readSourceRunning, let readSource {
-            readSource.suspend()
-            readSourceRunning = false
-        }
     }
 
     func resumeReading() {
-        guard readPaused, isOpen || state == .closing else { return }
+        guard readPaused else { return }
         readPaused = false
-        if !readSourceRunning, let readSource {
-            readSource.resume()
-            readSourceRunning = true
-        }
-        scheduleRead()
-    }
-
-    private func scheduleRead() {
-        guard !readScheduled else { return }
-        readScheduled = true
-        loop.execute { [self] in
-            readScheduled = false
-            if state == .active && !readPaused { readAvailable() }
-        }
-    }
-
-    private func readable() {
-        switch state {
-        case .connecting: connectFinished()  // a refused connect shows up as readable (EPOLLERR/HUP)
-        case .handshaking: driveHandshake()
-        case .active: readAvailable()
-        case .closing: drainWhileLingering()
-        case .closed: return
-        }
+        // No new edge comes for bytes that arrived (or stayed in OpenSSL) while paused.
+        if state == .active && (mayHaveInput || transport.pendingBytes > 0) { loop.continueLater(self) }
     }
 
     private func readAvailable() {
-        var rounds = 0
-        while state == .active && !readPaused {
-            if rounds == 16 {
-                // Let other connections on this loop run; come back for the rest.
-                if transport.pendingBytes > 0 { scheduleRead() }
-                return
-            }
-            rounds += 1
+        guard mayHaveInput || transport.pendingBytes > 0 else { return }
+        for _ in 0..<Channel.readsPerTurn {
+            guard state == .active && !readPaused && !inputClosed && !readWantsWrite else { return }
             switch transport.read(into: loop.readBuffer) {
             case .done(let n):
+                // A short read on a plain socket emptied it: new bytes bring a new edge, so the read
+                // that would only say EAGAIN is skipped (as nginx does), unless a FIN is due.
+                let drained = n < loop.readBuffer.count && transport.shortReadDrainsSocket && !peerClosed
+                if drained { mayHaveInput = false }
                 handler?.channel(self, didRead: UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<n]))
+                if drained { return }
             case .wantRead:
+                mayHaveInput = false
                 return
             case .wantWrite:
                 readWantsWrite = true
-                setWriteSource(running: true)
+                awaitingWritable = true
                 return
             case .closed:
-                // Stop watching for reads: the peer sent everything it will send.
-                pauseReading()
+                mayHaveInput = false
+                inputClosed = true
                 handler?.channelDidReadEOF(self)
                 return
             case .failed(let reason):
@@ -155,6 +163,8 @@ final class Channel: @unchecked Sendable {
                 return
             }
         }
+        // Budget spent with input maybe left in the socket or in OpenSSL: finish in a later turn.
+        if state == .active && !readPaused { loop.continueLater(self) }
     }
 
     // MARK: Handshake and connect
@@ -163,13 +173,14 @@ final class Channel: @unchecked Sendable {
         switch transport.handshake() {
         case .done:
             state = .active
-            setWriteSource(running: pendingOutboundBytes > 0)
+            mayHaveInput = true
+            if pendingOutboundBytes > 0 { flush() }
             handler?.channelActive(self)
-            if state == .active && !readPaused { readAvailable() }
+            readAvailable()
         case .wantRead:
-            setWriteSource(running: false)
+            break
         case .wantWrite:
-            setWriteSource(running: true)
+            awaitingWritable = true
         case .closed:
             fail("peer closed the connection during the TLS handshake")
         case .failed(let reason):
@@ -198,7 +209,9 @@ final class Channel: @unchecked Sendable {
 
     // MARK: Writing
 
+    /// Queues `bytes` and writes them now, or once the current event is handled when they are small.
     func write(_ bytes: [UInt8]) {
+        loop.assertOnLoop()
         guard state != .closed && !closeWhenFlushed, !bytes.isEmpty else { return }
         if outboundOffset == outbound.count {
             outbound = bytes
@@ -206,21 +219,28 @@ final class Channel: @unchecked Sendable {
         } else {
             outbound.append(contentsOf: bytes)
         }
-        if state == .active { flush() }
+        guard state == .active else {
+            // Still connecting or handshaking: the bytes wait, but the writer must learn when they
+            // pass the high-water mark, or it would pause itself and never hear that it may resume.
+            noteWritability()
+            return
+        }
+        if awaitingWritable {
+            noteWritability()
+        } else if loop.isHandlingEvents && pendingOutboundBytes < Channel.coalescingLimit {
+            if !flushIsDeferred {
+                flushIsDeferred = true
+                loop.flushAfterEvent(self)
+            }
+        } else {
+            flush()
+        }
     }
 
-    private func writable() {
-        switch state {
-        case .connecting: connectFinished()
-        case .handshaking: driveHandshake()
-        case .active:
-            if readWantsWrite {
-                readWantsWrite = false
-                readAvailable()
-            }
-            flush()
-        case .closing, .closed: setWriteSource(running: false)
-        }
+    /// The loop's end-of-event flush of writes that `write` held back.
+    func flushDeferred() {
+        flushIsDeferred = false
+        if state == .active && !awaitingWritable { flush() }
     }
 
     private func flush() {
@@ -232,7 +252,7 @@ final class Channel: @unchecked Sendable {
             case .done(let n):
                 outboundOffset += n
             case .wantWrite, .wantRead:
-                setWriteSource(running: true)
+                awaitingWritable = true
                 noteWritability()
                 return
             case .closed:
@@ -245,7 +265,6 @@ final class Channel: @unchecked Sendable {
         }
         outbound.removeAll(keepingCapacity: outbound.capacity <= 1 << 20)
         outboundOffset = 0
-        setWriteSource(running: readWantsWrite)
         noteWritability()
         if closeWhenFlushed { beginLingeringClose() }
     }
@@ -261,12 +280,6 @@ final class Channel: @unchecked Sendable {
         }
     }
 
-    private func setWriteSource(running: Bool) {
-        guard let writeSource, running != writeSourceRunning else { return }
-        if running { writeSource.resume() } else { writeSource.suspend() }
-        writeSourceRunning = running
-    }
-
     // MARK: Closing
 
     /// Closes once everything queued has been written, then lingers briefly so a peer still sending
@@ -274,8 +287,13 @@ final class Channel: @unchecked Sendable {
     func closeAfterFlush() {
         guard isOpen else { return }
         closeWhenFlushed = true
-        if pendingOutboundBytes == 0 && state == .active { beginLingeringClose() }
-        if state != .active { close() }
+        if state != .active {
+            close()
+        } else if pendingOutboundBytes == 0 {
+            beginLingeringClose()
+        } else if !awaitingWritable && !flushIsDeferred {
+            flush()
+        }
     }
 
     private func beginLingeringClose() {
@@ -286,12 +304,7 @@ final class Channel: @unchecked Sendable {
 
     private func linger() {
         state = .closing
-        setWriteSource(running: false)
         shutdown(fd, Int32(SHUT_WR))
-        if readPaused {
-            readPaused = false
-            if !readSourceRunning, let readSource { readSource.resume(); readSourceRunning = true }
-        }
         lingerTimer = loop.schedule(afterMilliseconds: 2000) { [self] in close() }
         drainWhileLingering()
     }
@@ -318,43 +331,19 @@ final class Channel: @unchecked Sendable {
 
     /// Closes now, dropping anything unsent.
     func close() {
+        loop.assertOnLoop()
         guard state != .closed else { return }
         let wasActive = state == .active
         state = .closed
         lingerTimer?.cancel()
         lingerTimer = nil
         if wasActive { transport.shutdown() }
-        // A suspended source must be resumed before it may be cancelled.
-        if let readSource {
-            if !readSourceRunning { readSource.resume() }
-            readSource.cancel()
-        }
-        if let writeSource {
-            if !writeSourceRunning { writeSource.resume() }
-            writeSource.cancel()
-        }
-        readSourceRunning = false
-        writeSourceRunning = false
+        if registered { loop.deregister(fd: fd) }
+        registered = false
+        System.close(fd)
         let handler = self.handler
         self.handler = nil
         handler?.channelClosed(self)
         loop.openChannels.removeValue(forKey: ObjectIdentifier(self))
-    }
-}
-
-/// Closes a descriptor once every dispatch source watching it has been cancelled, so the number is
-/// never reused while a source still refers to it. Its cancel handlers run on one loop queue.
-private final class DescriptorCloser: @unchecked Sendable {
-    private let fd: Int32
-    private var holders: Int
-
-    init(fd: Int32, holders: Int) {
-        self.fd = fd
-        self.holders = holders
-    }
-
-    func release() {
-        holders -= 1
-        if holders == 0 { System.close(fd) }
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+internal import CLinux
 
 /// A failed system call: which call and `errno` read at once.
 public struct SystemError: Error, CustomStringConvertible, Sendable {
@@ -37,6 +38,21 @@ enum System {
         try call("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
+    /// The socket's own address (the gateway's side of an accepted connection).
+    static func localAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return rc == 0 ? SocketAddress(storage: storage) : nil
+    }
+
+    /// Looks at what the socket holds without taking it.
+    static func peek(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws -> NonBlocking<Int> {
+        try call("recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_PEEK)) }
+    }
+
     static func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws -> NonBlocking<Int> {
         try call("send") { Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }
     }
@@ -44,19 +60,46 @@ enum System {
     static func accept(_ fd: Int32) throws -> NonBlocking<(Int32, SocketAddress)> {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let flags = Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
         let result = try call("accept4") {
             withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(fd, $0, &length) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { tg_accept4(fd, $0, &length, flags) }
             }
         }
         switch result {
         case .wouldBlock: return .wouldBlock
-        case .done(let client):
-            // accept4 is not visible to Swift's Glibc module; set the flags it would have set.
-            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            return .done((client, SocketAddress(storage: storage)))
+        case .done(let client): return .done((client, SocketAddress(storage: storage)))
         }
+    }
+
+    /// A non-blocking listening socket bound to `address`. With `reusePort` several sockets (one per
+    /// loop) share the port and the kernel spreads new connections across them.
+    static func listeningSocket(_ address: SocketAddress, reusePort: Bool, backlog: Int32 = 1024) throws -> Int32 {
+        let fd = try socket(family: address.family)
+        setOption(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
+        if reusePort { setOption(fd, level: SOL_SOCKET, name: SO_REUSEPORT, value: 1) }
+        var storage = address.storage
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
+        }
+        if rc != 0 {
+            let e = errno
+            close(fd)
+            throw SystemError(call: "bind \(address)", errno: e)
+        }
+        guard listen(fd, backlog) == 0 else {
+            let e = errno
+            close(fd)
+            throw SystemError(call: "listen", errno: e)
+        }
+        return fd
+    }
+
+    /// The soft limit on open descriptors (`ulimit -n`).
+    static func openFileLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return Int(clamping: min(limit.rlim_cur, UInt(Int32.max)))
     }
 
     static func socket(family: Int32) throws -> Int32 {
@@ -92,6 +135,43 @@ enum System {
 
     static func close(_ fd: Int32) {
         _ = Glibc.close(fd)
+    }
+}
+
+/// A loop's epoll set, edge-triggered. Events carry a 64-bit token chosen by the caller.
+struct EpollSet {
+    let fd: Int32
+
+    static let readable = EPOLLIN.rawValue
+    static let writable = EPOLLOUT.rawValue
+    /// Error or hang-up: reported whatever the interest; the next read or write says which.
+    static let failure = EPOLLERR.rawValue | EPOLLHUP.rawValue
+    /// The peer shut down its side (or the connection failed): input ends with EOF or an error.
+    static let peerClosed = EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue
+    /// Sockets are watched for both directions from the start, edge-triggered: the kernel signals
+    /// writability only after a send hit EAGAIN, so write interest costs no `epoll_ctl` per request.
+    static let socketInterest = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
+    static let listenerInterest = EPOLLIN.rawValue | EPOLLET.rawValue
+
+    init() throws {
+        fd = epoll_create1(Int32(EPOLL_CLOEXEC))
+        if fd < 0 { throw SystemError(call: "epoll_create1", errno: errno) }
+    }
+
+    func add(_ descriptor: Int32, interest: UInt32, token: UInt64) throws {
+        var event = epoll_event()
+        event.events = interest
+        event.data.u64 = token
+        if epoll_ctl(fd, EPOLL_CTL_ADD, descriptor, &event) != 0 { throw SystemError(call: "epoll_ctl", errno: errno) }
+    }
+
+    func remove(_ descriptor: Int32) {
+        _ = epoll_ctl(fd, EPOLL_CTL_DEL, descriptor, nil)
+    }
+
+    /// Ready events without waiting; 0 when none (or interrupted: the loop's source fires again).
+    func poll(into events: UnsafeMutablePointer<epoll_event>, capacity: Int32) -> Int {
+        Int(max(0, epoll_wait(fd, events, capacity, 0)))
     }
 }
 

@@ -8,6 +8,9 @@ protocol Transport: AnyObject {
     func write(_ buffer: UnsafeRawBufferPointer) -> TLSIOResult
     /// Bytes already received and decrypted but not yet returned by `read`.
     var pendingBytes: Int { get }
+    /// A read that returned less than asked for emptied the socket (true for a plain socket; a TLS
+    /// read returns one record at most, whatever the socket holds).
+    var shortReadDrainsSocket: Bool { get }
     func shutdown()
 }
 
@@ -42,7 +45,10 @@ final class PlainTransport: Transport {
     }
 
     var pendingBytes: Int { 0 }
+    var shortReadDrainsSocket: Bool { true }
     func shutdown() {}
 }
 
-extension TLSConnection: Transport {}
+extension TLSConnection: Transport {
+    var shortReadDrainsSocket: Bool { false }
+}

@@ -37,7 +37,9 @@ final class AdminConnection: ChannelHandler, @unchecked Sendable {
         case "/stats/prometheus", "/metrics":
             return (200, "text/plain; version=0.0.4; charset=utf-8", runtime.metrics.exposition())
         case "/healthz/ready":
-            return (200, "text/plain", Array("ok\n".utf8))
+            // Replicas that run the same configuration show the same digest, whatever their generations.
+            let snapshot = runtime.current
+            return (200, "text/plain", Array("ok\ngeneration \(snapshot.generation)\nconfig sha256:\(snapshot.digest)\n".utf8))
         default:
             return (404, "text/plain", Array("not found: try /stats/prometheus or /healthz/ready\n".utf8))
         }

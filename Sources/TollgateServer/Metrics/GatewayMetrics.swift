@@ -19,16 +19,28 @@ public final class GatewayMetrics: Sendable {
 
     let connectionsOpened: Counter
     let connectionsActive: Gauge
+    let connectionsRefused: Counter
+    let acceptPauses: Counter
     let reloadsSucceeded: Counter
     let reloadsRejected: Counter
+    let configGeneration: Gauge
 
     public init() {
         connectionsOpened = registry.makeCounter(descriptor: MetricNameDescriptor(
             metricName: "tollgate_downstream_connections", unitName: "total", helpText: "Client connections accepted."))
         connectionsActive = registry.makeGauge(descriptor: MetricNameDescriptor(
             metricName: "tollgate_downstream_connections", unitName: "active", helpText: "Client connections open now."))
+        connectionsRefused = registry.makeCounter(descriptor: MetricNameDescriptor(
+            metricName: "tollgate_downstream_connections_refused", unitName: "total",
+            helpText: "Client connections closed at once because --max-connections were open."))
+        acceptPauses = registry.makeCounter(descriptor: MetricNameDescriptor(
+            metricName: "tollgate_accept_pauses", unitName: "total",
+            helpText: "Times accepting paused because the process ran out of file descriptors (or the kernel of memory)."))
         reloadsSucceeded = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "success")])
         reloadsRejected = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "rejected")])
+        configGeneration = registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "tollgate_config_generation", unitName: "", helpText: "Generation of the configuration in use (1 at start, +1 per reload)."))
+        configGeneration.set(Double(1))
     }
 
     /// The Prometheus text exposition of everything.
@@ -47,7 +59,8 @@ public final class GatewayMetrics: Sendable {
         case text.contains("local issuer") || text.contains("self-signed") || text.contains("self signed"): "unknown_ca"
         case text.contains("purpose"): "certificate_usage"
         case text.contains("application verification"): "certificate_not_admitted"
-        case text.contains("unrecognized name") || text.contains("servername"): "unknown_server_name"
+        case text.contains("unrecognized name") || text.contains("servername") || text.contains("serves SNI"): "unknown_server_name"
+        case text.contains("server_name extension") || text.contains("second ClientHello"): "malformed_client_hello"
         default: "other"
         }
     }
@@ -56,35 +69,44 @@ public final class GatewayMetrics: Sendable {
 /// Per-loop cache of labelled request metrics. Confined to its loop.
 final class RequestMetrics {
     private let metrics: GatewayMetrics
-    private var counters: [String: Counter] = [:]
-    private var histograms: [String: ValueHistogram] = [:]
+    /// Keyed by the raw values, so a request whose labels were seen before formats nothing.
+    private struct CounterKey: Hashable {
+        let status: Int
+        let flags: String
+        let principal: String?
+        let destination: String?
+    }
+    private struct HistogramKey: Hashable {
+        let status: Int
+        let destination: String?
+    }
+    private var counters: [CounterKey: Counter] = [:]
+    private var histograms: [HistogramKey: ValueHistogram] = [:]
 
     init(metrics: GatewayMetrics) { self.metrics = metrics }
 
     /// `istio_requests_total` and `istio_request_duration_milliseconds`, with Istio's label names.
     func record(status: Int, flags: String, principal: String?, destination: String?, milliseconds: Int) {
-        let code = String(status)
-        let source = principal.map { "spiffe://\($0)" } ?? "unknown"
-        let service = destination ?? "unknown"
-        let key = "\(code)|\(flags)|\(source)|\(service)"
+        let key = CounterKey(status: status, flags: flags, principal: principal, destination: destination)
         let counter: Counter
         if let cached = counters[key] {
             counter = cached
         } else {
             counter = metrics.registry.makeCounter(descriptor: GatewayMetrics.requestsTotal, labels: [
-                ("reporter", "source"), ("response_code", code), ("response_flags", flags), ("source_principal", source),
-                ("destination_service", service), ("request_protocol", "http"),
+                ("reporter", "source"), ("response_code", String(status)), ("response_flags", flags),
+                ("source_principal", principal.map { "spiffe://\($0)" } ?? "unknown"),
+                ("destination_service", destination ?? "unknown"), ("request_protocol", "http"),
             ])
             counters[key] = counter
         }
         counter.increment()
-        let histogramKey = "\(code)|\(service)"
+        let histogramKey = HistogramKey(status: status, destination: destination)
         let histogram: ValueHistogram
         if let cached = histograms[histogramKey] {
             histogram = cached
         } else {
             histogram = metrics.registry.makeValueHistogram(descriptor: GatewayMetrics.requestDuration, labels: [
-                ("reporter", "source"), ("response_code", code), ("destination_service", service),
+                ("reporter", "source"), ("response_code", String(status)), ("destination_service", destination ?? "unknown"),
             ], buckets: GatewayMetrics.durationBuckets)
             histograms[histogramKey] = histogram
         }

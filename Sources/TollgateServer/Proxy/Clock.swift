@@ -26,10 +26,13 @@ enum Clock {
     static func isoTimestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        var t = ts.tv_sec
+        return isoTimestamp(seconds: ts.tv_sec, milliseconds: Int(ts.tv_nsec / 1_000_000))
+    }
+
+    static func isoTimestamp(seconds: time_t, milliseconds ms: Int) -> String {
+        var t = seconds
         var parts = tm()
         gmtime_r(&t, &parts)
-        let ms = Int(ts.tv_nsec / 1_000_000)
         let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(msText)Z"
     }
@@ -38,17 +41,23 @@ enum Clock {
 
     /// A random UUID (version 4) for `x-request-id`.
     static func uuid() -> String {
-        var g = SystemRandomNumberGenerator()
-        var words = (g.next(), g.next())
-        var bytes = withUnsafeBytes(of: &words) { Array($0) }
-        bytes[6] = bytes[6] & 0x0F | 0x40
-        bytes[8] = bytes[8] & 0x3F | 0x80
+        let (high, low) = (RandomPool.shared.next(), RandomPool.shared.next())
         let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for (i, b) in bytes.enumerated() {
-            if [4, 6, 8, 10].contains(i) { out.append(UInt8(ascii: "-")) }
-            out += [hex[Int(b >> 4)], hex[Int(b & 15)]]
+        return String(unsafeUninitializedCapacity: 36) { out in
+            var position = 0
+            for index in 0..<16 {
+                var byte = UInt8(truncatingIfNeeded: (index < 8 ? high : low) >> (8 * UInt64(index % 8)))
+                if index == 6 { byte = byte & 0x0F | 0x40 }
+                if index == 8 { byte = byte & 0x3F | 0x80 }
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    out[position] = UInt8(ascii: "-")
+                    position += 1
+                }
+                out[position] = hex[Int(byte >> 4)]
+                out[position + 1] = hex[Int(byte & 15)]
+                position += 2
+            }
+            return position
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }

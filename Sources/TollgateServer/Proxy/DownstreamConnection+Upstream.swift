@@ -1,13 +1,14 @@
 import HTTP1
 import TollgateConfig
 import TollgateCore
+import TollgatePlanner
 import TollgateRouting
 
 extension DownstreamConnection: UpstreamDelegate {
     /// Chooses a destination and cluster, prepares the upstream request head, and makes the first attempt.
     func startForward(_ plan: ForwardPlan, headerOperations: HeaderOperations) {
         guard let exchange else { return }
-        let destination = plan.pick(random: UInt64.random(in: 0..<UInt64.max))
+        let destination = plan.pick(random: RandomPool.shared.next() % UInt64.max)
         exchange.plan = plan
         exchange.destination = destination
         guard let cluster = exchange.snapshot.upstreams.cluster(for: destination.destination) else {

@@ -16,6 +16,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     let listenPort: Int
     let channel: Channel
     let tls: TLSConnection?
+    /// The newest TLS group this connection's client is known to pass (checked again after a reload).
+    var verifiedUnder: TLSServerGroup?
     var loop: EventLoop { channel.loop }
     var identity = PeerIdentity.anonymous
     var serverName: String?
@@ -32,7 +34,11 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     private(set) lazy var clientCertElement: String? = identity.verified
         ? ForwardedHeaders.clientCertElement(identity, by: runtime.current.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
         : nil
-    let peerHost: String
+    /// The client's address: the socket's peer, or behind a balancer what its PROXY header says.
+    private(set) var peerHost: String
+    private(set) var peerDescription: String
+    /// The gateway's address of this connection (`destination.ip` in policies), read once when first needed.
+    private(set) lazy var localAddress: IPAddress? = System.localAddress(channel.fd).flatMap { IPAddress($0.host) }
     var logger: Logger { runtime.logger }
 
     init(id: UInt64, runtime: GatewayRuntime, listenPort: Int, channel: Channel, tls: TLSConnection?) {
@@ -41,7 +47,9 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         self.listenPort = listenPort
         self.channel = channel
         self.tls = tls
+        verifiedUnder = tls?.group
         peerHost = channel.peer?.host ?? "-"
+        peerDescription = channel.peer?.description ?? "-"
         decoder = RequestDecoder(limits: runtime.settings.limits)
     }
 
@@ -62,9 +70,30 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         deadline = nil
     }
 
+    /// Shutting down. A connection the gateway accepted is answered: one still in its handshake or
+    /// waiting for its first request gets that response (with `connection: close`), as does one in
+    /// the middle of a request. Only a connection idle after a response, with nothing of a next request
+    /// received, is closed at once (its client retries on a new connection, as after any keep-alive close).
     func drain() {
         keepAlive = false
-        if exchange == nil { channel.closeAfterFlush() }
+        if exchange == nil && requestsServed > 0 && decoder.bufferedByteCount == 0 { channel.closeAfterFlush() }
+    }
+
+    /// A reload that changes how this port verifies clients (a CRL that revokes the device, other pins,
+    /// SIMPLE to MUTUAL) ends the connections verified the old way at once, mid-request or not: a revoked
+    /// device keeps nothing open. A reload that leaves verification alone changes nothing here.
+    func configurationChanged(_ snapshot: ConfigSnapshot) {
+        guard let tls, tls.isHandshakeComplete, !stillVerifiedAsConfigured(tls, snapshot: snapshot) else { return }
+        logger.info("closing a connection verified under a previous TLS configuration", metadata: [
+            "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
+            "peer.principal": "\(identity.principal ?? "-")",
+        ])
+        if exchange != nil {
+            exchange?.responseDetails = "downstream_verification_changed"
+            abortExchange(reason: "the port's client verification changed")
+        } else {
+            channel.close()
+        }
     }
 
     func sweep(now: UInt64) {
@@ -103,9 +132,14 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     // MARK: ChannelHandler
 
     func channelActive(_ channel: Channel) {
+        if let proxied = (channel.transport as? ProxyProtocolTransport)?.source {
+            peerHost = proxied.address.description
+            peerDescription = proxied.address.bytes.count == 16 ? "[\(peerHost)]:\(proxied.port)" : "\(peerHost):\(proxied.port)"
+        }
         if let tls {
             identity = tls.peerIdentity()
             serverName = tls.serverName
+            if identity.verified { runtime.lastSeen?.saw(certificateSHA256: identity.leafSHA256) }
             logger.debug("tls handshake complete", metadata: [
                 "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
                 "tls.version": "\(tls.protocolVersion)", "tls.cipher": "\(tls.cipher)", "tls.resumed": "\(tls.sessionReused)",
@@ -254,12 +288,13 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         let duration = Int((Clock.nowNanos() - e.startNanos) / 1_000_000)
         loop.requestMetrics(runtime.metrics).record(status: e.status, flags: e.responseFlags, principal: identity.principal,
                                                     destination: e.destination?.destination.host, milliseconds: duration)
-        runtime.accessLog.log(AccessLog.Entry(
+        guard runtime.accessLog.enabled else { return }
+        loop.accessLog.append(AccessLog.Entry(
             method: e.head.method, path: e.head.target, protocolVersion: e.head.version.description, status: e.status,
             flags: e.responseFlags, details: e.responseDetails, bytesReceived: e.bytesReceived, bytesSent: e.bytesSent,
             durationMilliseconds: duration, forwardedFor: e.head.headers["x-forwarded-for"] ?? "-",
             userAgent: e.head.headers["user-agent"] ?? "-", requestID: e.requestID, authority: e.head.authority ?? "-",
-            upstreamHost: e.upstreamHost, routeName: e.routeName ?? "-", peer: channel.peer?.description ?? "-",
+            upstreamHost: e.upstreamHost, routeName: e.routeName ?? "-", peer: peerDescription,
             serverName: serverName ?? "-", principal: identity.principal ?? "-"))
     }
 }

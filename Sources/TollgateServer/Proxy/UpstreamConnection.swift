@@ -212,9 +212,10 @@ final class UpstreamPool: @unchecked Sendable {
 
     init(loop: EventLoop) { self.loop = loop }
 
+    // The lists are changed in place (`idle[endpoint, default: []]`): copying one out and back costs an
+    // allocation per request.
     func checkout(_ endpoint: SocketAddress) -> UpstreamConnection? {
-        while var list = idle[endpoint], let connection = list.popLast() {
-            idle[endpoint] = list
+        while let connection = idle[endpoint]?.popLast() {
             connection.inPool = false
             if connection.channel.isOpen { return connection }
         }
@@ -222,15 +223,13 @@ final class UpstreamPool: @unchecked Sendable {
     }
 
     func checkin(_ connection: UpstreamConnection) {
-        var list = idle[connection.endpoint] ?? []
-        guard list.count < Self.maxIdlePerEndpoint else {
+        guard idle[connection.endpoint, default: []].count < Self.maxIdlePerEndpoint else {
             connection.close()
             return
         }
         connection.inPool = true
         connection.idleSince = Clock.nowNanos()
-        list.append(connection)
-        idle[connection.endpoint] = list
+        idle[connection.endpoint, default: []].append(connection)
     }
 
     /// Closes connections idle for longer than the idle timeout (run by the loop's sweep).

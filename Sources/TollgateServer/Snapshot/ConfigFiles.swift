@@ -25,6 +25,11 @@ public enum ConfigFiles {
     }
 
     public static func load(_ paths: [String]) throws -> ConfigModel {
+        try ConfigLoader.load(try read(paths))
+    }
+
+    /// The text of every configuration file, by path.
+    static func read(_ paths: [String]) throws -> [(name: String, text: String)] {
         let files = try collect(paths)
         var sources: [(name: String, text: String)] = []
         for file in files {
@@ -33,6 +38,6 @@ public enum ConfigFiles {
             }
             sources.append((file, String(decoding: data, as: UTF8.self)))
         }
-        return try ConfigLoader.load(sources)
+        return sources
     }
 }

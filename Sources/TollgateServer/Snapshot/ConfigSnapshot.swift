@@ -40,8 +40,29 @@ public final class ConfigSnapshot: Sendable {
             + authorization.skipped.map { "AuthorizationPolicy \($0.name) does not apply: \($0.reason)" }
     }
 
+    /// SHA-256 over the configuration files and the certificates, CAs and CRLs they serve with: equal on
+    /// replicas that run the same configuration, whatever their reload counts (`/healthz/ready`).
+    public let digest: String
+
+    static func digest(sources: [(name: String, text: String)], listeners: [Int: ListenerRuntime]) -> String {
+        let sha = SHA256Digest()
+        // File names without their folder: replicas mount the same files at different places.
+        for source in sources {
+            sha.update(Array((source.name as NSString).lastPathComponent.utf8) + [0] + Array(source.text.utf8) + [0])
+        }
+        for listener in listeners.values.sorted(by: { $0.plan.declaredPort < $1.plan.declaredPort }) {
+            sha.update(Array("port \(listener.plan.declaredPort)".utf8) + [0])
+            for entry in listener.tls?.entries ?? [] {
+                let settings = entry.context.settings
+                for part in [settings.certificateChainPEM, settings.clientCAPEM ?? [], settings.crlPEM ?? []] { sha.update(part + [0]) }
+            }
+        }
+        return sha.finalizeHex()
+    }
+
     init(generation: Int, model: ConfigModel, listeners: [Int: ListenerRuntime], upstreams: UpstreamCatalog,
-         authorization: AuthorizationEngine, destinationWarnings: [Diagnostic]) {
+         authorization: AuthorizationEngine, destinationWarnings: [Diagnostic], digest: String) {
+        self.digest = digest
         self.generation = generation
         self.model = model
         self.listeners = listeners
@@ -53,7 +74,7 @@ public final class ConfigSnapshot: Sendable {
     /// The same configuration with freshly resolved upstream endpoints.
     func replacingUpstreams(_ upstreams: UpstreamCatalog) -> ConfigSnapshot {
         ConfigSnapshot(generation: generation, model: model, listeners: listeners, upstreams: upstreams, authorization: authorization,
-                       destinationWarnings: destinationWarnings)
+                       destinationWarnings: destinationWarnings, digest: digest)
     }
 
     /// Everything `tollgate validate` reports about a configuration that loaded: skipped kinds, references
@@ -71,7 +92,8 @@ public final class ConfigSnapshot: Sendable {
     /// Loads the files, reads the credentials, builds TLS contexts, route tables, policies and
     /// upstream clusters. Blocks (files, DNS): never call it on an event loop.
     public static func build(_ settings: GatewaySettings, generation: Int) throws -> ConfigSnapshot {
-        let model = try ConfigFiles.load(settings.configPaths)
+        let sources = try ConfigFiles.read(settings.configPaths)
+        let model = try ConfigLoader.load(sources)
         let plans = try ListenerPlan.plan(model, portMap: settings.portMap)
         let base = baseDirectory(settings)
         let credentials = CredentialStore(directory: settings.credentialsDirectory ?? defaultCredentialsDirectory(settings),
@@ -114,7 +136,8 @@ public final class ConfigSnapshot: Sendable {
         let authorization = AuthorizationEngine(policies: model.authorizationPolicies, labels: settings.labels,
                                                 namespace: settings.namespace, rootNamespace: settings.rootNamespace)
         return ConfigSnapshot(generation: generation, model: model, listeners: listeners, upstreams: upstreams,
-                              authorization: authorization, destinationWarnings: warnings)
+                              authorization: authorization, destinationWarnings: warnings,
+                              digest: digest(sources: sources, listeners: listeners))
     }
 
     /// The folder relative paths in the configuration are resolved against: the first config folder.

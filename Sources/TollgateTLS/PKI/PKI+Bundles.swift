@@ -82,6 +82,8 @@ extension PKI {
         public var principal: String?
         /// nil when no CA was given; otherwise OK or OpenSSL's reason.
         public var chainCheck: String?
+        /// Hex SHA-256 of the certificate's DER: what a gateway sees of it (`PeerIdentity.leafSHA256`).
+        public var sha256Hex: String
     }
 
     /// Reads the first certificate of `pem`; with `caPEM`, verifies it against that CA bundle as a
@@ -114,7 +116,7 @@ extension PKI {
             chainCheck = try verify(cert, caPEM: caPEM, crlPEM: crlPEM, purposeClient: ekus.contains("clientAuth") || ekus.isEmpty)
         }
         return Report(summary: summary, serialHex: serialHex, isCA: isCA, extendedKeyUsages: ekus, keyDescription: keyDescription,
-                      principal: identity.principal, chainCheck: chainCheck)
+                      principal: identity.principal, chainCheck: chainCheck, sha256Hex: sha256Hex(cert.pointer))
     }
 
     static func verify(_ cert: X509Certificate, caPEM: [UInt8], crlPEM: [UInt8]?, purposeClient: Bool) throws -> String {

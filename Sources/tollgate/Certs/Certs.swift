@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TollgateCore
 import TollgateTLS
 
 struct Certs: ParsableCommand {
@@ -9,7 +10,7 @@ struct Certs: ParsableCommand {
             Credentials are written as folders holding tls.crt, tls.key and ca.crt — the layout a Kubernetes TLS
             secret has and credentialName reads — under --out (default: credentials).
             """,
-        subcommands: [CertsInit.self, CertsServer.self, CertsClient.self, CertsP12.self, CertsApply.self, CertsRevoke.self, CertsInspect.self, CertsTicketKeys.self])
+        subcommands: [CertsInit.self, CertsServer.self, CertsClient.self, CertsP12.self, CertsApply.self, CertsRevoke.self, CertsInspect.self, CertsList.self, CertsTicketKeys.self])
 }
 
 struct KeyOptions: ParsableArguments {
@@ -74,13 +75,15 @@ struct CertsServer: ParsableCommand {
 
     func run() throws {
         guard !leaf.dns.isEmpty || !leaf.ip.isEmpty else { throw ValidationError("a server certificate needs --dns or --ip") }
-        for ip in leaf.ip where IPAddressCheck.isIP(ip) == false { throw ValidationError("'\(ip)' is not an IP address") }
+        for ip in leaf.ip where IPAddress(ip) == nil { throw ValidationError("'\(ip)' is not an IP address") }
         let spec = CertificateSpec(commonName: leaf.commonName ?? leaf.dns.first ?? leaf.ip[0], dnsNames: leaf.dns, ipAddresses: leaf.ip,
                                    usages: [.serverAuth, .digitalSignature, .keyEncipherment],
                                    validitySeconds: try leaf.keyOptions.validity(defaultDays: 825), key: try leaf.keyOptions.algorithm(default: .ecdsa(curve: .p256)))
-        let issued = try PKI.issue(spec, signedBy: try CredentialFolder(leaf.out, leaf.ca).authority)
+        let caFolder = CredentialFolder(leaf.out, leaf.ca)
+        let issued = try PKI.issue(spec, signedBy: try caFolder.authority)
         let folder = CredentialFolder(leaf.out, name)
         try folder.write(issued)
+        try IssuedIndex(ca: caFolder).append(name: folder.name, kind: "server", issued)
         report("issued server certificate", folder, issued)
     }
 }
@@ -105,13 +108,15 @@ struct CertsClient: ParsableCommand {
         let spec = CertificateSpec(commonName: leaf.commonName ?? principal, dnsNames: leaf.dns, ipAddresses: leaf.ip, uris: [spiffe],
                                    usages: [.clientAuth, .digitalSignature], validitySeconds: try leaf.keyOptions.validity(defaultDays: 825),
                                    key: try leaf.keyOptions.algorithm(default: .ecdsa(curve: .p256)))
-        let issued = try PKI.issue(spec, signedBy: try CredentialFolder(leaf.out, leaf.ca).authority)
+        let caFolder = CredentialFolder(leaf.out, leaf.ca)
+        let issued = try PKI.issue(spec, signedBy: try caFolder.authority)
         let bundle = try p12.map { _ in
             try PKI.pkcs12(certificatePEM: issued.certificatePEM, privateKeyPEM: issued.privateKeyPEM, chainPEM: issued.caPEM,
                            friendlyName: principal, password: password!, legacy: legacy)
         }
         let folder = CredentialFolder(leaf.out, name)
         try folder.write(issued)
+        try IssuedIndex(ca: caFolder).append(name: folder.name, kind: "client", issued)
         report("issued client certificate for principal \(principal)", folder, issued)
         if let p12, let bundle {
             guard FileManager.default.createFile(atPath: p12, contents: Data(bundle), attributes: [.posixPermissions: 0o600]) else {
@@ -144,12 +149,5 @@ struct CertsP12: ParsableCommand {
             throw CertsError("cannot write \(out)")
         }
         print("wrote \(out) (\(legacy ? "legacy SHA1/3DES" : "AES-256") PKCS#12, \(inspected.summary.subject))")
-    }
-}
-
-enum IPAddressCheck {
-    static func isIP(_ text: String) -> Bool {
-        var v4 = in_addr(), v6 = in6_addr()
-        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 }

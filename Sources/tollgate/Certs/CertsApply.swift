@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TollgateCore
 import TollgateConfig
 import TollgateServer
 import TollgateTLS
@@ -43,6 +44,10 @@ struct CertsApply: ParsableCommand {
                 print("kept \(folder.url.path) (\(certificate.name)): valid until \(until), renewal due from \(plan.renewalDate(certificate, notAfter: until))")
             case .issued(let credential, let reason):
                 try folder.write(credential)
+                if let signer = plan.signerFolder(of: certificate) {
+                    try IssuedIndex(ca: CredentialFolder(out, signer)).append(name: folder.name, kind: certificate.isCA ? "ca" : (certificate.uris.isEmpty ? "server" : "client"),
+                                                                             credential)
+                }
                 print("issued \(folder.url.path) (\(certificate.name)): \(reason); serial \(credential.serialHex), valid until \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(credential.notAfter))))")
             }
         }
@@ -58,6 +63,12 @@ struct CertificatePlan {
 
     let issuers: [String: CertManagerIssuer]
     let certificates: [CertManagerCertificate]
+
+    /// The credential folder of the CA that signs `certificate`; nil when it is self-signed.
+    func signerFolder(of certificate: CertManagerCertificate) -> String? {
+        guard case .ca(let secretName)? = issuers["\(certificate.issuerKind)/\(certificate.issuerName)"]?.kind else { return nil }
+        return secretName
+    }
     let directory: String
     let force: Bool
     let now: Date
@@ -75,7 +86,7 @@ struct CertificatePlan {
             guard byName["\(cert.issuerKind)/\(cert.issuerName)"] != nil else {
                 throw CertsError("\(cert.file):\(cert.line ?? 0): Certificate \(cert.name): issuerRef \(cert.issuerKind) \(cert.issuerName) is not defined in the given manifests")
             }
-            for name in cert.dnsNames where IPAddressCheck.isIP(name) {
+            for name in cert.dnsNames where IPAddress(name) != nil {
                 warnings.append("Certificate \(cert.name): dnsNames entry \(name) is an IP address; like cert-manager, Tollgate writes it as a DNS name, which clients will not match against an IP — list it under ipAddresses")
             }
         }

@@ -1,0 +1,49 @@
+/// Host names and patterns as Istio writes them: `name`, `*.suffix`, `*`.
+public enum HostName {
+    static func validatePattern(_ host: String, at value: YAMLValue) throws {
+        if host == "*" { return }
+        var name = Substring(host)
+        if name.hasPrefix("*.") { name = name.dropFirst(2) }
+        guard !name.isEmpty, !name.contains("*"),
+              name.utf8.allSatisfy({ b in
+                  (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39)
+                      || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_")
+                      || b == UInt8(ascii: ":") || b == UInt8(ascii: "[") || b == UInt8(ascii: "]")
+              }) else {
+            throw value.error("invalid host '\(host)' (a wildcard may only be the left-most label, as in *.example.com)")
+        }
+    }
+
+    /// Whether `pattern` (`name`, `*.suffix` or `*`) covers the concrete lower-cased `host`.
+    /// `*.example.com` covers `a.example.com` and `a.b.example.com`, never `example.com`.
+    public static func matches(pattern: String, host: String) -> Bool {
+        if pattern == "*" { return true }
+        if pattern.hasPrefix("*.") {
+            let suffix = pattern.dropFirst(1)  // ".example.com"
+            return host.count > suffix.count && host.hasSuffix(suffix)
+        }
+        return pattern == host
+    }
+
+    /// Whether two patterns can both match some host (Istio's host intersection).
+    public static func intersects(_ a: String, _ b: String) -> Bool {
+        if a == "*" || b == "*" { return true }
+        if a.hasPrefix("*.") && b.hasPrefix("*.") {
+            return a.hasSuffix(b.dropFirst(1)) || b.hasSuffix(a.dropFirst(1))
+        }
+        if a.hasPrefix("*.") { return matches(pattern: a, host: b) }
+        if b.hasPrefix("*.") { return matches(pattern: b, host: a) }
+        return a == b
+    }
+
+    /// The host part of an authority, lower-cased, without port (IPv6 brackets kept).
+    public static func stripPort(_ authority: String) -> String {
+        var host = Substring(authority)
+        if host.hasPrefix("[") {
+            if let close = host.firstIndex(of: "]") { host = host[...close] }
+        } else if let colon = host.lastIndex(of: ":") {
+            host = host[..<colon]
+        }
+        return host.lowercased()
+    }
+}

@@ -1,0 +1,101 @@
+import TollgateConfig
+import TollgateCore
+import TollgatePolicy
+import TollgateRouting
+
+/// What the connection a request arrived on tells about it: facts the I/O layer gathered once.
+public struct ConnectionContext: Sendable {
+    public var identity: PeerIdentity
+    /// The handshake completed without a valid client certificate on a block that asks for one (explain
+    /// mode only: otherwise such a handshake fails).
+    public var hasCertificateProblem: Bool
+    /// The SNI that chose the connection's TLS server block.
+    public var serverName: String?
+    /// The client: the socket's peer, or what a trusted PROXY header said.
+    public var peerAddress: IPAddress?
+    /// The gateway's own address of the connection (`destination.ip`).
+    public var localAddress: IPAddress?
+    /// `https` or `http`.
+    public var scheme: String
+    /// How many proxies in front are trusted to append to `x-forwarded-for` (Envoy `xff_num_trusted_hops`).
+    public var trustedProxies: Int
+
+    public init(identity: PeerIdentity, hasCertificateProblem: Bool = false, serverName: String? = nil, peerAddress: IPAddress?,
+                localAddress: IPAddress? = nil, scheme: String, trustedProxies: Int = 0) {
+        self.identity = identity
+        self.hasCertificateProblem = hasCertificateProblem
+        self.serverName = serverName
+        self.peerAddress = peerAddress
+        self.localAddress = localAddress
+        self.scheme = scheme
+        self.trustedProxies = trustedProxies
+    }
+}
+
+/// The configuration a request is decided by: the route table of its connection's server block, that
+/// block's Gateway server (opt-in pages), and the policies.
+public struct ListenerContext: Sendable {
+    public var routeTable: RouteTable
+    public var server: ListenerPlan.Server
+    public var declaredPort: Int
+    public var authorization: AuthorizationEngine
+
+    public init(routeTable: RouteTable, server: ListenerPlan.Server, declaredPort: Int, authorization: AuthorizationEngine) {
+        self.routeTable = routeTable
+        self.server = server
+        self.declaredPort = declaredPort
+        self.authorization = authorization
+    }
+}
+
+/// The decision for one request, made from values alone; the connection only carries it out.
+public struct RequestPlan: Sendable {
+    /// The head as it will be treated: an absolute-form target split into origin form and `Host`.
+    public var head: RequestHead
+    /// The path policies and routes saw (Istio's normalization); empty when the request was rejected.
+    public var normalizedPath: String
+    public var routeName: String?
+    /// The policy decision, when policies were evaluated.
+    public var authorization: AuthorizationDecision?
+    public var action: Action
+
+    public enum Action: Sendable {
+        /// The request is malformed (a path normalization refuses): answer the status and close.
+        case reject(status: Int, reason: String)
+        /// The port left the configuration while the connection was open.
+        case portClosed
+        /// The Host selects another TLS server block than the connection's (421).
+        case misdirected(host: String)
+        /// The Gateway's whoami path; the decision a `GET /` would get.
+        case whoami(AuthorizationDecision)
+        /// Explain mode: the client's certificate is missing or bad; never routed.
+        case explainCertificateProblem
+        /// Denied by policy: `RBAC: access denied`, or the explain page when the Gateway opted in.
+        case deny(explain: Bool)
+        /// A CORS preflight answered by the gateway (200, these headers).
+        case corsPreflight(headers: [(String, String)])
+        case notFound
+        case redirect(status: Int, location: String, HeaderOperations)
+        case directResponse(status: Int, body: [UInt8]?, HeaderOperations)
+        case forward(ForwardPlan, HeaderOperations)
+    }
+}
+
+extension RequestPlan.Action {
+    /// A short name of the case, for logs and tests.
+    public var kind: String {
+        switch self {
+        case .reject(let status, _): "reject \(status)"
+        case .portClosed: "port closed"
+        case .misdirected: "misdirected"
+        case .whoami: "whoami"
+        case .explainCertificateProblem: "explain certificate"
+        case .deny(let explain): explain ? "deny explained" : "deny"
+        case .corsPreflight: "cors preflight"
+        case .notFound: "not found"
+        case .redirect(let status, _, _): "redirect \(status)"
+        case .directResponse(let status, _, _): "direct \(status)"
+        case .forward: "forward"
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import TollgateConfig
+import TollgateCore
+import TollgatePolicy
+import TollgateRouting
+
+/// Decides what to do with a request head — the SNI/Host block check, routing, authorization, the
+/// opt-in explain and whoami pages, CORS, redirects and direct responses — as a value. Pure: no I/O, no
+/// clock, no randomness, so every branch is a unit test; HTTP/1.1 connections call it per request and
+/// an HTTP/2 connection would per stream.
+public enum RequestPlanner {
+    public static func plan(_ received: RequestHead, connection: ConnectionContext, listener: ListenerContext?) -> RequestPlan {
+        var head = received
+        // Absolute-form (`GET https://host/path`): the target's authority replaces Host (RFC 9112 §3.2.2).
+        if let (authority, originForm) = splitAbsoluteForm(head.target) {
+            head.target = originForm
+            head.headers.set("host", authority)
+        }
+        var plan = RequestPlan(head: head, normalizedPath: "", action: .notFound)
+        do {
+            plan.normalizedPath = try PathNormalizer.normalize(head.path)
+        } catch {
+            plan.action = .reject(status: 400, reason: error.reason)
+            return plan
+        }
+        guard let listener else {
+            plan.action = .portClosed
+            return plan
+        }
+        let authority = head.authority ?? ""
+        let decision = listener.routeTable.route(RouteRequest(
+            method: head.method, path: plan.normalizedPath, query: head.query, authority: authority, scheme: connection.scheme,
+            headers: head.headers, port: listener.declaredPort))
+        plan.routeName = decision.routeName
+        if case .misdirected = decision.action {
+            plan.action = .misdirected(host: HostName.stripPort(authority))
+            return plan
+        }
+
+        var attributes = RequestAttributes(
+            identity: connection.identity, sourceIP: connection.peerAddress,
+            remoteIP: remoteAddress(head.headers, peer: connection.peerAddress, trustedProxies: connection.trustedProxies),
+            host: authority, method: head.method, path: plan.normalizedPath, destinationPort: listener.declaredPort,
+            destinationIP: connection.localAddress, serverName: connection.serverName, headers: head.headers)
+        if let whoami = listener.server.whoamiPath, plan.normalizedPath == whoami {
+            attributes.method = "GET"
+            attributes.path = "/"
+            plan.action = .whoami(listener.authorization.evaluate(attributes))
+            return plan
+        }
+        // Only in explain mode does a client with a missing or bad certificate get this far; it is
+        // answered and never reaches a route.
+        if connection.hasCertificateProblem {
+            plan.action = .explainCertificateProblem
+            return plan
+        }
+        let verdict = listener.authorization.evaluate(attributes)
+        plan.authorization = verdict
+        guard verdict.allowed else {
+            plan.action = .deny(explain: listener.server.explain)
+            return plan
+        }
+
+        var headerOperations = decision.headerOperations
+        switch CorsResponder.evaluate(decision.corsPolicy, method: head.method, headers: head.headers) {
+        case .none:
+            break
+        case .preflight(let headers):
+            plan.action = .corsPreflight(headers: headers)
+            return plan
+        case .actual(let headers):
+            headerOperations.response.set += headers
+        }
+        switch decision.action {
+        case .notFound, .misdirected: plan.action = .notFound
+        case .redirect(let status, let location): plan.action = .redirect(status: status, location: location, headerOperations)
+        case .directResponse(let status, let body): plan.action = .directResponse(status: status, body: body, headerOperations)
+        case .forward(let forward): plan.action = .forward(forward, headerOperations)
+        }
+        return plan
+    }
+
+    /// `http://authority/path?q` → (`authority`, `/path?q`); nil for origin form.
+    public static func splitAbsoluteForm(_ target: String) -> (authority: String, originForm: String)? {
+        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
+            let rest = target.dropFirst(scheme.count)
+            let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            let authority = String(rest[..<end])
+            var origin = String(rest[end...])
+            if origin.hasPrefix("?") || origin.isEmpty { origin = "/" + origin }
+            return authority.isEmpty ? nil : (authority, origin)
+        }
+        return nil
+    }
+
+    /// The trusted client address: the peer, or with `trustedProxies` N the Nth address from the right of
+    /// `x-forwarded-for` (Envoy `xff_num_trusted_hops`).
+    public static func remoteAddress(_ headers: HTTPHeaders, peer: IPAddress?, trustedProxies hops: Int) -> IPAddress? {
+        guard hops > 0, let xff = headers.combined("x-forwarded-for") else { return peer }
+        let addresses = xff.split(separator: ",").map { $0.trimmingASCIIWhitespace() }
+        guard addresses.count >= hops else { return peer }
+        return IPAddress(addresses[addresses.count - hops]) ?? peer
+    }
+}
+
+/// Applies VirtualService `headers` operations.
+public enum HeaderEditor {
+    public static func apply(_ ops: HeaderOperations.Operations, to headers: inout HTTPHeaders) {
+        for (name, value) in ops.set { headers.set(name, value) }
+        for (name, value) in ops.add { headers.add(name, value) }
+        for name in ops.remove { headers.remove(name) }
+    }
+}

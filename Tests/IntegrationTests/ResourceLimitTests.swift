@@ -1,0 +1,114 @@
+import Foundation
+import TestSupport
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Running out of file descriptors, and `--max-connections` (issue #17, item 3): no busy loop, no log
+/// flood, and service resumes once connections close.
+final class ResourceLimitTests: XCTestCase {
+    var harness: GatewayHarness!
+    var idle: [Int32] = []
+
+    override func setUpWithError() throws {
+        harness = try GatewayHarness()
+        try harness.startUpstream()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+    }
+
+    override func tearDown() {
+        for fd in idle { close(fd) }
+        harness.stop()
+    }
+
+    func testOutOfFileDescriptorsBacksOffQuietlyAndRecovers() throws {
+        // The connection limit is set above what 48 descriptors allow, so accept itself fails (EMFILE).
+        try harness.startGateway(extraArguments: ["--max-connections", "1000"], fileLimit: 48)
+        let gateway = harness.gateway!
+        idle = try (0..<60).map { _ in try Self.connect(port: harness.port()) }
+        try waitUntil(timeout: 10, "the gateway to run out of descriptors") { gateway.log.contains("accepting paused") }
+
+        // Backlogged connections the gateway cannot take must not keep it busy: measure its CPU time
+        // while the test keeps polling the log for 2 s.
+        let before = try Self.cpuSeconds(pid: gateway.process.processIdentifier)
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline {
+            XCTAssertTrue(gateway.process.isRunning)
+            usleep(100_000)
+        }
+        let used = try Self.cpuSeconds(pid: gateway.process.processIdentifier) - before
+        XCTAssertLessThan(used, 0.2, "the gateway used \(used) s of CPU in 2 s while out of descriptors")
+        let pauseLines = gateway.log.components(separatedBy: "\n").filter { $0.contains("accepting paused") }
+        XCTAssertLessThanOrEqual(pauseLines.count, 3, "the condition is logged rate-limited: \(pauseLines.prefix(5))")
+        XCTAssertTrue(pauseLines.first?.contains("errno 24") ?? false, pauseLines.first ?? "")
+        XCTAssertLessThan(gateway.log.utf8.count, 64 * 1024)
+
+        for fd in idle { close(fd) }
+        idle = []
+        let result = try harness.curl("/uuid", arguments: ["--max-time", "20"], timeout: 30)
+        XCTAssertEqual(result.status, 200, "once connections close the gateway accepts again: \(result.stderr)")
+    }
+
+    func testMaxConnectionsDefaultsFromTheDescriptorLimitAndRefusesTheRest() throws {
+        // 48 descriptors: (48 - 24 kept in reserve) / 2 = 12 client connections.
+        let adminPort = try Network.freePort()
+        try harness.startGateway(extraArguments: ["--admin", "127.0.0.1:\(adminPort)"], fileLimit: 48)
+        try Network.waitForListening(adminPort)
+        func metric(_ name: String) throws -> Double? {
+            let text = try Command.run("curl", ["-sS", "http://127.0.0.1:\(adminPort)/stats/prometheus"]).stdout
+            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+        }
+        idle = try (0..<12).map { _ in try Self.connect(port: harness.port()) }
+        try waitUntil(timeout: 10, "12 open client connections") { (try? metric("tollgate_downstream_connections_active")) == 12 }
+        XCTAssertEqual(try metric("tollgate_downstream_connections_refused_total"), 0)
+
+        let refused = try Self.connect(port: harness.port())
+        defer { close(refused) }
+        XCTAssertTrue(Self.isClosedByPeer(refused), "the 13th connection must be closed at once")
+        XCTAssertEqual(try metric("tollgate_downstream_connections_refused_total"), 1)
+        XCTAssertEqual(harness.gateway!.log.components(separatedBy: "connections refused: --max-connections are open").count - 1, 1)
+
+        close(idle.removeLast())
+        try waitUntil(timeout: 10, "a freed slot") { (try? metric("tollgate_downstream_connections_active")) == 11 }
+        XCTAssertEqual(try harness.curl("/uuid").status, 200)
+    }
+
+    /// A blocking TCP connection to 127.0.0.1:port that sends nothing.
+    static func connect(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            close(fd)
+            throw HarnessError("connect to port \(port) failed: errno \(errno)")
+        }
+        return fd
+    }
+
+    /// Whether the peer closes `fd` within 5 s (EOF or reset) rather than keeping it open.
+    static func isClosedByPeer(_ fd: Int32) -> Bool {
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, 0)
+        return n == 0 || (n < 0 && errno == ECONNRESET)
+    }
+
+    /// User plus system CPU time of a process, from /proc/PID/stat.
+    static func cpuSeconds(pid: Int32) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        guard let close = stat.lastIndex(of: ")") else { throw HarnessError("unreadable /proc/\(pid)/stat") }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else {
+            throw HarnessError("unreadable /proc/\(pid)/stat")
+        }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
