@@ -61,12 +61,30 @@ final class BrowserLayoutTests: XCTestCase {
         """
 
     /// CSS pixels as on a 6.1-inch phone; device pixel ratio 2 keeps the README's PNGs small (layout is in CSS pixels).
-    static let phone = ChromiumDevTools.Viewport(width: 390, height: 844, scale: 2, mobile: true)
-    static let desktop = ChromiumDevTools.Viewport(width: 1024, height: 768, scale: 1, mobile: false)
+    static let phone = BrowserViewport(width: 390, height: 844, scale: 2, mobile: true)
+    static let desktop = BrowserViewport(width: 1024, height: 768, scale: 1, mobile: false)
 
-    func testExplainAndWhoamiPagesFitAPhoneAndADesktop() throws {
+    static let visits = [
+        Visit(device: nil, path: "/uuid", heading: "This site needs a device certificate",
+              says: ["so the site refuses every page", "Already installed it?", "Email the operator"], screenshot: "explain-no-certificate"),
+        Visit(device: nil, path: "/.tollgate/whoami", heading: "This browser sent no device certificate",
+              says: ["so the site refuses every page"], screenshot: nil),
+        Visit(device: "jinsu-macbook", path: "/uuid", heading: "This device isn't allowed to open this page",
+              says: ["recognised this device as “jinsu-macbook”", "open /uuid. Other pages on this site may still work."],
+              screenshot: "explain-denied"),
+        Visit(device: "field-laptop", path: "/.tollgate/whoami", heading: "Your device, as this site sees it",
+              says: ["cluster.local/ns/field-engineering/sa/jinsu-field-laptop-with-a-long-service-account-name",
+                     "This device's certificate expires on", "in 9 days", "With it, you may open this site's home page (/)."],
+              screenshot: "whoami"),
+        Visit(device: "field-laptop", path: "/admin/settings", heading: "This device isn't allowed to open this page",
+              says: ["open /admin/settings", "This device's certificate expires on"], screenshot: nil),
+    ]
+    static let devices: [String?] = [nil, "jinsu-macbook", "field-laptop"]
+
+    /// A MUTUAL gateway in explain mode with whoami and a contact, the walkthrough's DENY policy for the
+    /// macbook, and a DENY policy for `/admin/*`.
+    private func startGateway() throws -> GatewayHarness {
         let harness = try GatewayHarness()
-        defer { harness.stop() }
         try harness.startUpstream()
         try harness.write("vs.yaml", Manifests.virtualService())
         try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL").replacingOccurrences(of: "  name: mtls-gateway\n", with: """
@@ -89,74 +107,81 @@ final class BrowserLayoutTests: XCTestCase {
               - to: [{operation: {paths: ['/admin/*']}}]
             """)
         try harness.startGateway()
-        let host = Manifests.host
-        let origin = "https://\(host):\(harness.port())"
-        let screenshots = ProcessInfo.processInfo.environment["TOLLGATE_SCREENSHOTS"].map { URL(fileURLWithPath: $0) }
+        return harness
+    }
 
-        let visits = [
-            Visit(device: nil, path: "/uuid", heading: "This site needs a device certificate",
-                  says: ["so the site refuses every page", "Already installed it?", "Email the operator"], screenshot: "explain-no-certificate"),
-            Visit(device: nil, path: "/.tollgate/whoami", heading: "This browser sent no device certificate",
-                  says: ["so the site refuses every page"], screenshot: nil),
-            Visit(device: "jinsu-macbook", path: "/uuid", heading: "This device isn't allowed to open this page",
-                  says: ["recognised this device as “jinsu-macbook”", "open /uuid. Other pages on this site may still work."],
-                  screenshot: "explain-denied"),
-            Visit(device: "field-laptop", path: "/.tollgate/whoami", heading: "Your device, as this site sees it",
-                  says: ["cluster.local/ns/field-engineering/sa/jinsu-field-laptop-with-a-long-service-account-name",
-                         "This device's certificate expires on", "in 9 days", "With it, you may open this site's home page (/)."],
-                  screenshot: "whoami"),
-            Visit(device: "field-laptop", path: "/admin/settings", heading: "This device isn't allowed to open this page",
-                  says: ["open /admin/settings", "This device's certificate expires on"], screenshot: nil),
-        ]
+    func testExplainAndWhoamiPagesFitAPhoneAndADesktopInChromium() throws {
+        let harness = try startGateway()
+        defer { harness.stop() }
+        let origin = "https://\(Manifests.host):\(harness.port())"
+        let screenshots = ProcessInfo.processInfo.environment["TOLLGATE_SCREENSHOTS"].map { URL(fileURLWithPath: $0) }
         // One browser per device, as a person's browser with that certificate imported.
-        for device in [nil, "jinsu-macbook", "field-laptop"] as [String?] {
+        for device in Self.devices {
             let chromium = try HeadlessChromium(caCertificate: harness.pki.caCertificate,
                                                 clientP12: device.map { (harness.pki.directory.appendingPathComponent("\($0).p12").path, "tollgate", $0) },
                                                 origin: origin)
-            let tools = try chromium.devTools(host: host)
+            let tools = try chromium.devTools(host: Manifests.host)
             defer { tools.close() }
-            for visit in visits where visit.device == device {
-                for viewport in [Self.phone, Self.desktop] {
-                    let size = viewport.mobile ? "phone" : "desktop"
-                    let what = "\(visit.path) for \(device ?? "no certificate") on a \(size)"
-                    let error = try tools.load(origin + visit.path, viewport: viewport)
-                    XCTAssertNil(error, "\(what): \(tools.stderrTail)")
-                    let page = try Layout(tools.evaluate(Self.probe))
-                    XCTAssertEqual(page.heading, visit.heading, what)
-                    XCTAssertEqual(page.innerWidth, viewport.width, "\(what): the page widened the viewport (a phone zooms out to fit it)")
-                    XCTAssertLessThanOrEqual(page.scrollWidth, viewport.width, "\(what): the page scrolls sideways")
-                    XCTAssertTrue(viewport.mobile ? page.stacked : page.beside,
-                                  "\(what): labels must be \(viewport.mobile ? "over" : "beside") their values")
-                    XCTAssertEqual(page.detailsOpen, false, "\(what): the operator's details start closed")
-                    for words in visit.says { XCTAssertTrue(page.text.contains(words), "\(what) lacks '\(words)':\n\(page.text)") }
-                    for word in ["RBAC", "principal", "policy", "CN="] {
-                        XCTAssertFalse(page.text.contains(word), "\(what) shows the operator's '\(word)' outside the details:\n\(page.text)")
-                    }
-                    XCTAssertFalse(page.requestID.isEmpty, what)
-                    XCTAssertTrue(page.contact.hasPrefix("mailto:gateway-ops@example.com?subject=Request%20\(page.requestID)%20on%20\(host)&body="),
-                                  "\(what): \(page.contact)")
-                    // Opened, the operator's details (SHA-256, distinguished names, SPIFFE URIs) must fit as well.
-                    _ = try tools.evaluate("document.querySelector('details').open = true")
-                    let opened = try Layout(tools.evaluate(Self.probe))
-                    XCTAssertEqual(opened.innerWidth, viewport.width, "\(what), details open: the page widened the viewport")
-                    XCTAssertLessThanOrEqual(opened.scrollWidth, viewport.width, "\(what), details open: the page scrolls sideways")
-                    XCTAssertTrue(viewport.mobile ? opened.stacked : opened.beside, "\(what), details open: label placement")
-                    XCTAssertTrue(opened.text.contains("Request id"), what)
-                    _ = try tools.evaluate("document.querySelector('details').open = false")
-                    if let name = visit.screenshot, let directory = screenshots {
-                        try tools.screenshot().write(to: directory.appendingPathComponent("\(name)-\(size).png"))
-                    }
+            try checkPages(in: tools, device: device, origin: origin) { visit, size in
+                if let name = visit.screenshot, let directory = screenshots {
+                    try tools.screenshot().write(to: directory.appendingPathComponent("\(name)-\(size).png"))
                 }
             }
         }
     }
 
+    /// The same pages in Firefox ESR, whose text layout and line breaking differ from Chromium's.
+    func testExplainAndWhoamiPagesFitAPhoneAndADesktopInFirefox() throws {
+        let harness = try startGateway()
+        defer { harness.stop() }
+        let origin = "https://\(Manifests.host):\(harness.port())"
+        for device in Self.devices {
+            let firefox = try HeadlessFirefox(caCertificate: harness.pki.caCertificate,
+                                              clientP12: device.map { (harness.pki.directory.appendingPathComponent("\($0).p12").path, "tollgate") })
+            defer { firefox.close() }
+            try checkPages(in: firefox, device: device, origin: origin)
+        }
+    }
+
+    private func checkPages(in browser: PageDriver, device: String?, origin: String,
+                            after: (Visit, String) throws -> Void = { _, _ in }) throws {
+        for visit in Self.visits where visit.device == device {
+            for viewport in [Self.phone, Self.desktop] {
+                let size = viewport.mobile ? "phone" : "desktop"
+                let what = "\(visit.path) for \(device ?? "no certificate") on a \(size)"
+                let error = try browser.load(origin + visit.path, viewport: viewport)
+                XCTAssertNil(error, "\(what): \(browser.stderrTail)")
+                let page = try Layout(browser.evaluate(Self.probe))
+                XCTAssertEqual(page.heading, visit.heading, what)
+                XCTAssertEqual(page.innerWidth, viewport.width, "\(what): the page widened the viewport (a phone zooms out to fit it)")
+                XCTAssertLessThanOrEqual(page.scrollWidth, viewport.width, "\(what): the page scrolls sideways")
+                XCTAssertTrue(viewport.mobile ? page.stacked : page.beside,
+                              "\(what): labels must be \(viewport.mobile ? "over" : "beside") their values")
+                XCTAssertEqual(page.detailsOpen, false, "\(what): the operator's details start closed")
+                for words in visit.says { XCTAssertTrue(page.text.contains(words), "\(what) lacks '\(words)':\n\(page.text)") }
+                for word in ["RBAC", "principal", "policy", "CN="] {
+                    XCTAssertFalse(page.text.contains(word), "\(what) shows the operator's '\(word)' outside the details:\n\(page.text)")
+                }
+                XCTAssertFalse(page.requestID.isEmpty, what)
+                XCTAssertTrue(page.contact.hasPrefix("mailto:gateway-ops@example.com?subject=Request%20\(page.requestID)%20on%20\(Manifests.host)&body="),
+                              "\(what): \(page.contact)")
+                // Opened, the operator's details (SHA-256, distinguished names, SPIFFE URIs) must fit as well.
+                _ = try browser.evaluate("document.querySelector('details').open = true")
+                let opened = try Layout(browser.evaluate(Self.probe))
+                XCTAssertEqual(opened.innerWidth, viewport.width, "\(what), details open: the page widened the viewport")
+                XCTAssertLessThanOrEqual(opened.scrollWidth, viewport.width, "\(what), details open: the page scrolls sideways")
+                XCTAssertTrue(viewport.mobile ? opened.stacked : opened.beside, "\(what), details open: label placement")
+                XCTAssertTrue(opened.text.contains("Request id"), what)
+                _ = try browser.evaluate("document.querySelector('details').open = false")
+                try after(visit, size)
+            }
+        }
+    }
+
     /// The phone check above can fail: the pages as they were before #14 (no viewport, a table whose
-    /// labels never wrap) are laid out 980 px wide on a phone.
+    /// labels never wrap) are laid out 980 px wide on a phone, in both browsers.
     func testThePhoneCheckCatchesAPageWithoutAViewport() throws {
-        let chromium = try HeadlessChromium(caCertificate: try TestPKI.shared.get().caCertificate, clientP12: nil, origin: "https://unused.test")
-        let tools = try chromium.devTools(host: "unused.test")
-        defer { tools.close() }
+        let ca = try TestPKI.shared.get().caCertificate
         let old = """
             <!doctype html><html><head><meta charset="utf-8"><title>Who am I</title>
             <style>body{max-width:42rem;margin:3rem auto;padding:0 1rem}th{white-space:nowrap}</style></head>
@@ -164,9 +189,14 @@ final class BrowserLayoutTests: XCTestCase {
             <tr><th>Principal</th><td>cluster.local/ns/field-engineering/sa/jinsu-field-laptop-with-a-long-service-account-name</td></tr></table></body></html>
             """
         let url = "data:text/html;base64," + Data(old.utf8).base64EncodedString()
-        XCTAssertNil(try tools.load(url, viewport: Self.phone))
-        let page = try Layout(tools.evaluate(Self.probe))
-        XCTAssertEqual(page.heading, "Who am I")
-        XCTAssertEqual(page.innerWidth, 980, "without a viewport a phone lays the page out 980 px wide")
+        let chromium = try HeadlessChromium(caCertificate: ca, clientP12: nil, origin: "https://unused.test").devTools(host: "unused.test")
+        let firefox = try HeadlessFirefox(caCertificate: ca, clientP12: nil)
+        for browser in [chromium, firefox] as [PageDriver] {
+            defer { browser.close() }
+            XCTAssertNil(try browser.load(url, viewport: Self.phone))
+            let page = try Layout(browser.evaluate(Self.probe))
+            XCTAssertEqual(page.heading, "Who am I", "\(type(of: browser))")
+            XCTAssertEqual(page.innerWidth, 980, "\(type(of: browser)): without a viewport a phone lays the page out 980 px wide")
+        }
     }
 }

@@ -8,26 +8,7 @@ import Glibc
 /// what `--dump-dom` cannot do: emulate a phone (the page's `<meta name="viewport">` is honoured as on
 /// a phone, so a page without one is laid out 980 px wide), measure the laid-out page, take screenshots.
 /// Not thread-safe: one test drives it; every wait is bounded.
-public final class ChromiumDevTools {
-    /// A screen: CSS pixels, device pixel ratio, and whether it is a phone (touch, viewport meta).
-    public struct Viewport: Sendable {
-        public var width: Int
-        public var height: Int
-        public var scale: Double
-        public var mobile: Bool
-
-        public init(width: Int, height: Int, scale: Double, mobile: Bool) {
-            self.width = width
-            self.height = height
-            self.scale = scale
-            self.mobile = mobile
-        }
-
-        /// A 6.1-inch phone (iPhone 14 class).
-        public static let phone = Viewport(width: 390, height: 844, scale: 3, mobile: true)
-        public static let desktop = Viewport(width: 1280, height: 800, scale: 1, mobile: false)
-    }
-
+public final class ChromiumDevTools: PageDriver {
     private let pid: pid_t
     private let commands: Int32
     private let replies: Int32
@@ -36,7 +17,7 @@ public final class ChromiumDevTools {
     private var nextID = 0
     private var sessionID = ""
     private var closed = false
-    private var viewport: Viewport?
+    private var viewport: BrowserViewport?
     public let stderrURL: URL
 
     init(executable: String, arguments: [String], environment: [String: String], stderrURL: URL) throws {
@@ -116,7 +97,7 @@ public final class ChromiumDevTools {
 
     /// Navigates at `viewport` and waits for the load event. Returns Chromium's `net::ERR_…` text when the
     /// load failed (Chromium then shows its own error page, whose text `evaluate` can read).
-    public func load(_ url: String, viewport: Viewport, timeout: TimeInterval = 30) throws -> String? {
+    public func load(_ url: String, viewport: BrowserViewport, timeout: TimeInterval = 30) throws -> String? {
         try call("Emulation.setDeviceMetricsOverride", ["width": viewport.width, "height": viewport.height,
                                                          "deviceScaleFactor": viewport.scale, "mobile": viewport.mobile])
         self.viewport = viewport
@@ -179,16 +160,9 @@ public final class ChromiumDevTools {
                 if matches(message) { return message }
                 if message["method"] != nil { events.append(message) }
             }
-            let remaining = deadline.timeIntervalSinceNow
-            guard remaining > 0 else { throw HarnessError("timed out after \(timeout)s waiting for \(what); \(stderrTail)") }
-            var descriptor = pollfd(fd: replies, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, Int32(min(remaining, 1) * 1000)) >= 0 || errno == EINTR else { throw HarnessError("poll: \(errno)") }
-            guard descriptor.revents != 0 else { continue }
-            var chunk = [UInt8](repeating: 0, count: 65_536)
-            let n = chunk.withUnsafeMutableBytes { read(replies, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw HarnessError("Chromium closed its DevTools pipe while waiting for \(what); \(stderrTail)") }
-            buffer += chunk[..<n]
+            guard try readSome(replies, into: &buffer, until: deadline, closed: "Chromium closed its DevTools pipe while waiting for \(what); \(stderrTail)") else {
+                throw HarnessError("timed out after \(timeout)s waiting for \(what); \(stderrTail)")
+            }
         }
     }
 }
