@@ -139,6 +139,8 @@ class SandboxAgainstTheBinaryTests(unittest.TestCase):
         serve = ["strace", "-f", "-qq", "-o", trace, binary, "serve", "--config", config, "--credentials", CERTS_SAMPLE,
                  "--port-map", f"8443={https}", "--admin", f"127.0.0.1:{admin}", "--session-ticket-keys", keys,
                  "--drain-seconds", "5", "--loops", "2"]
+        # strace detaches when stopped; the gateway it traced must not outlive a failed test.
+        self.addCleanup(stop_traced_gateway, trace, binary)
         log_path = os.path.join(work, "serve.log")
         log = open(log_path, "w")
         self.addCleanup(log.close)
@@ -165,6 +167,16 @@ class SandboxAgainstTheBinaryTests(unittest.TestCase):
         families = set(re.findall(r"socket\((AF_[A-Z0-9]+)", text))
         allowed_families = set(unit_settings()["RestrictAddressFamilies"][0].split())
         self.assertTrue(families <= allowed_families, families)
+
+
+def stop_traced_gateway(trace, binary):
+    pid = gateway_pid(trace) if os.path.exists(trace) else None
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if pid and f.read().split(b"\0")[0] == binary.encode():
+                os.kill(pid, signal.SIGKILL)
+    except (OSError, TypeError):
+        pass
 
 
 def gateway_pid(trace):
