@@ -47,14 +47,28 @@ public enum MessageEncoder {
     }
 
     private static func appendFields(_ headers: HTTPHeaders, to out: inout [UInt8]) {
-        out.append(contentsOf: [0x0D, 0x0A])
-        for field in headers where isSafe(name: field.name, value: field.value) {
+        out.append(0x0D)
+        out.append(0x0A)
+        for field in headers {
+            // Copied first and checked in place (the same rule as `isSafe`): one pass over contiguous bytes
+            // instead of String iteration; an unsafe field is cut off again.
+            let start = out.count
             out.append(contentsOf: field.name.utf8)
-            out.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
+            let nameEnd = out.count
+            out.append(UInt8(ascii: ":"))
+            out.append(UInt8(ascii: " "))
             out.append(contentsOf: field.value.utf8)
-            out.append(contentsOf: [0x0D, 0x0A])
+            let safe = nameEnd > start && out[start..<nameEnd].allSatisfy(HeadParser.isTokenByte)
+                && !out[(nameEnd + 2)...].contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
+            guard safe else {
+                out.removeLast(out.count - start)
+                continue
+            }
+            out.append(0x0D)
+            out.append(0x0A)
         }
-        out.append(contentsOf: [0x0D, 0x0A])
+        out.append(0x0D)
+        out.append(0x0A)
     }
 
     /// One chunk of a chunked body (RFC 9112 §7.1); empty payloads must not be sent this way.
@@ -80,7 +94,7 @@ public enum HopByHop {
 
     public static func strip(_ headers: inout HTTPHeaders) {
         // Runs on every request and response: compare in place rather than lower-casing each name.
-        let named = headers.tokens("connection")
+        let named = headers.contains("connection") ? headers.tokens("connection") : []
         headers.removeAll { name in
             fieldList.contains { name.caseInsensitiveEquals($0) } || named.contains { name.caseInsensitiveEquals($0) }
         }
@@ -88,9 +102,8 @@ public enum HopByHop {
 
     /// Whether the sender of a message wants the connection kept open after it (RFC 9112 §9.3).
     public static func wantsKeepAlive(_ headers: HTTPHeaders, version: HTTPVersion) -> Bool {
-        let tokens = headers.tokens("connection")
-        if tokens.contains("close") { return false }
-        if version == .http10 { return tokens.contains("keep-alive") }
+        if headers.containsToken("connection", "close") { return false }
+        if version == .http10 { return headers.containsToken("connection", "keep-alive") }
         return true
     }
 

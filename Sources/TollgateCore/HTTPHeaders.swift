@@ -64,6 +64,21 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         fields.removeAll { predicate($0.name) }
     }
 
+    /// Whether a comma-separated item of a `name` field equals `token` (ASCII case-insensitive, trimmed):
+    /// `tokens(name).contains(token)` for a lower-case `token`, without building the list.
+    public func containsToken(_ name: String, _ token: String) -> Bool {
+        for field in fields where field.name.caseInsensitiveEquals(name) {
+            for item in field.value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: true) {
+                var trimmed = item[...]
+                while let b = trimmed.first, b == 0x20 || b == 0x09 { trimmed.removeFirst() }
+                while let b = trimmed.last, b == 0x20 || b == 0x09 { trimmed.removeLast() }
+                let lowered = { (b: UInt8) -> UInt8 in (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+                if trimmed.count == token.utf8.count && zip(trimmed, token.utf8).allSatisfy({ lowered($0) == $1 }) { return true }
+            }
+        }
+        return false
+    }
+
     /// Comma-separated tokens of every `name` field, lower-cased (for `Connection`, `Transfer-Encoding`).
     public func tokens(_ name: String) -> [String] {
         values(name).flatMap { $0.split(separator: ",") }
@@ -78,6 +93,16 @@ extension String {
     public func caseInsensitiveEquals(_ other: String) -> Bool {
         let a = self.utf8, b = other.utf8
         guard a.count == b.count else { return false }
+        // Native strings are contiguous: compare their bytes directly (a zip over two UTF8Views showed in profiles).
+        let direct = a.withContiguousStorageIfAvailable { x in
+            b.withContiguousStorageIfAvailable { y in
+                for i in 0..<x.count where x[i] != y[i] {
+                    if (x[i] | 0x20) != (y[i] | 0x20) || !((x[i] | 0x20) >= 0x61 && (x[i] | 0x20) <= 0x7A) { return false }
+                }
+                return true
+            }
+        }
+        if let direct, let result = direct { return result }
         for (x, y) in zip(a, b) where x != y {
             if (x | 0x20) != (y | 0x20) || !((x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A) { return false }
         }

@@ -130,7 +130,9 @@ public final class EventLoop: @unchecked Sendable {
                 flushPendingWrites()
             }
             handled += count
-            if count < Int(Self.eventsPerPoll) { break }
+            // Polled again until empty: on loopback an upstream often answers while the request is being
+            // handled, and taking that event now saves a whole hand-off through Dispatch.
+            if count == 0 { break }
         }
         isHandlingEvents = false
         // Events still ready keep the set's descriptor readable: the source fires again next turn.
