@@ -58,3 +58,21 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
     ]
 )
+
+// Fuzz targets exist only when scripts/fuzz asks for them (TOLLGATE_FUZZ=1, with the sanitizers and its own
+// scratch path), so the ordinary build and test never compile them or need the fuzzer flags.
+if Context.environment["TOLLGATE_FUZZ"] != nil {
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzRequestDecoder", ["HTTP1", "TollgateCore"]),
+        ("FuzzResponseDecoder", ["HTTP1", "TollgateCore"]),
+        ("FuzzConfigLoader", ["TollgateConfig"]),
+        ("FuzzCertificate", ["TollgateTLS", "TollgateCore"]),
+        ("FuzzPathNormalizer", ["TollgateCore"]),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(.executableTarget(name: target.name, dependencies: target.dependencies + ["FuzzSupport"],
+                                                 path: "Fuzz/Sources/\(target.name)"))
+        package.products.append(.executable(name: target.name, targets: [target.name]))
+    }
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["HTTP1"], path: "Fuzz/Sources/FuzzSupport"))
+}

@@ -32,7 +32,10 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 
     public init(bytes: [UInt8]) { self.bytes = bytes }
 
+    /// Dotted or colon text; an address of another length (an IP SAN is an OCTET STRING of any length)
+    /// reads as OpenSSL prints it, rather than letting inet_ntop read past its end.
     public var description: String {
+        guard bytes.count == 4 || bytes.count == 16 else { return "<invalid length=\(bytes.count)>" }
         var buffer = [CChar](repeating: 0, count: 64)
         let family = bytes.count == 4 ? AF_INET : AF_INET6
         _ = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }

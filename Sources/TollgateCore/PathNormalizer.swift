@@ -1,6 +1,7 @@
 /// Istio's default (`BASE`) path normalization, applied before authorization and routing and sent
 /// upstream: decode unreserved percent-escapes once, turn `\` into `/`, remove dot segments
-/// (RFC 3986 §5.2.4). `%2F` and `%5C` stay encoded; `//` is kept; `%00` is rejected.
+/// (RFC 3986 §5.2.4). `%2F` and `%5C` stay encoded; `//` is kept; `%00` and a `%` not followed by two hex
+/// digits are rejected. Normalizing twice gives what normalizing once gave.
 public enum PathNormalizer {
     public struct Rejected: Error, Equatable {
         public let reason: String
@@ -13,7 +14,12 @@ public enum PathNormalizer {
         var i = 0
         while i < input.count {
             let b = input[i]
-            if b == UInt8(ascii: "%"), i + 2 < input.count, let hi = hex(input[i + 1]), let lo = hex(input[i + 2]) {
+            if b == UInt8(ascii: "%") {
+                // A `%` that starts no escape would let this pass make one (`%%32%65` → `%2e`) that the
+                // upstream decodes into a segment the policy never saw; nginx answers 400 as well.
+                guard i + 2 < input.count, let hi = hex(input[i + 1]), let lo = hex(input[i + 2]) else {
+                    throw Rejected(reason: "invalid percent-encoding in path")
+                }
                 let decoded = hi << 4 | lo
                 if decoded == 0 { throw Rejected(reason: "encoded NUL in path") }
                 if isUnreserved(decoded) {
@@ -27,26 +33,29 @@ public enum PathNormalizer {
             bytes.append(b == UInt8(ascii: "\\") ? UInt8(ascii: "/") : b)
             i += 1
         }
-        return removeDotSegments(String(decoding: bytes, as: UTF8.self))
+        return String(decoding: removeDotSegments(bytes), as: UTF8.self)
     }
 
-    static func removeDotSegments(_ path: String) -> String {
-        guard path.contains(".") else { return path }
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        var output: [Substring] = []
+    /// Works on bytes, as the upstream will: split on Swift Characters, a combining mark after `/` would
+    /// hide that separator (the mark and the slash are one grapheme).
+    static func removeDotSegments(_ path: [UInt8]) -> [UInt8] {
+        let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
+        guard path.contains(dot) else { return path }
+        let segments = path.split(separator: slash, omittingEmptySubsequences: false)
+        var output: [ArraySlice<UInt8>] = []
         for (index, segment) in segments.enumerated() {
             let isLast = index == segments.count - 1
-            if segment == "." {
-                if isLast { output.append("") }
-            } else if segment == ".." {
+            if segment.elementsEqual([dot]) {
+                if isLast { output.append([]) }
+            } else if segment.elementsEqual([dot, dot]) {
                 if output.count > 1 { output.removeLast() }
-                if isLast { output.append("") }
+                if isLast { output.append([]) }
             } else {
                 output.append(segment)
             }
         }
-        let joined = output.joined(separator: "/")
-        return joined.hasPrefix("/") ? joined : "/" + joined
+        let joined = Array(output.joined(separator: [slash]))
+        return joined.first == slash ? joined : [slash] + joined
     }
 
     private static func isUnreserved(_ b: UInt8) -> Bool {

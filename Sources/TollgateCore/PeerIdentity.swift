@@ -44,10 +44,14 @@ public struct PeerIdentity: Sendable, Equatable {
     }
 
     /// Istio's principal: the first `spiffe://` URI SAN with the scheme stripped. A name with a space, a
-    /// control character or a non-ASCII byte is not an identity (a URI cannot hold one), whatever CA signed it.
+    /// control character or a non-ASCII byte is not an identity (a URI cannot hold one), whatever CA signed it;
+    /// nor is the scheme alone.
     public var principal: String? {
-        guard verified, let uri = uris.first(where: { $0.hasPrefix("spiffe://") && Self.isIdentityName($0) }) else { return nil }
-        return String(uri.dropFirst("spiffe://".count))
+        let scheme = "spiffe://"
+        guard verified, let uri = uris.first(where: {
+            $0.hasPrefix(scheme) && $0.utf8.count > scheme.utf8.count && Self.isIdentityName($0)
+        }) else { return nil }
+        return String(uri.dropFirst(scheme.count))
     }
 
     /// The names a policy may match a principal against (Envoy: URI SANs, DNS SANs, then the subject),

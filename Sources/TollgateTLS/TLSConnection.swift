@@ -164,10 +164,7 @@ public final class TLSConnection {
     /// The verified client certificate as Tollgate sees it, or `.anonymous` when none was presented.
     public func peerIdentity() -> PeerIdentity {
         guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else { return .anonymous }
-        let summary = CertificateSummary(cert)
-        let pem = readMemoryBIO { _ = PEM_write_bio_X509($0, cert) }
-        return PeerIdentity(verified: true, subjectAltNames: summary.subjectAltNames, subject: summary.subject,
-                            leafSHA256: sha256Hex(cert), leafPEM: pem, notAfter: summary.notAfter, issuer: summary.issuer)
+        return PeerIdentity(verifiedCertificate: cert)
     }
 }
 

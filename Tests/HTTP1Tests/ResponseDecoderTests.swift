@@ -79,20 +79,3 @@ final class MessageEncoderTests: XCTestCase {
         XCTAssertTrue(HopByHop.wantsKeepAlive(HTTPHeaders([("Connection", "Keep-Alive")]), version: .http10))
     }
 }
-
-final class PathNormalizerTests: XCTestCase {
-    func testIstioBaseNormalization() throws {
-        let cases: [(String, String)] = [
-            ("/a/b", "/a/b"), ("/a/../b", "/b"), ("/a/./b", "/a/b"), ("/../../etc", "/etc"), ("/%2e%2e/admin", "/admin"),
-            ("/a%2Fb", "/a%2Fb"), ("/a%2fb", "/a%2Fb"), ("/a\\..\\b", "/b"), ("/%41dmin", "/Admin"), ("//double", "//double"),
-            ("/a/b/..", "/a/"), ("/a/.", "/a/"), ("/%7Euser", "/~user"), ("/%5C", "/%5C"),
-        ]
-        for (input, expected) in cases {
-            XCTAssertEqual(try PathNormalizer.normalize(input), expected, input)
-        }
-    }
-
-    func testEncodedNULIsRejected() {
-        XCTAssertThrowsError(try PathNormalizer.normalize("/a%00b"))
-    }
-}

@@ -27,4 +27,13 @@ final class PeerIdentityTests: XCTestCase {
         XCTAssertTrue(element.contains("DNS=100%25%01"), element)
         XCTAssertEqual(ForwardedHeaders.escapingControlBytes("spiffe://100%clean"), "spiffe://100%clean", "clean names pass as they are")
     }
+
+    /// Found by Fuzz/FuzzCertificate: a URI SAN of just `spiffe://` named the client with an empty principal
+    /// (an empty `principal=` field in the access log, an empty metrics label). It names no one.
+    func testEmptySpiffeURIIsNoPrincipal() {
+        XCTAssertNil(identity([.uniformResourceIdentifier("spiffe://")]).principal)
+        XCTAssertEqual(identity([.uniformResourceIdentifier("spiffe://"), .uniformResourceIdentifier("spiffe://td/ns/a/sa/b")]).principal,
+                       "td/ns/a/sa/b")
+        XCTAssertEqual(identity([.uniformResourceIdentifier("spiffe://td/ns/a/sa/b")]).namespace, "a")
+    }
 }
