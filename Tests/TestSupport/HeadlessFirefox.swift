@@ -50,7 +50,7 @@ public final class HeadlessFirefox: PageDriver {
         try preferences.map { "user_pref(\"\($0.0)\", \($0.1));\n" }.joined()
             .write(to: profile.appendingPathComponent("user.js"), atomically: true, encoding: .utf8)
 
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         process.executableURL = URL(fileURLWithPath: Self.binary)
         // System access lets the test narrow the content area below Firefox's 500-pixel minimum window.
