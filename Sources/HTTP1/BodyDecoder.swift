@@ -52,6 +52,8 @@ struct BodyDecoder {
                 return .needMore(consumed: 0)
             }
             let line = bytes[bytes.startIndex..<lineEnd]
+            // The same bound whether the line arrived whole or in pieces (found by the request-decoder fuzzer).
+            if line.count > limits.maxChunkLineBytes { throw HTTPParseError.bad("chunk size line too long") }
             let size = try Self.chunkSize(line)
             let consumed = line.count + 2
             state = size == 0 ? .trailers(fieldCount: 0, bytes: 0) : .chunkData(size)

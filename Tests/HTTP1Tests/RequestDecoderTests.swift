@@ -69,6 +69,17 @@ final class RequestDecoderTests: XCTestCase {
         XCTAssertEqual(events.dropFirst(), ["body abc", "end"])
     }
 
+    /// A chunk-size line over the limit is refused whether it arrives whole or in pieces (the fuzzer found
+    /// the whole line accepted while the same bytes dripped in were refused).
+    func testOverlongChunkSizeLineIsRefusedHoweverItArrives() {
+        let input = Array("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=\(String(repeating: "x", count: 5000))\r\nhello\r\n0\r\n\r\n".utf8)
+        for pieces in [[input], input.map { [$0] }] {
+            XCTAssertThrowsError(try decode(pieces, limits: HTTPLimits())) { error in
+                XCTAssertEqual((error as? HTTPParseError)?.reason, "chunk size line too long")
+            }
+        }
+    }
+
     func testChunkedBodyWithExtensionsAndTrailers() throws {
         let input = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;name=v\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
         XCTAssertEqual(try decodeAll(input).dropFirst(), ["body hello world", "end"])

@@ -126,7 +126,7 @@ public final class GatewayHarness: @unchecked Sendable {
     public var reloadCount: Int { (gateway?.log.components(separatedBy: "configuration reloaded").count ?? 1) - 1 }
 
     /// Waits (bounded) until the gateway has reloaded more than `count` times.
-    public func waitForReload(after count: Int, timeout: TimeInterval = 20) throws {
+    public func waitForReload(after count: Int, timeout: TimeInterval = 45) throws {
         try waitUntil(timeout: timeout, "the gateway to reload") { reloadCount > count }
     }
 
