@@ -47,7 +47,9 @@ struct BodyDecoder {
             return .data(bytes.prefix(take), consumed: take)
         case .chunkSize:
             guard let lineEnd = Self.crlf(in: bytes) else {
-                if bytes.count > limits.maxChunkLineBytes { throw HTTPParseError.bad("chunk size line too long") }
+                // A CR that waits for its LF is not part of the line.
+                let pending = bytes.count - (bytes.last == UInt8(ascii: "\r") ? 1 : 0)
+                if pending > limits.maxChunkLineBytes { throw HTTPParseError.bad("chunk size line too long") }
                 if bytes.contains(UInt8(ascii: "\n")) { throw HTTPParseError.bad("bare LF in chunk size line") }
                 return .needMore(consumed: 0)
             }

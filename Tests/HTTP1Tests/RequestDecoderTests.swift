@@ -80,6 +80,17 @@ final class RequestDecoderTests: XCTestCase {
         }
     }
 
+    /// A line exactly at the limit is accepted however it arrives, also with its CR and LF in separate reads.
+    func testChunkSizeLineAtTheLimitIsAcceptedHoweverItArrives() throws {
+        let head = Array("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        let line = Array("1;".utf8) + Array(repeating: UInt8(ascii: "e"), count: 4094)
+        let message = head + line + Array("\r\nx\r\n0\r\n\r\n".utf8)
+        let cut = head.count + line.count + 1
+        let whole = try decode([message], limits: HTTPLimits())
+        XCTAssertEqual(try decode([Array(message[..<cut]), Array(message[cut...])], limits: HTTPLimits()), whole)
+        XCTAssertTrue(whole.contains("body x"), "\(whole)")
+    }
+
     func testChunkedBodyWithExtensionsAndTrailers() throws {
         let input = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;name=v\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
         XCTAssertEqual(try decodeAll(input).dropFirst(), ["body hello world", "end"])
