@@ -19,6 +19,9 @@ struct BodyDecoder {
 
     private var state: State
     private let limits: HTTPLimits
+    /// Bytes of the current chunk-size or trailer line already searched for its CRLF: a line that arrives in
+    /// many small reads is searched once, not from its start on every read.
+    private var searchedLineBytes = 0
 
     init(_ framing: BodyFraming, limits: HTTPLimits) {
         self.limits = limits
@@ -46,7 +49,7 @@ struct BodyDecoder {
             state = rest == 0 ? .done : .remaining(rest)
             return .data(bytes.prefix(take), consumed: take)
         case .chunkSize:
-            guard let lineEnd = Self.crlf(in: bytes) else {
+            guard let lineEnd = crlf(in: bytes) else {
                 // A CR that waits for its LF is not part of the line.
                 let pending = bytes.count - (bytes.last == UInt8(ascii: "\r") ? 1 : 0)
                 if pending > limits.maxChunkLineBytes { throw HTTPParseError.bad("chunk size line too long") }
@@ -74,7 +77,7 @@ struct BodyDecoder {
             state = .chunkSize
             return .needMore(consumed: 2)
         case .trailers(let count, let total):
-            guard let lineEnd = Self.crlf(in: bytes) else {
+            guard let lineEnd = crlf(in: bytes) else {
                 if total + bytes.count > limits.maxHeaderBytes { throw HTTPParseError(status: 431, "trailers too large") }
                 return .needMore(consumed: 0)
             }
@@ -94,14 +97,18 @@ struct BodyDecoder {
         }
     }
 
-    static func crlf(in bytes: ArraySlice<UInt8>) -> Int? {
-        var i = bytes.startIndex
+    /// The CRLF ending the line that starts `bytes`, searching only what earlier calls have not (less one
+    /// byte: a CR may have been waiting for its LF). Resets once the line is found.
+    private mutating func crlf(in bytes: ArraySlice<UInt8>) -> Int? {
+        var i = bytes.startIndex + Swift.max(0, searchedLineBytes - 1)
         while i + 1 < bytes.endIndex {
-            if bytes[i] == UInt8(ascii: "\r") {
-                if bytes[i + 1] == UInt8(ascii: "\n") { return i }
+            if bytes[i] == UInt8(ascii: "\r"), bytes[i + 1] == UInt8(ascii: "\n") {
+                searchedLineBytes = 0
+                return i
             }
             i += 1
         }
+        searchedLineBytes = bytes.count
         return nil
     }
 
