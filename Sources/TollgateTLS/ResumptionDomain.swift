@@ -100,6 +100,8 @@ let sessionTicketKeyCallback: @convention(c) (
     let key = keys[index]
     guard EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nil, key.aesKey, iv) == 1,
           tg_session_ticket_hmac_init(mac, key.hmacKey, key.hmacKey.count) == 1 else { return -1 }
-    // Opened with an older key: accept, and have OpenSSL issue a ticket under the current one.
-    return index == 0 ? 1 : 2
+    // Accept, and have OpenSSL issue a fresh ticket (under the current key) on the resumed connection too:
+    // TLS 1.3 clients use a ticket once, and without a successor every other reconnect is a full handshake.
+    _ = index
+    return 2
 }

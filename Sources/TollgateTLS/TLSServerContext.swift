@@ -118,6 +118,9 @@ public final class TLSServerContext: @unchecked Sendable {
     /// Whether the client passed this block's verification in full, so its session may be resumed:
     /// in explain mode a client with a missing or failed certificate gets a connection, not a session.
     func admitsResumption(of ssl: OpaquePointer) -> Bool {
+        // A resumed session came from a ticket or cache entry of this very domain, issued only to a client
+        // the block admitted: its successor may be issued too (else every other reconnect is a full handshake).
+        if SSL_session_reused(ssl) == 1 { return true }
         guard SSL_get_verify_result(ssl) == X509_V_OK else { return false }
         return settings.clientAuthentication != .required || SSL_get0_peer_certificate(ssl) != nil
     }

@@ -102,6 +102,26 @@ final class ServerBlockIsolationTests: XCTestCase {
         try assertResumptionIsolated(Self.blocks.reversed())
     }
 
+    /// TLS 1.3 clients use a ticket once: a resumed connection must hand out a successor, or every other
+    /// reconnect is a full handshake. The successor keeps the identity and stays in its block.
+    func testResumedConnectionsIssueASuccessorTicket() throws {
+        try startGateway([Self.blocks[1], Self.blocks[2]])
+        let directory = harness.workDirectory
+        XCTAssertEqual(try connect(serverName: "mutual.iso.test", client: "jinsu-macbook-tls", resumption: .tls13Ticket,
+                                   sessionOut: directory.appendingPathComponent("s0.pem").path).status, 200)
+        for step in 1...3 {
+            let resumed = try connect(serverName: "mutual.iso.test", client: nil, resumption: .tls13Ticket,
+                                      sessionOut: directory.appendingPathComponent("s\(step).pem").path,
+                                      sessionIn: directory.appendingPathComponent("s\(step - 1).pem").path)
+            XCTAssertTrue(resumed.reused, "step \(step): \(resumed.output)")
+            XCTAssertTrue(resumed.output.contains("URI=spiffe://jinsu-macbook"), "step \(step)")
+        }
+        let elsewhere = try connect(serverName: "pinned.iso.test", client: nil, resumption: .tls13Ticket,
+                                    sessionIn: directory.appendingPathComponent("s3.pem").path)
+        XCTAssertFalse(elsewhere.reused)
+        XCTAssertFalse(elsewhere.reachedUpstream)
+    }
+
     /// The report's first case, verbatim: two MUTUAL blocks, the second pinned to another device.
     func testTicketFromOneMutualBlockDoesNotOpenAPinnedOne() throws {
         let a = Block(host: "a.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
