@@ -40,10 +40,7 @@ public enum MessageEncoder {
             out.append(contentsOf: target.utf8)
             return
         }
-        let hex = Array("0123456789ABCDEF".utf8)
-        for b in target.utf8 {
-            if b <= 0x20 || b == 0x7F { out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]] } else { out.append(b) }
-        }
+        out += PercentEncoding.encode(target.utf8) { $0 <= 0x20 || $0 == 0x7F }
     }
 
     private static func appendFields(_ headers: HTTPHeaders, to out: inout [UInt8]) {

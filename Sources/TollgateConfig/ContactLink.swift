@@ -1,3 +1,5 @@
+import TollgateCore
+
 /// `tollgate.io/contact` on a Gateway: where a person the gateway refused can ask for help.
 /// The link is put into pages shown to untrusted visitors, so only a `mailto:` address or an `https:`
 /// URL made of plain URL characters is accepted, checked when the configuration loads; anything else
@@ -66,18 +68,7 @@ public struct ContactLink: Sendable, Equatable {
 
     /// Everything but RFC 3986 unreserved characters, byte by byte in UTF-8 (line breaks as `%0D%0A`, RFC 6068 §5).
     static func percentEncoded(_ text: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        for byte in text.replacingLineBreaks().utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.append(byte)
-            default:
-                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 15)]]
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        PercentEncoding.allButUnreserved(text.replacingLineBreaks())
     }
 }
 

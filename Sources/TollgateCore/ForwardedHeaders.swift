@@ -86,31 +86,13 @@ public enum ForwardedHeaders {
     /// one unambiguous header value. Names without such bytes are passed as they are.
     public static func escapingControlBytes(_ value: String) -> String {
         guard value.utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F }) else { return value }
-        let hex = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        for b in value.utf8 {
-            if b < 0x20 || b >= 0x7F || b == UInt8(ascii: "%") {
-                out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]]
-            } else {
-                out.append(b)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        let escaped = PercentEncoding.encode(value.utf8) { $0 < 0x20 || $0 >= 0x7F || $0 == UInt8(ascii: "%") }
+        return String(decoding: escaped, as: UTF8.self)
     }
 
     /// Percent-encodes all but RFC 3986 unreserved characters, as Envoy encodes the PEM in `Cert`.
     public static func urlEncode(_ text: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        for b in text.utf8 {
-            if (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
-                || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~") {
-                out.append(b)
-            } else {
-                out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]]
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        PercentEncoding.allButUnreserved(text)
     }
 }
 

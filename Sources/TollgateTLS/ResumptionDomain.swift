@@ -95,13 +95,11 @@ let sessionTicketKeyCallback: @convention(c) (
               tg_session_ticket_hmac_init(mac, key.hmacKey, key.hmacKey.count) == 1 else { return -1 }
         return 1
     }
-    guard let index = keys.firstIndex(where: { key in (0..<SessionTicketKey.nameLength).allSatisfy { keyName[$0] == key.name[$0] } })
+    guard let key = keys.first(where: { key in (0..<SessionTicketKey.nameLength).allSatisfy { keyName[$0] == key.name[$0] } })
     else { return 0 }
-    let key = keys[index]
     guard EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nil, key.aesKey, iv) == 1,
           tg_session_ticket_hmac_init(mac, key.hmacKey, key.hmacKey.count) == 1 else { return -1 }
     // Accept, and have OpenSSL issue a fresh ticket (under the current key) on the resumed connection too:
     // TLS 1.3 clients use a ticket once, and without a successor every other reconnect is a full handshake.
-    _ = index
     return 2
 }
