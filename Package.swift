@@ -4,7 +4,7 @@ import PackageDescription
 let package = Package(
     name: "Tollgate",
     products: [
-        .executable(name: "tollgate", targets: ["tollgate"]),
+        .executable(name: "tollgate", targets: ["tollgate"])
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -26,11 +26,14 @@ let package = Package(
         .target(name: "TollgatePolicy", dependencies: ["TollgateCore", "TollgateConfig"]),
         .target(name: "TollgateRouting", dependencies: ["TollgateCore", "TollgateConfig"]),
         .target(name: "TollgateTLS", dependencies: ["COpenSSL", "TollgateCore"]),
-        .target(name: "TollgatePlanner", dependencies: ["TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting"]),
+        .target(
+            name: "TollgatePlanner",
+            dependencies: ["TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting"]),
         .target(
             name: "TollgateServer",
             dependencies: [
-                "CLinux", "TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting", "TollgateTLS", "TollgatePlanner",
+                "CLinux", "TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting", "TollgateTLS",
+                "TollgatePlanner",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -47,13 +50,17 @@ let package = Package(
         .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore"]),
         .testTarget(name: "TollgateTLSTests", dependencies: ["TollgateTLS", "TollgateCore"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
-        .testTarget(name: "TollgatePlannerTests", dependencies: ["TollgatePlanner", "TollgateConfig", "TollgateRouting", "TollgatePolicy", "TollgateCore"]),
+        .testTarget(
+            name: "TollgatePlannerTests",
+            dependencies: ["TollgatePlanner", "TollgateConfig", "TollgateRouting", "TollgatePolicy", "TollgateCore"]),
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig"]),
         .testTarget(name: "TollgatePolicyTests", dependencies: ["TollgatePolicy", "TollgateConfig"]),
         .testTarget(name: "TollgateRoutingTests", dependencies: ["TollgateRouting", "TollgateConfig"]),
         .testTarget(
             name: "TollgateServerTests",
-            dependencies: ["TollgateServer", "TollgateConfig", "TollgateCore", "TollgatePolicy", "TollgateRouting", "TollgateTLS"]
+            dependencies: [
+                "TollgateServer", "TollgateConfig", "TollgateCore", "TollgatePolicy", "TollgateRouting", "TollgateTLS",
+            ]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
     ]
@@ -70,8 +77,10 @@ if Context.environment["TOLLGATE_FUZZ"] != nil {
         ("FuzzPathNormalizer", ["TollgateCore"]),
     ]
     for target in fuzzTargets {
-        package.targets.append(.executableTarget(name: target.name, dependencies: target.dependencies + ["FuzzSupport"],
-                                                 path: "Fuzz/Sources/\(target.name)"))
+        package.targets.append(
+            .executableTarget(
+                name: target.name, dependencies: target.dependencies + ["FuzzSupport"],
+                path: "Fuzz/Sources/\(target.name)"))
         package.products.append(.executable(name: target.name, targets: [target.name]))
     }
     package.targets.append(.target(name: "FuzzSupport", dependencies: ["HTTP1"], path: "Fuzz/Sources/FuzzSupport"))

@@ -71,14 +71,17 @@ struct BodyDecoder {
             return .data(bytes.prefix(take), consumed: take)
         case .chunkDataCRLF:
             guard bytes.count >= 2 else { return .needMore(consumed: 0) }
-            guard bytes[bytes.startIndex] == UInt8(ascii: "\r"), bytes[bytes.startIndex + 1] == UInt8(ascii: "\n") else {
+            guard bytes[bytes.startIndex] == UInt8(ascii: "\r"), bytes[bytes.startIndex + 1] == UInt8(ascii: "\n")
+            else {
                 throw HTTPParseError.bad("chunk data not followed by CRLF")
             }
             state = .chunkSize
             return .needMore(consumed: 2)
         case .trailers(let count, let total):
             guard let lineEnd = crlf(in: bytes) else {
-                if total + bytes.count > limits.maxHeaderBytes { throw HTTPParseError(status: 431, "trailers too large") }
+                if total + bytes.count > limits.maxHeaderBytes {
+                    throw HTTPParseError(status: 431, "trailers too large")
+                }
                 return .needMore(consumed: 0)
             }
             let lineLength = lineEnd - bytes.startIndex

@@ -59,11 +59,12 @@ enum HeadParser {
     /// tchar from RFC 9110 §5.6.2.
     static func isTokenByte(_ b: UInt8) -> Bool {
         switch b {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
         case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-             UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-             UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
             return true
         default:
             return false
@@ -73,7 +74,8 @@ enum HeadParser {
     static func parseVersion(_ bytes: ArraySlice<UInt8>) throws -> HTTPVersion {
         let text = Array(bytes)
         guard text.count == 8, text.starts(with: Array("HTTP/".utf8)), text[6] == UInt8(ascii: "."),
-              let major = digit(text[5]), let minor = digit(text[7]) else {
+            let major = digit(text[5]), let minor = digit(text[7])
+        else {
             throw HTTPParseError.bad("malformed HTTP version")
         }
         guard major == 1 else { throw HTTPParseError(status: 505, "unsupported HTTP version") }
@@ -84,7 +86,9 @@ enum HeadParser {
     /// the rules of neither (no Host required, no 1.0 keep-alive semantics).
     static func parseRequestVersion(_ bytes: ArraySlice<UInt8>) throws -> HTTPVersion {
         let version = try parseVersion(bytes)
-        guard version == .http11 || version == .http10 else { throw HTTPParseError(status: 505, "unsupported HTTP version") }
+        guard version == .http11 || version == .http10 else {
+            throw HTTPParseError(status: 505, "unsupported HTTP version")
+        }
         return version
     }
 
@@ -100,7 +104,10 @@ enum HeadParser {
             guard !hasLength else { throw HTTPParseError.bad("both Transfer-Encoding and Content-Length") }
             guard version != .http10 || !isRequest else { throw HTTPParseError.bad("Transfer-Encoding in HTTP/1.0") }
             guard transferCodings.last == "chunked" else {
-                if isRequest { throw HTTPParseError(status: isChunkedOnlyTypo(transferCodings) ? 400 : 501, "unsupported transfer coding") }
+                if isRequest {
+                    throw HTTPParseError(
+                        status: isChunkedOnlyTypo(transferCodings) ? 400 : 501, "unsupported transfer coding")
+                }
                 return nil  // a response without final chunked is read until close (RFC 9112 §6.3 rule 4)
             }
             guard transferCodings.filter({ $0 == "chunked" }).count == 1 else {
@@ -123,7 +130,8 @@ enum HeadParser {
             for item in field.split(separator: ",", omittingEmptySubsequences: false) {
                 let text = item.trimmingASCIIWhitespace()
                 guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-                      let value = UInt64(text) else {
+                    let value = UInt64(text)
+                else {
                     throw HTTPParseError.bad("invalid Content-Length")
                 }
                 if let d = declared, d != value { throw HTTPParseError.bad("conflicting Content-Length values") }

@@ -60,7 +60,9 @@ struct MessageDecoder<Head: Sendable> {
                 return nil
             case .head:
                 // Empty lines before a request line are ignored (RFC 9112 §2.2).
-                while buffer.count - readIndex >= 2, buffer[readIndex] == UInt8(ascii: "\r"), buffer[readIndex + 1] == UInt8(ascii: "\n") {
+                while buffer.count - readIndex >= 2, buffer[readIndex] == UInt8(ascii: "\r"),
+                    buffer[readIndex + 1] == UInt8(ascii: "\n")
+                {
                     readIndex += 2
                     // The scanner may have seen the CR of this pair, never the bytes after it.
                     requestLine?.reset()
@@ -134,7 +136,9 @@ struct MessageDecoder<Head: Sendable> {
             let b = buffer[i]
             if b < 0x20 || b == 0x7F {
                 if b == UInt8(ascii: "\n") {
-                    guard i > readIndex, buffer[i - 1] == UInt8(ascii: "\r") else { throw HTTPParseError.bad("bare LF in message head") }
+                    guard i > readIndex, buffer[i - 1] == UInt8(ascii: "\r") else {
+                        throw HTTPParseError.bad("bare LF in message head")
+                    }
                     if i >= readIndex + 3, buffer[i - 2] == UInt8(ascii: "\n"), buffer[i - 3] == UInt8(ascii: "\r") {
                         requestLine?.reset()
                         return i - 3

@@ -30,7 +30,8 @@ public enum MessageEncoder {
     /// never writes a field that could end the line or the head early: a name that is not a token, or a
     /// value with CR, LF or NUL, is left out. Earlier layers reject such input; this is the last guard.
     static func isSafe(name: String, value: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy(HeadParser.isTokenByte) && !value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
+        !name.isEmpty && name.utf8.allSatisfy(HeadParser.isTokenByte)
+            && !value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
     }
 
     /// A request target is never allowed to carry a space, CR, LF or another control byte into the
@@ -55,7 +56,8 @@ public enum MessageEncoder {
             out.append(UInt8(ascii: ":"))
             out.append(UInt8(ascii: " "))
             out.append(contentsOf: field.value.utf8)
-            let safe = nameEnd > start && out[start..<nameEnd].allSatisfy(HeadParser.isTokenByte)
+            let safe =
+                nameEnd > start && out[start..<nameEnd].allSatisfy(HeadParser.isTokenByte)
                 && !out[(nameEnd + 2)...].contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
             guard safe else {
                 out.removeLast(out.count - start)

@@ -29,7 +29,8 @@ public struct RequestDecoder: Sendable {
         let (start, fieldLines) = try HeadParser.lines(bytes)
         let parts = start.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw HTTPParseError.bad("malformed request line") }
-        let method = parts[0], target = parts[1]
+        let method = parts[0]
+        let target = parts[1]
         guard !method.isEmpty, method.allSatisfy(HeadParser.isTokenByte) else {
             throw HTTPParseError.bad("invalid method")
         }

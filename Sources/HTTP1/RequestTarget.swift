@@ -12,7 +12,9 @@ public enum RequestTarget: Sendable, Equatable {
     public static func parse(_ target: String, method: String) throws -> RequestTarget {
         if target.hasPrefix("/") { return .origin(target) }
         if target == "*" {
-            guard method == "OPTIONS" else { throw HTTPParseError.bad("asterisk target with a method other than OPTIONS") }
+            guard method == "OPTIONS" else {
+                throw HTTPParseError.bad("asterisk target with a method other than OPTIONS")
+            }
             return .asterisk
         }
         // The scheme is case-insensitive (RFC 3986 §3.1).
@@ -35,8 +37,8 @@ public enum RequestTarget: Sendable, Equatable {
         value.utf8.allSatisfy { b in
             switch b {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"),
-                 UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "~"):
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"),
+                UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "~"):
                 return true
             default:
                 return false

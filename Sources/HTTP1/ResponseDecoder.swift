@@ -26,15 +26,19 @@ public struct ResponseDecoder: Sendable {
         try decoder.finishAtEOF()
     }
 
-    static func parseHead(_ bytes: ArraySlice<UInt8>, limits: HTTPLimits, requestWasHead: Bool) throws -> (ResponseHead, BodyFraming) {
+    static func parseHead(_ bytes: ArraySlice<UInt8>, limits: HTTPLimits, requestWasHead: Bool) throws -> (
+        ResponseHead, BodyFraming
+    ) {
         let (start, fieldLines) = try HeadParser.lines(bytes)
         guard start.count >= 12 else { throw HTTPParseError.bad("malformed status line") }
         let version = try HeadParser.parseVersion(start.prefix(8))
         let s = start.startIndex
         guard start[s + 8] == UInt8(ascii: " ") else { throw HTTPParseError.bad("malformed status line") }
         let codeBytes = start[(s + 9)..<(s + 12)]
-        guard codeBytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let status = Int(String(decoding: codeBytes, as: UTF8.self)),
-              status >= 100 else {
+        guard codeBytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let status = Int(String(decoding: codeBytes, as: UTF8.self)),
+            status >= 100
+        else {
             throw HTTPParseError.bad("malformed status code")
         }
         var reason = ""

@@ -21,7 +21,8 @@ public enum ResponseFraming {
     }
 
     /// - Throws: `HTTPParseError` with status 502 when the response cannot be passed on faithfully.
-    public static func plan(_ response: ResponseHead, requestMethod: String, clientVersion: HTTPVersion) throws -> Plan {
+    public static func plan(_ response: ResponseHead, requestMethod: String, clientVersion: HTTPVersion) throws -> Plan
+    {
         var headers = response.headers
         let codings = headers.tokens("transfer-encoding")
         // Validated by the response decoder except where no body follows; an unusable length is then dropped.
@@ -41,7 +42,9 @@ public enum ResponseFraming {
         guard codings.isEmpty, let length else {
             guard clientVersion != .http10 else {
                 guard applied.isEmpty else {
-                    throw HTTPParseError(status: 502, "transfer coding \(applied.joined(separator: ", ")) cannot be sent to an HTTP/1.0 client")
+                    throw HTTPParseError(
+                        status: 502,
+                        "transfer coding \(applied.joined(separator: ", ")) cannot be sent to an HTTP/1.0 client")
                 }
                 return Plan(headers: headers, chunked: false, delimitedByClose: true)
             }
@@ -65,7 +68,9 @@ public enum UnreadRequestBody {
     ///   - declaredLength: the request's `Content-Length`; nil for a chunked body.
     ///   - bytesRead: body bytes already read.
     ///   - awaitingContinue: the client sent `Expect: 100-continue` and was not told to continue.
-    public static func mayDrain(declaredLength: UInt64?, bytesRead: Int, awaitingContinue: Bool, limit: Int = drainLimit) -> Bool {
+    public static func mayDrain(
+        declaredLength: UInt64?, bytesRead: Int, awaitingContinue: Bool, limit: Int = drainLimit
+    ) -> Bool {
         if awaitingContinue { return false }
         guard let declaredLength else { return bytesRead <= limit }
         return declaredLength <= UInt64(limit)

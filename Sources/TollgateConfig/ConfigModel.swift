@@ -81,7 +81,9 @@ public enum ConfigLoader {
         }
         func requireVersion(_ versions: [String]) throws {
             guard versions.contains(version) else {
-                throw try root.requiredField("apiVersion").error("unsupported version '\(apiVersion)' (expected \(versions.map { "\(group)/\($0)" }.joined(separator: ", ")))")
+                throw try root.requiredField("apiVersion").error(
+                    "unsupported version '\(apiVersion)' (expected \(versions.map { "\(group)/\($0)" }.joined(separator: ", ")))"
+                )
             }
         }
 
@@ -119,24 +121,32 @@ public enum ConfigLoader {
         case ("", "Service"):
             let m = try meta()
             model.serviceNames.append(m.name)
-            model.notices.append(Diagnostic(.notice, file: root.file, line: line, path: "",
-                "Service \(m.name): not run by Tollgate; map it to an address with --service \(m.name)=HOST:PORT or a ServiceEntry"))
+            model.notices.append(
+                Diagnostic(
+                    .notice, file: root.file, line: line, path: "",
+                    "Service \(m.name): not run by Tollgate; map it to an address with --service \(m.name)=HOST:PORT or a ServiceEntry"
+                ))
             return nil
         default:
             let name = (try? metaValue?.optionalString("name")).flatMap { $0 } ?? "?"
-            model.notices.append(Diagnostic(.notice, file: root.file, line: line, path: "",
-                "skipping \(kind) \(name) (\(apiVersion)): not a kind Tollgate acts on"))
+            model.notices.append(
+                Diagnostic(
+                    .notice, file: root.file, line: line, path: "",
+                    "skipping \(kind) \(name) (\(apiVersion)): not a kind Tollgate acts on"))
             return nil
         }
     }
 
     static func yamlDiagnostic(_ error: YamlError, file: String) -> Diagnostic {
         switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
             return Diagnostic(.error, file: file, line: mark.line, path: "", "invalid YAML: \(problem)")
         case .duplicatedKeysInMapping(let duplicates, let context):
-            return Diagnostic(.error, file: file, line: context.mark.line, path: "",
-                              "duplicate keys in one mapping: \(duplicates.joined(separator: ", ")) (a missing '---' between documents?)")
+            return Diagnostic(
+                .error, file: file, line: context.mark.line, path: "",
+                "duplicate keys in one mapping: \(duplicates.joined(separator: ", ")) (a missing '---' between documents?)"
+            )
         default:
             return Diagnostic(.error, file: file, line: nil, path: "", "invalid YAML: \(error)")
         }

@@ -20,31 +20,47 @@ public struct ContactLink: Sendable, Equatable {
     public let kind: Kind
 
     public init(validating text: String) throws(Invalid) {
-        guard !text.isEmpty, text.utf8.count <= 2000 else { throw Invalid(reason: "expected a mailto: or https: URL of at most 2000 characters") }
+        guard !text.isEmpty, text.utf8.count <= 2000 else {
+            throw Invalid(reason: "expected a mailto: or https: URL of at most 2000 characters")
+        }
         // RFC 3986 characters only: what a browser would otherwise re-encode or a page could be broken by.
         let excluded = Set("\"<>\\^`{|}".utf8)
         guard text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !excluded.contains($0) }) else {
-            throw Invalid(reason: "'\(text)' is not a URL: spaces, quotes, angle brackets and non-ASCII characters must be percent-encoded")
+            throw Invalid(
+                reason:
+                    "'\(text)' is not a URL: spaces, quotes, angle brackets and non-ASCII characters must be percent-encoded"
+            )
         }
         let lower = text.lowercased()
         if lower.hasPrefix("mailto:") {
             let addresses = text.dropFirst("mailto:".count)
             guard !addresses.contains("?"), !addresses.contains("#") else {
-                throw Invalid(reason: "give the address only (mailto:ops@example.com): Tollgate writes the subject and body with the request id")
+                throw Invalid(
+                    reason:
+                        "give the address only (mailto:ops@example.com): Tollgate writes the subject and body with the request id"
+                )
             }
-            let valid = !addresses.isEmpty && addresses.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { address in
-                let parts = address.split(separator: "@", omittingEmptySubsequences: false)
-                return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+            let valid =
+                !addresses.isEmpty
+                && addresses.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { address in
+                    let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+                    return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+                }
+            guard valid else {
+                throw Invalid(reason: "'\(text)' is not a mailto: address (expected mailto:name@example.com)")
             }
-            guard valid else { throw Invalid(reason: "'\(text)' is not a mailto: address (expected mailto:name@example.com)") }
             url = text
             kind = .email
         } else if lower.hasPrefix("https://") {
             let rest = text.dropFirst("https://".count)
             let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-            guard !authority.isEmpty, !authority.hasPrefix(":") else { throw Invalid(reason: "'\(text)' has no host name") }
+            guard !authority.isEmpty, !authority.hasPrefix(":") else {
+                throw Invalid(reason: "'\(text)' has no host name")
+            }
             // `https://trusted.example@elsewhere.example/` reads as one site and opens another.
-            guard !authority.contains("@") else { throw Invalid(reason: "'\(text)' carries a user name; give the site's URL only") }
+            guard !authority.contains("@") else {
+                throw Invalid(reason: "'\(text)' carries a user name; give the site's URL only")
+            }
             url = text
             kind = .web
         } else {
@@ -72,8 +88,8 @@ public struct ContactLink: Sendable, Equatable {
     }
 }
 
-private extension String {
-    func replacingLineBreaks() -> String {
+extension String {
+    fileprivate func replacingLineBreaks() -> String {
         var out = ""
         for c in self {
             if c == "\n" || c == "\r\n" { out += "\r\n" } else { out.append(c) }

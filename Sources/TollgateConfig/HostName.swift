@@ -5,12 +5,14 @@ public enum HostName {
         var name = Substring(host)
         if name.hasPrefix("*.") { name = name.dropFirst(2) }
         guard !name.isEmpty, !name.contains("*"),
-              name.utf8.allSatisfy({ b in
-                  (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39)
-                      || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_")
-                      || b == UInt8(ascii: ":") || b == UInt8(ascii: "[") || b == UInt8(ascii: "]")
-              }) else {
-            throw value.error("invalid host '\(host)' (a wildcard may only be the left-most label, as in *.example.com)")
+            name.utf8.allSatisfy({ b in
+                (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39)
+                    || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_")
+                    || b == UInt8(ascii: ":") || b == UInt8(ascii: "[") || b == UInt8(ascii: "]")
+            })
+        else {
+            throw value.error(
+                "invalid host '\(host)' (a wildcard may only be the left-most label, as in *.example.com)")
         }
     }
 

@@ -22,7 +22,9 @@ struct YAMLValue {
     private func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     var isNull: Bool {
-        if case .scalar(let s) = node { return s.style == .plain && ["", "~", "null", "Null", "NULL"].contains(s.string) }
+        if case .scalar(let s) = node {
+            return s.style == .plain && ["", "~", "null", "Null", "NULL"].contains(s.string)
+        }
         return false
     }
 
@@ -85,7 +87,9 @@ struct YAMLValue {
         return out
     }
 
-    func optionalString(_ key: String) throws -> String? { try field(key).flatMap { $0.isNull ? nil : try $0.string() } }
+    func optionalString(_ key: String) throws -> String? {
+        try field(key).flatMap { $0.isNull ? nil : try $0.string() }
+    }
     func optionalInt(_ key: String) throws -> Int? { try field(key).flatMap { $0.isNull ? nil : try $0.int() } }
     func optionalBool(_ key: String) throws -> Bool? { try field(key).flatMap { $0.isNull ? nil : try $0.bool() } }
     func stringList(_ key: String) throws -> [String] { try field(key)?.strings() ?? [] }

@@ -14,8 +14,10 @@ public struct IssuedCertificateRecord: Codable, Sendable, Equatable {
     public var notAfter: Int64
     public var issuedAt: Int64
 
-    public init(name: String, kind: String, principal: String?, serial: String, sha256: String, key: String, notBefore: Int64,
-                notAfter: Int64, issuedAt: Int64) {
+    public init(
+        name: String, kind: String, principal: String?, serial: String, sha256: String, key: String, notBefore: Int64,
+        notAfter: Int64, issuedAt: Int64
+    ) {
         self.name = name
         self.kind = kind
         self.principal = principal
@@ -50,8 +52,10 @@ public enum CertificateInventory {
 
     /// Every issued certificate with its state at `now`, newest first within a name, names in order.
     /// Revocation beats everything; a renewal makes the older certificates of a folder `replaced`.
-    public static func entries(_ records: [IssuedCertificateRecord], revokedSerials: Set<String>, lastSeen: [String: Int64],
-                               now: Int64) -> [InventoryEntry] {
+    public static func entries(
+        _ records: [IssuedCertificateRecord], revokedSerials: Set<String>, lastSeen: [String: Int64],
+        now: Int64
+    ) -> [InventoryEntry] {
         let revoked = Set(revokedSerials.map { $0.uppercased() })
         var newestIssue: [String: Int] = [:]
         for (index, record) in records.enumerated() { newestIssue[record.name] = index }

@@ -2,8 +2,10 @@
 /// client sent itself (Envoy `SANITIZE_SET` for XFCC, `use_remote_address` for XFF).
 public enum ForwardedHeaders {
     /// Headers only the gateway may set; a client's copies are dropped.
-    public static let sanitized: [String] = ["x-forwarded-client-cert", "x-forwarded-proto", "x-envoy-external-address",
-                                             "x-tollgate-principal"]
+    public static let sanitized: [String] = [
+        "x-forwarded-client-cert", "x-forwarded-proto", "x-envoy-external-address",
+        "x-tollgate-principal",
+    ]
 
     public struct Context: Sendable {
         public var peerAddress: String
@@ -15,7 +17,9 @@ public enum ForwardedHeaders {
         /// How many proxies in front of Tollgate are trusted to append to `x-forwarded-for`.
         public var trustedProxies: Int
 
-        public init(peerAddress: String, scheme: String, clientCertElement: String?, requestID: String, trustedProxies: Int = 0) {
+        public init(
+            peerAddress: String, scheme: String, clientCertElement: String?, requestID: String, trustedProxies: Int = 0
+        ) {
             self.peerAddress = peerAddress
             self.scheme = scheme
             self.clientCertElement = clientCertElement
@@ -54,10 +58,12 @@ public enum ForwardedHeaders {
     }
 
     static func isSaneRequestID(_ value: String) -> Bool {
-        (1...128).contains(value.utf8.count) && value.utf8.allSatisfy { b in
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
-                || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: ":") || b == UInt8(ascii: "-")
-        }
+        (1...128).contains(value.utf8.count)
+            && value.utf8.allSatisfy { b in
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                    || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: ":")
+                    || b == UInt8(ascii: "-")
+            }
     }
 
     /// One XFCC element: `By`, `Hash`, `Cert`, `Subject`, `URI`, `DNS`, in Envoy's order.
@@ -78,7 +84,8 @@ public enum ForwardedHeaders {
 
     static func quoteIfNeeded(_ value: String) -> String {
         let value = escapingControlBytes(value)
-        return value.contains(where: { $0 == "," || $0 == ";" || $0 == "=" || $0 == "\"" }) ? "\"\(value.replacingQuotes())\"" : value
+        return value.contains(where: { $0 == "," || $0 == ";" || $0 == "=" || $0 == "\"" })
+            ? "\"\(value.replacingQuotes())\"" : value
     }
 
     /// Certificate names are the CA's bytes, not ours: control bytes (CR and LF above all, which would

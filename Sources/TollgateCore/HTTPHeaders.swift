@@ -73,7 +73,9 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
                 while let b = trimmed.first, b == 0x20 || b == 0x09 { trimmed.removeFirst() }
                 while let b = trimmed.last, b == 0x20 || b == 0x09 { trimmed.removeLast() }
                 let lowered = { (b: UInt8) -> UInt8 in (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
-                if trimmed.count == token.utf8.count && zip(trimmed, token.utf8).allSatisfy({ lowered($0) == $1 }) { return true }
+                if trimmed.count == token.utf8.count && zip(trimmed, token.utf8).allSatisfy({ lowered($0) == $1 }) {
+                    return true
+                }
             }
         }
         return false
@@ -91,13 +93,16 @@ extension String {
     /// ASCII case-insensitive equality; header names are ASCII tokens.
     @inlinable
     public func caseInsensitiveEquals(_ other: String) -> Bool {
-        let a = self.utf8, b = other.utf8
+        let a = self.utf8
+        let b = other.utf8
         guard a.count == b.count else { return false }
         // Native strings are contiguous: compare their bytes directly (a zip over two UTF8Views showed in profiles).
         let direct = a.withContiguousStorageIfAvailable { x in
             b.withContiguousStorageIfAvailable { y in
                 for i in 0..<x.count where x[i] != y[i] {
-                    if (x[i] | 0x20) != (y[i] | 0x20) || !((x[i] | 0x20) >= 0x61 && (x[i] | 0x20) <= 0x7A) { return false }
+                    if (x[i] | 0x20) != (y[i] | 0x20) || !((x[i] | 0x20) >= 0x61 && (x[i] | 0x20) <= 0x7A) {
+                        return false
+                    }
                 }
                 return true
             }

@@ -39,7 +39,8 @@ public enum PathNormalizer {
     /// Works on bytes, as the upstream will: split on Swift Characters, a combining mark after `/` would
     /// hide that separator (the mark and the slash are one grapheme).
     static func removeDotSegments(_ path: [UInt8]) -> [UInt8] {
-        let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
+        let slash = UInt8(ascii: "/")
+        let dot = UInt8(ascii: ".")
         guard path.contains(dot) else { return path }
         let segments = path.split(separator: slash, omittingEmptySubsequences: false)
         var output: [ArraySlice<UInt8>] = []

@@ -21,8 +21,10 @@ public struct PeerIdentity: Sendable, Equatable {
     public var notAfter: Int64?
     public var issuer: String
 
-    public init(verified: Bool, subjectAltNames: [GeneralName], subject: String, leafSHA256: String,
-                leafPEM: String, notAfter: Int64? = nil, issuer: String = "") {
+    public init(
+        verified: Bool, subjectAltNames: [GeneralName], subject: String, leafSHA256: String,
+        leafPEM: String, notAfter: Int64? = nil, issuer: String = ""
+    ) {
         self.verified = verified
         self.subjectAltNames = subjectAltNames
         self.subject = subject
@@ -33,7 +35,8 @@ public struct PeerIdentity: Sendable, Equatable {
     }
 
     /// No certificate presented.
-    public static let anonymous = PeerIdentity(verified: false, subjectAltNames: [], subject: "", leafSHA256: "", leafPEM: "")
+    public static let anonymous = PeerIdentity(
+        verified: false, subjectAltNames: [], subject: "", leafSHA256: "", leafPEM: "")
 
     public var uris: [String] {
         subjectAltNames.compactMap { if case .uniformResourceIdentifier(let u) = $0 { u } else { nil } }
@@ -48,9 +51,11 @@ public struct PeerIdentity: Sendable, Equatable {
     /// nor is the scheme alone.
     public var principal: String? {
         let scheme = "spiffe://"
-        guard verified, let uri = uris.first(where: {
-            $0.hasPrefix(scheme) && $0.utf8.count > scheme.utf8.count && Self.isIdentityName($0)
-        }) else { return nil }
+        guard verified,
+            let uri = uris.first(where: {
+                $0.hasPrefix(scheme) && $0.utf8.count > scheme.utf8.count && Self.isIdentityName($0)
+            })
+        else { return nil }
         return String(uri.dropFirst(scheme.count))
     }
 

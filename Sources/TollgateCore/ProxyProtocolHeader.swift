@@ -49,14 +49,21 @@ public struct ProxyProtocolHeader: Sendable, Equatable {
         }
         guard cr + 1 < bytes.count else { return .needMore }
         guard bytes[cr + 1] == 0x0A else { throw Malformed("PROXY v1 line not ended by CRLF") }
-        guard bytes[..<cr].allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { throw Malformed("PROXY v1 line with control bytes") }
-        let fields = String(decoding: bytes[..<cr], as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        guard bytes[..<cr].allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+            throw Malformed("PROXY v1 line with control bytes")
+        }
+        let fields = String(decoding: bytes[..<cr], as: UTF8.self).split(
+            separator: " ", omittingEmptySubsequences: false
+        ).map(String.init)
         let length = cr + 2
-        if fields.count >= 2, fields[1] == "UNKNOWN" { return .header(ProxyProtocolHeader(source: nil, length: length)) }
+        if fields.count >= 2, fields[1] == "UNKNOWN" {
+            return .header(ProxyProtocolHeader(source: nil, length: length))
+        }
         guard fields.count == 6, fields[1] == "TCP4" || fields[1] == "TCP6",
-              let source = IPAddress(fields[2]), let destination = IPAddress(fields[3]),
-              source.bytes.count == (fields[1] == "TCP4" ? 4 : 16), destination.bytes.count == source.bytes.count,
-              let sourcePort = port(fields[4]), port(fields[5]) != nil else {
+            let source = IPAddress(fields[2]), let destination = IPAddress(fields[3]),
+            source.bytes.count == (fields[1] == "TCP4" ? 4 : 16), destination.bytes.count == source.bytes.count,
+            let sourcePort = port(fields[4]), port(fields[5]) != nil
+        else {
             throw Malformed("PROXY v1 line is not 'PROXY TCP4|TCP6 SRC DST SPORT DPORT'")
         }
         return .header(ProxyProtocolHeader(source: (source, sourcePort), length: length))
@@ -64,8 +71,10 @@ public struct ProxyProtocolHeader: Sendable, Equatable {
 
     /// A decimal port without sign, leading zeros or excess digits.
     private static func port(_ text: String) -> Int? {
-        guard !text.isEmpty, text.count <= 5, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), text == "0" || !text.hasPrefix("0"),
-              let value = Int(text), value <= 65535 else { return nil }
+        guard !text.isEmpty, text.count <= 5, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            text == "0" || !text.hasPrefix("0"),
+            let value = Int(text), value <= 65535
+        else { return nil }
         return value
     }
 
@@ -83,11 +92,15 @@ public struct ProxyProtocolHeader: Sendable, Equatable {
         switch bytes[13] {
         case 0x11:  // TCP over IPv4
             guard body.count >= 12 else { throw Malformed("PROXY v2 IPv4 addresses truncated") }
-            return .header(ProxyProtocolHeader(source: (IPAddress(bytes: Array(body[0..<4])), Int(body[8]) << 8 | Int(body[9])), length: length))
+            return .header(
+                ProxyProtocolHeader(
+                    source: (IPAddress(bytes: Array(body[0..<4])), Int(body[8]) << 8 | Int(body[9])), length: length))
         case 0x21:  // TCP over IPv6
             guard body.count >= 36 else { throw Malformed("PROXY v2 IPv6 addresses truncated") }
-            return .header(ProxyProtocolHeader(source: (IPAddress(bytes: Array(body[0..<16])), Int(body[32]) << 8 | Int(body[33])),
-                                               length: length))
+            return .header(
+                ProxyProtocolHeader(
+                    source: (IPAddress(bytes: Array(body[0..<16])), Int(body[32]) << 8 | Int(body[33])),
+                    length: length))
         case 0x00:  // UNSPEC: the balancer does not know; keep the connection's own address
             return .header(ProxyProtocolHeader(source: nil, length: length))
         default:

@@ -35,7 +35,9 @@ public struct ResponseHead: Sendable, Equatable {
     public var version: HTTPVersion
     public var headers: HTTPHeaders
 
-    public init(status: Int, reason: String? = nil, version: HTTPVersion = .http11, headers: HTTPHeaders = HTTPHeaders()) {
+    public init(
+        status: Int, reason: String? = nil, version: HTTPVersion = .http11, headers: HTTPHeaders = HTTPHeaders()
+    ) {
         self.status = status
         self.reason = reason ?? HTTPStatus.reason(for: status)
         self.version = version
@@ -46,7 +48,10 @@ public struct ResponseHead: Sendable, Equatable {
 public struct HTTPVersion: Sendable, Equatable, CustomStringConvertible {
     public var major: Int
     public var minor: Int
-    public init(major: Int, minor: Int) { self.major = major; self.minor = minor }
+    public init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
     public static let http11 = HTTPVersion(major: 1, minor: 1)
     public static let http10 = HTTPVersion(major: 1, minor: 0)
     public var description: String { "HTTP/\(major).\(minor)" }

@@ -14,9 +14,10 @@ public enum UnderscoreHeaders {
     /// Whether `name` contains `_` and names a protected field once `_` is read as `-`.
     public static func isLookalike(_ name: String) -> Bool {
         guard name.utf8.contains(UInt8(ascii: "_")) else { return false }
-        let normalized = String(decoding: name.utf8.map { b -> UInt8 in
-            b == UInt8(ascii: "_") ? UInt8(ascii: "-") : (b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
-        }, as: UTF8.self)
+        let normalized = String(
+            decoding: name.utf8.map { b -> UInt8 in
+                b == UInt8(ascii: "_") ? UInt8(ascii: "-") : (b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
+            }, as: UTF8.self)
         return protected.contains(normalized) || protectedPrefixes.contains { normalized.hasPrefix($0) }
     }
 

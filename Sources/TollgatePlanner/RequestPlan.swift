@@ -20,8 +20,10 @@ public struct ConnectionContext: Sendable {
     /// How many proxies in front are trusted to append to `x-forwarded-for` (Envoy `xff_num_trusted_hops`).
     public var trustedProxies: Int
 
-    public init(identity: PeerIdentity, hasCertificateProblem: Bool = false, serverName: String? = nil, peerAddress: IPAddress?,
-                localAddress: IPAddress? = nil, scheme: String, trustedProxies: Int = 0) {
+    public init(
+        identity: PeerIdentity, hasCertificateProblem: Bool = false, serverName: String? = nil, peerAddress: IPAddress?,
+        localAddress: IPAddress? = nil, scheme: String, trustedProxies: Int = 0
+    ) {
         self.identity = identity
         self.hasCertificateProblem = hasCertificateProblem
         self.serverName = serverName
@@ -40,7 +42,9 @@ public struct ListenerContext: Sendable {
     public var declaredPort: Int
     public var authorization: AuthorizationEngine
 
-    public init(routeTable: RouteTable, server: ListenerPlan.Server, declaredPort: Int, authorization: AuthorizationEngine) {
+    public init(
+        routeTable: RouteTable, server: ListenerPlan.Server, declaredPort: Int, authorization: AuthorizationEngine
+    ) {
         self.routeTable = routeTable
         self.server = server
         self.declaredPort = declaredPort

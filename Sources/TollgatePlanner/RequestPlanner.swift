@@ -9,7 +9,9 @@ import TollgateRouting
 /// clock, no randomness, so every branch is a unit test; HTTP/1.1 connections call it per request and
 /// an HTTP/2 connection would per stream.
 public enum RequestPlanner {
-    public static func plan(_ received: RequestHead, connection: ConnectionContext, listener: ListenerContext?) -> RequestPlan {
+    public static func plan(_ received: RequestHead, connection: ConnectionContext, listener: ListenerContext?)
+        -> RequestPlan
+    {
         // Absolute-form (`GET https://host/path`): the target's authority replaces Host (RFC 9112 §3.2.2);
         // underscore spellings of protected fields (`Transfer_Encoding`) are dropped before anything reads them.
         let (head, dropped) = received.preparedForProxying()
@@ -26,9 +28,11 @@ public enum RequestPlanner {
             return plan
         }
         let authority = head.authority ?? ""
-        let decision = listener.routeTable.route(RouteRequest(
-            method: head.method, path: plan.normalizedPath, query: head.query, authority: authority, scheme: connection.scheme,
-            headers: head.headers, port: listener.declaredPort))
+        let decision = listener.routeTable.route(
+            RouteRequest(
+                method: head.method, path: plan.normalizedPath, query: head.query, authority: authority,
+                scheme: connection.scheme,
+                headers: head.headers, port: listener.declaredPort))
         plan.routeName = decision.routeName
         if case .misdirected = decision.action {
             plan.action = .misdirected(host: HostName.stripPort(authority))
@@ -37,7 +41,8 @@ public enum RequestPlanner {
 
         var attributes = RequestAttributes(
             identity: connection.identity, sourceIP: connection.peerAddress,
-            remoteIP: remoteAddress(head.headers, peer: connection.peerAddress, trustedProxies: connection.trustedProxies),
+            remoteIP: remoteAddress(
+                head.headers, peer: connection.peerAddress, trustedProxies: connection.trustedProxies),
             host: authority, method: head.method, path: plan.normalizedPath, destinationPort: listener.declaredPort,
             destinationIP: connection.localAddress, serverName: connection.serverName, headers: head.headers)
         if let whoami = listener.server.whoamiPath, plan.normalizedPath == whoami {
@@ -71,8 +76,10 @@ public enum RequestPlanner {
         }
         switch decision.action {
         case .notFound, .misdirected: plan.action = .notFound
-        case .redirect(let status, let location): plan.action = .redirect(status: status, location: location, headerOperations)
-        case .directResponse(let status, let body): plan.action = .directResponse(status: status, body: body, headerOperations)
+        case .redirect(let status, let location):
+            plan.action = .redirect(status: status, location: location, headerOperations)
+        case .directResponse(let status, let body):
+            plan.action = .directResponse(status: status, body: body, headerOperations)
         case .forward(let forward): plan.action = .forward(forward, headerOperations)
         }
         return plan

@@ -20,8 +20,11 @@ public struct RequestAttributes: Sendable {
     public var serverName: String?
     public var headers: HTTPHeaders
 
-    public init(identity: PeerIdentity, sourceIP: IPAddress?, remoteIP: IPAddress? = nil, host: String, method: String, path: String,
-                destinationPort: Int, destinationIP: IPAddress?, serverName: String? = nil, headers: HTTPHeaders = HTTPHeaders()) {
+    public init(
+        identity: PeerIdentity, sourceIP: IPAddress?, remoteIP: IPAddress? = nil, host: String, method: String,
+        path: String,
+        destinationPort: Int, destinationIP: IPAddress?, serverName: String? = nil, headers: HTTPHeaders = HTTPHeaders()
+    ) {
         self.identity = identity
         self.sourceIP = sourceIP
         self.remoteIP = remoteIP ?? sourceIP
@@ -46,7 +49,9 @@ public struct AuthorizationDecision: Sendable, Equatable {
     /// Dry-run DENY policies that would have denied.
     public var dryRunDenied: [String]
 
-    public init(allowed: Bool, matchedPolicy: String?, reason: String, audited: [String] = [], dryRunDenied: [String] = []) {
+    public init(
+        allowed: Bool, matchedPolicy: String?, reason: String, audited: [String] = [], dryRunDenied: [String] = []
+    ) {
         self.allowed = allowed
         self.matchedPolicy = matchedPolicy
         self.reason = reason
@@ -79,21 +84,34 @@ public struct AuthorizationEngine: Sendable {
     /// - Parameters:
     ///   - labels: the gateway's workload labels (default `istio: ingressgateway`).
     ///   - namespace: the gateway's namespace; `rootNamespace` policies apply everywhere.
-    public init(policies: [AuthorizationPolicy], labels: [String: String] = ["istio": "ingressgateway"],
-                namespace: String = "istio-system", rootNamespace: String = "istio-system") {
-        var deny: [CompiledPolicy] = [], allow: [CompiledPolicy] = [], audit: [CompiledPolicy] = []
+    public init(
+        policies: [AuthorizationPolicy], labels: [String: String] = ["istio": "ingressgateway"],
+        namespace: String = "istio-system", rootNamespace: String = "istio-system"
+    ) {
+        var deny: [CompiledPolicy] = []
+        var allow: [CompiledPolicy] = []
+        var audit: [CompiledPolicy] = []
         var skipped: [(String, String)] = []
         for policy in policies {
             let name = policy.meta.qualifiedName
             guard policy.meta.namespace == namespace || policy.meta.namespace == rootNamespace else {
-                skipped.append((name, "namespace \(policy.meta.namespace) is neither the gateway's (\(namespace)) nor the root (\(rootNamespace))"))
+                skipped.append(
+                    (
+                        name,
+                        "namespace \(policy.meta.namespace) is neither the gateway's (\(namespace)) nor the root (\(rootNamespace))"
+                    ))
                 continue
             }
             if let selector = policy.matchLabels, !selector.allSatisfy({ labels[$0.key] == $0.value }) {
-                skipped.append((name, "selector \(selector.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")) does not match the gateway's labels"))
+                skipped.append(
+                    (
+                        name,
+                        "selector \(selector.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")) does not match the gateway's labels"
+                    ))
                 continue
             }
-            let compiled = CompiledPolicy(id: "ns[\(policy.meta.namespace)]-policy[\(policy.meta.name)]", policy: policy)
+            let compiled = CompiledPolicy(
+                id: "ns[\(policy.meta.namespace)]-policy[\(policy.meta.name)]", policy: policy)
             switch policy.action {
             case .deny: deny.append(compiled)
             case .allow: allow.append(compiled)
@@ -118,22 +136,29 @@ public struct AuthorizationEngine: Sendable {
                 dryRun.append(id)
                 continue
             }
-            return AuthorizationDecision(allowed: false, matchedPolicy: id, reason: "denied by DENY policy \(p.policy.meta.qualifiedName) rule \(rule)",
-                                         audited: audited, dryRunDenied: dryRun)
+            return AuthorizationDecision(
+                allowed: false, matchedPolicy: id,
+                reason: "denied by DENY policy \(p.policy.meta.qualifiedName) rule \(rule)",
+                audited: audited, dryRunDenied: dryRun)
         }
         guard !allow.isEmpty else {
-            return AuthorizationDecision(allowed: true, matchedPolicy: nil, reason: "no ALLOW policy applies", audited: audited, dryRunDenied: dryRun)
+            return AuthorizationDecision(
+                allowed: true, matchedPolicy: nil, reason: "no ALLOW policy applies", audited: audited,
+                dryRunDenied: dryRun)
         }
         for p in allow {
             if let rule = firstMatchingRule(p.policy, request) {
-                return AuthorizationDecision(allowed: true, matchedPolicy: "\(p.id)-rule[\(rule)]",
-                                             reason: "allowed by ALLOW policy \(p.policy.meta.qualifiedName) rule \(rule)",
-                                             audited: audited, dryRunDenied: dryRun)
+                return AuthorizationDecision(
+                    allowed: true, matchedPolicy: "\(p.id)-rule[\(rule)]",
+                    reason: "allowed by ALLOW policy \(p.policy.meta.qualifiedName) rule \(rule)",
+                    audited: audited, dryRunDenied: dryRun)
             }
         }
-        return AuthorizationDecision(allowed: false, matchedPolicy: "none",
-                                     reason: "no rule of the ALLOW policies (\(allow.map(\.policy.meta.qualifiedName).joined(separator: ", "))) matched",
-                                     audited: audited, dryRunDenied: dryRun)
+        return AuthorizationDecision(
+            allowed: false, matchedPolicy: "none",
+            reason:
+                "no rule of the ALLOW policies (\(allow.map(\.policy.meta.qualifiedName).joined(separator: ", "))) matched",
+            audited: audited, dryRunDenied: dryRun)
     }
 
     func firstMatchingRule(_ policy: AuthorizationPolicy, _ request: RequestAttributes) -> Int? {

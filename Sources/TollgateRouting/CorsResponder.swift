@@ -23,16 +23,23 @@ public enum CorsResponder {
     }
 
     public static func evaluate(_ policy: CorsPolicy?, method: String, headers: HTTPHeaders) -> Outcome {
-        guard let policy, let origin = headers["origin"], policy.allowOrigins.contains(where: { $0.matches(origin) }) else { return .none }
+        guard let policy, let origin = headers["origin"], policy.allowOrigins.contains(where: { $0.matches(origin) })
+        else { return .none }
         var out: [(String, String)] = [("access-control-allow-origin", origin)]
         if policy.allowCredentials == true { out.append(("access-control-allow-credentials", "true")) }
         if method == "OPTIONS", headers.contains("access-control-request-method") {
-            if !policy.allowMethods.isEmpty { out.append(("access-control-allow-methods", policy.allowMethods.joined(separator: ","))) }
-            if !policy.allowHeaders.isEmpty { out.append(("access-control-allow-headers", policy.allowHeaders.joined(separator: ","))) }
+            if !policy.allowMethods.isEmpty {
+                out.append(("access-control-allow-methods", policy.allowMethods.joined(separator: ",")))
+            }
+            if !policy.allowHeaders.isEmpty {
+                out.append(("access-control-allow-headers", policy.allowHeaders.joined(separator: ",")))
+            }
             if let maxAge = policy.maxAgeSeconds { out.append(("access-control-max-age", String(maxAge))) }
             return .preflight(out)
         }
-        if !policy.exposeHeaders.isEmpty { out.append(("access-control-expose-headers", policy.exposeHeaders.joined(separator: ","))) }
+        if !policy.exposeHeaders.isEmpty {
+            out.append(("access-control-expose-headers", policy.exposeHeaders.joined(separator: ",")))
+        }
         return .actual(out)
     }
 }

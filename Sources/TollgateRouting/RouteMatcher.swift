@@ -5,7 +5,9 @@ import TollgateCore
 enum RouteMatcher {
     static func matches(_ match: HTTPMatchRequest?, _ request: RouteRequest) -> Bool {
         guard let match else { return true }
-        if let uri = match.uri, !uri.matches(request.path, ignoreCase: match.ignoreUriCase && !isRegex(uri)) { return false }
+        if let uri = match.uri, !uri.matches(request.path, ignoreCase: match.ignoreUriCase && !isRegex(uri)) {
+            return false
+        }
         if let scheme = match.scheme, !scheme.matches(request.scheme) { return false }
         if let method = match.method, !method.matches(request.method) { return false }
         if let authority = match.authority, !authority.matches(request.authority) { return false }
@@ -44,7 +46,9 @@ enum QueryString {
 
 /// Path and authority changes for `rewrite` and the `Location` of `redirect`.
 enum Rewriter {
-    static func rewrite(_ rewrite: HTTPRewrite?, match: HTTPMatchRequest?, _ request: RouteRequest) -> (path: String, authority: String) {
+    static func rewrite(_ rewrite: HTTPRewrite?, match: HTTPMatchRequest?, _ request: RouteRequest) -> (
+        path: String, authority: String
+    ) {
         guard let rewrite else { return (request.path, request.authority) }
         var path = request.path
         if let uri = rewrite.uri {
@@ -75,8 +79,10 @@ enum Rewriter {
             port = p
         } else if redirect.derivePortFromRequest {
             port = request.port
-        } else if redirect.authority == nil, let colon = request.authority.lastIndex(of: ":"), !request.authority.hasSuffix("]"),
-                  let p = Int(request.authority[request.authority.index(after: colon)...]) {
+        } else if redirect.authority == nil, let colon = request.authority.lastIndex(of: ":"),
+            !request.authority.hasSuffix("]"),
+            let p = Int(request.authority[request.authority.index(after: colon)...])
+        {
             port = p
         }
         if let p = port, !((scheme == "https" && p == 443) || (scheme == "http" && p == 80)) { host += ":\(p)" }

@@ -13,7 +13,9 @@ public struct RouteRequest: Sendable {
     /// The Gateway's declared port the request arrived on.
     public var port: Int
 
-    public init(method: String, path: String, query: String?, authority: String, scheme: String, headers: HTTPHeaders, port: Int) {
+    public init(
+        method: String, path: String, query: String?, authority: String, scheme: String, headers: HTTPHeaders, port: Int
+    ) {
         self.method = method
         self.path = path
         self.query = query
@@ -92,7 +94,10 @@ public struct RouteTable: Sendable {
 
     /// Builds the table for servers `servers` (one TLS server block, or all servers of a plain-HTTP
     /// port); `portBlocks` names the blocks of a TLS port and the one this table belongs to.
-    public init(servers: [ListenerPlan.Server], portBlocks: (selector: ServerNameSelector, block: Int)? = nil, model: ConfigModel) {
+    public init(
+        servers: [ListenerPlan.Server], portBlocks: (selector: ServerNameSelector, block: Int)? = nil,
+        model: ConfigModel
+    ) {
         serverHosts = servers.flatMap(\.server.hosts)
         self.portBlocks = portBlocks
         httpsRedirect = servers.contains { $0.server.tls?.httpsRedirect == true }
@@ -107,12 +112,20 @@ public struct RouteTable: Sendable {
                         guard gateways.contains(server.gateway) else { continue }
                         let gatewayNamespace = String(server.gateway.split(separator: "/").first ?? "")
                         for vsHost in vs.hosts {
-                            for (hostIndex, serverHost) in server.server.hosts.enumerated() where HostName.intersects(vsHost, serverHost)
-                                && server.server.admits(virtualServiceNamespace: vs.meta.namespace, hostIndex: hostIndex, gatewayNamespace: gatewayNamespace) {
+                            for (hostIndex, serverHost) in server.server.hosts.enumerated()
+                            where HostName.intersects(vsHost, serverHost)
+                                && server.server.admits(
+                                    virtualServiceNamespace: vs.meta.namespace, hostIndex: hostIndex,
+                                    gatewayNamespace: gatewayNamespace)
+                            {
                                 let domain = Self.moreSpecific(vsHost, serverHost)
                                 if hosts[domain] == nil { order.append(domain) }
-                                let compiled = CompiledRoute(virtualService: vs.meta.qualifiedName, index: index, route: route, match: match)
-                                if !(hosts[domain]?.contains { $0.virtualService == compiled.virtualService && $0.index == index && $0.match == match } ?? false) {
+                                let compiled = CompiledRoute(
+                                    virtualService: vs.meta.qualifiedName, index: index, route: route, match: match)
+                                if !(hosts[domain]?.contains {
+                                    $0.virtualService == compiled.virtualService && $0.index == index
+                                        && $0.match == match
+                                } ?? false) {
                                     hosts[domain, default: []].append(compiled)
                                 }
                             }
@@ -141,29 +154,35 @@ public struct RouteTable: Sendable {
     /// Envoy's domain choice: exact, then the longest `*.suffix`, then `*`.
     func virtualHost(for host: String) -> VirtualHost? {
         if let exact = virtualHosts.first(where: { $0.domain == host }) { return exact }
-        let wildcard = virtualHosts.filter { $0.domain.hasPrefix("*.") && HostName.matches(pattern: $0.domain, host: host) }
-            .max { $0.domain.count < $1.domain.count }
+        let wildcard = virtualHosts.filter {
+            $0.domain.hasPrefix("*.") && HostName.matches(pattern: $0.domain, host: host)
+        }
+        .max { $0.domain.count < $1.domain.count }
         return wildcard ?? virtualHosts.first { $0.domain == "*" }
     }
 
     public func route(_ request: RouteRequest) -> RouteDecision {
         let host = HostName.stripPort(request.authority)
         if let portBlocks, !portBlocks.selector.admits(host: host, onBlock: portBlocks.block) {
-            return RouteDecision(action: .misdirected, routeName: nil, headerOperations: HeaderOperations(), corsPolicy: nil)
+            return RouteDecision(
+                action: .misdirected, routeName: nil, headerOperations: HeaderOperations(), corsPolicy: nil)
         }
         let served = serverHosts.contains { HostName.matches(pattern: $0, host: host) }
         if httpsRedirect && served {
             let location = "https://\(host)\(request.path)\(request.query.map { "?\($0)" } ?? "")"
-            return RouteDecision(action: .redirect(status: 301, location: location), routeName: "https-redirect",
-                                 headerOperations: HeaderOperations(), corsPolicy: nil)
+            return RouteDecision(
+                action: .redirect(status: 301, location: location), routeName: "https-redirect",
+                headerOperations: HeaderOperations(), corsPolicy: nil)
         }
         guard let vhost = virtualHost(for: host) else {
-            return RouteDecision(action: .notFound, routeName: nil, headerOperations: HeaderOperations(), corsPolicy: nil)
+            return RouteDecision(
+                action: .notFound, routeName: nil, headerOperations: HeaderOperations(), corsPolicy: nil)
         }
         for compiled in vhost.routes where RouteMatcher.matches(compiled.match, request) {
             let name = "\(compiled.virtualService).\(compiled.route.name ?? String(compiled.index))"
-            return RouteDecision(action: action(compiled, request), routeName: name,
-                                 headerOperations: compiled.route.headers, corsPolicy: compiled.route.corsPolicy)
+            return RouteDecision(
+                action: action(compiled, request), routeName: name,
+                headerOperations: compiled.route.headers, corsPolicy: compiled.route.corsPolicy)
         }
         return RouteDecision(action: .notFound, routeName: nil, headerOperations: HeaderOperations(), corsPolicy: nil)
     }
@@ -171,14 +190,19 @@ public struct RouteTable: Sendable {
     private func action(_ compiled: CompiledRoute, _ request: RouteRequest) -> RouteAction {
         let route = compiled.route
         if let direct = route.directResponse { return .directResponse(status: direct.status, body: direct.body) }
-        if let redirect = route.redirect { return .redirect(status: redirect.redirectCode, location: Rewriter.location(redirect, match: compiled.match, request)) }
+        if let redirect = route.redirect {
+            return .redirect(
+                status: redirect.redirectCode, location: Rewriter.location(redirect, match: compiled.match, request))
+        }
         let (path, authority) = Rewriter.rewrite(route.rewrite, match: compiled.match, request)
         let target = path + (request.query.map { "?\($0)" } ?? "")
         // One destination ignores its weight; among several, weight 0 means "never" (Istio drops them).
         let weighted = route.route.filter { $0.weight > 0 }
         let destinations = route.route.count == 1 || weighted.isEmpty ? route.route : weighted
-        return .forward(ForwardPlan(destinations: destinations,
-                                    target: target, authority: authority, timeoutMilliseconds: route.timeoutMilliseconds,
-                                    retries: route.retries ?? .istioDefault))
+        return .forward(
+            ForwardPlan(
+                destinations: destinations,
+                target: target, authority: authority, timeoutMilliseconds: route.timeoutMilliseconds,
+                retries: route.retries ?? .istioDefault))
     }
 }

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Dispatch
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One line per request on standard output, in the shape of Istio's default access log. Lines are
 /// formatted on the loop into its `AccessLogBuffer` and written off the loop in batches, so neither a
@@ -38,7 +39,9 @@ public final class AccessLog: Sendable {
             // Control bytes never reach here from the strict decoder; escaped anyway so a line stays one line.
             for byte in s.utf8 {
                 if byte < 0x20 || byte == 0x7F {
-                    out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigit(byte >> 4), hexDigit(byte & 15)])
+                    out.append(contentsOf: [
+                        UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigit(byte >> 4), hexDigit(byte & 15),
+                    ])
                 } else {
                     out.append(byte)
                 }
@@ -53,16 +56,40 @@ public final class AccessLog: Sendable {
         out.append(UInt8(ascii: "["))
         out.append(contentsOf: timestamp)
         out.append(contentsOf: [UInt8(ascii: "]"), UInt8(ascii: " "), UInt8(ascii: "\"")])
-        text(e.method); space(); text(e.path); space(); text(e.protocolVersion)
-        out.append(UInt8(ascii: "\"")); space()
-        appendDecimal(e.status, to: &out); space()
-        text(e.flags); space(); text(e.details); space()
-        appendDecimal(e.bytesReceived, to: &out); space()
-        appendDecimal(e.bytesSent, to: &out); space()
-        appendDecimal(e.durationMilliseconds, to: &out); space()
-        quoted(e.forwardedFor); space(); quoted(e.userAgent); space(); quoted(e.requestID); space()
-        quoted(e.authority); space(); quoted(e.upstreamHost); space()
-        text(e.routeName); space(); text(e.peer); space(); text(e.serverName)
+        text(e.method)
+        space()
+        text(e.path)
+        space()
+        text(e.protocolVersion)
+        out.append(UInt8(ascii: "\""))
+        space()
+        appendDecimal(e.status, to: &out)
+        space()
+        text(e.flags)
+        space()
+        text(e.details)
+        space()
+        appendDecimal(e.bytesReceived, to: &out)
+        space()
+        appendDecimal(e.bytesSent, to: &out)
+        space()
+        appendDecimal(e.durationMilliseconds, to: &out)
+        space()
+        quoted(e.forwardedFor)
+        space()
+        quoted(e.userAgent)
+        space()
+        quoted(e.requestID)
+        space()
+        quoted(e.authority)
+        space()
+        quoted(e.upstreamHost)
+        space()
+        text(e.routeName)
+        space()
+        text(e.peer)
+        space()
+        text(e.serverName)
         out.append(contentsOf: " principal=".utf8)
         text(e.principal)
         out.append(UInt8(ascii: "\n"))
@@ -73,8 +100,12 @@ public final class AccessLog: Sendable {
     static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
         var v = value.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8,
+                UInt8, UInt8, UInt8, UInt8
+            ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &digits) { buffer in
             var i = buffer.count
             repeat {

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Dispatch
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Writes lines to a file descriptor from its own serial queue, so a slow terminal or a full pipe
 /// never stalls an event loop. Shared by the access log (stdout) and the diagnostic log (stderr).
@@ -62,7 +63,9 @@ public struct AsyncLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let rendered = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let rendered =
+            merged.isEmpty
+            ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         output.write("\(Clock.isoTimestamp()) \(event.level) \(label):\(rendered) [\(event.source)] \(event.message)\n")
     }
 }

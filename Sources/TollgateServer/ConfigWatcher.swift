@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Dispatch
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Watches the configuration and credential folders by polling a fingerprint (path, inode, size,
 /// modification time of every file, symlinks followed) once a second, off the event loops. Polling
@@ -25,8 +26,9 @@ final class ConfigWatcher: @unchecked Sendable {
 
     func start(intervalMilliseconds: Int = 1000) {
         let timer = DispatchSource.makeTimerSource(queue: queue)
-        timer.schedule(deadline: .now() + .milliseconds(intervalMilliseconds), repeating: .milliseconds(intervalMilliseconds),
-                       leeway: .milliseconds(100))
+        timer.schedule(
+            deadline: .now() + .milliseconds(intervalMilliseconds), repeating: .milliseconds(intervalMilliseconds),
+            leeway: .milliseconds(100))
         timer.setEventHandler { [weak self] in self?.poll() }
         timer.resume()
         self.timer = timer
@@ -49,7 +51,9 @@ final class ConfigWatcher: @unchecked Sendable {
             var info = stat()
             guard stat(path, &info) == 0 else { return }
             if (info.st_mode & S_IFMT) == S_IFDIR {
-                guard depth < 3, let entries = try? FileManager.default.contentsOfDirectory(atPath: path) else { return }
+                guard depth < 3, let entries = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+                    return
+                }
                 for entry in entries { visit((path as NSString).appendingPathComponent(entry), depth: depth + 1) }
             } else {
                 result[path] = "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"

@@ -33,7 +33,8 @@ public final class LastSeenRecorder: @unchecked Sendable {
 
     public func start(intervalSeconds: Int = 1) {
         let source = DispatchSource.makeTimerSource(queue: queue)
-        source.schedule(deadline: .now() + .seconds(intervalSeconds), repeating: .seconds(intervalSeconds), leeway: .seconds(1))
+        source.schedule(
+            deadline: .now() + .seconds(intervalSeconds), repeating: .seconds(intervalSeconds), leeway: .seconds(1))
         source.setEventHandler { [weak self] in self?.flush() }
         source.resume()
         timer = source
@@ -74,6 +75,7 @@ public enum LastSeenFile {
         let data = try encoder.encode(Contents(seen: seen))
         let temporary = path + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o644]),
-              rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            rename(temporary, path) == 0
+        else { throw CocoaError(.fileWriteUnknown) }
     }
 }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Dispatch
 import Foundation
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A listening port: one socket per loop sharing the port with `SO_REUSEPORT`, so the kernel spreads
 /// new connections across loops and each connection is born on the loop that serves it (no hand-off).
@@ -20,7 +21,9 @@ final class Listener: @unchecked Sendable {
         }
     }
 
-    init(address: String, port: Int, runtime: GatewayRuntime, loops: EventLoopGroup, acceptor: @escaping Acceptor) throws {
+    init(address: String, port: Int, runtime: GatewayRuntime, loops: EventLoopGroup, acceptor: @escaping Acceptor)
+        throws
+    {
         self.port = port
         let addresses = try SocketAddress.resolve(host: address, port: port)
         guard let bindAddress = addresses.first else { throw ResolutionError(host: address, message: "no address") }
@@ -106,7 +109,8 @@ final class ListeningSocket: Selectable, @unchecked Sendable {
             try loop.register(self, fd: fd, interest: EpollSet.listenerInterest)
             watching = true
         } catch {
-            runtime.logger.error("cannot watch the listening socket", metadata: ["listener.port": "\(port)", "error": "\(error)"])
+            runtime.logger.error(
+                "cannot watch the listening socket", metadata: ["listener.port": "\(port)", "error": "\(error)"])
         }
     }
 
@@ -121,7 +125,8 @@ final class ListeningSocket: Selectable, @unchecked Sendable {
                 }
             } catch let error as SystemError {
                 switch error.errno {
-                case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENETUNREACH, EHOSTUNREACH, EHOSTDOWN, ENONET, ENOPROTOOPT, EOPNOTSUPP:
+                case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENETUNREACH, EHOSTUNREACH, EHOSTDOWN, ENONET, ENOPROTOOPT,
+                    EOPNOTSUPP:
                     // That one connection failed in the backlog (or a firewall refused it): take the next.
                     continue
                 default:
@@ -151,10 +156,12 @@ final class ListeningSocket: Selectable, @unchecked Sendable {
         backoffMilliseconds = min(backoffMilliseconds * 2, ListeningSocket.maxBackoffMilliseconds)
         runtime.metrics.acceptPauses.increment()
         if let occurrences = runtime.acceptPauseLog.shouldLog() {
-            runtime.logger.error("accepting paused: cannot take new connections", metadata: [
-                "listener.port": "\(port)", "error": "\(error)", "retry.ms": "\(delay)",
-                "pauses.since.last.log": "\(occurrences)", "connections.open": "\(runtime.openConnections)",
-            ])
+            runtime.logger.error(
+                "accepting paused: cannot take new connections",
+                metadata: [
+                    "listener.port": "\(port)", "error": "\(error)", "retry.ms": "\(delay)",
+                    "pauses.since.last.log": "\(occurrences)", "connections.open": "\(runtime.openConnections)",
+                ])
         }
         retryTimer = loop.schedule(afterMilliseconds: delay) { [self] in
             retryTimer = nil

@@ -31,7 +31,9 @@ public final class ProxyServer: @unchecked Sendable {
         }
         admin.start()
         adminListener = admin
-        runtime.logger.info("admin listening", metadata: ["admin.address": "\(address):\(port)", "paths": "/stats/prometheus /healthz/ready"])
+        runtime.logger.info(
+            "admin listening",
+            metadata: ["admin.address": "\(address):\(port)", "paths": "/stats/prometheus /healthz/ready"])
     }
 
     /// Binds every listener of the current snapshot.
@@ -41,11 +43,15 @@ public final class ProxyServer: @unchecked Sendable {
             let l = try Listener(address: runtime.settings.bindAddress, port: port, runtime: runtime, loops: loops)
             l.start()
             listeners[port] = l
-            let servers = listener.plan.servers.map { "\($0.gateway)[\($0.server.hosts.joined(separator: ","))] \($0.server.tls?.mode?.rawValue ?? "HTTP")" }
-            runtime.logger.info("listening", metadata: [
-                "listener.port": "\(port)", "gateway.port": "\(listener.plan.declaredPort)",
-                "servers": "\(servers.joined(separator: "; "))",
-            ])
+            let servers = listener.plan.servers.map {
+                "\($0.gateway)[\($0.server.hosts.joined(separator: ","))] \($0.server.tls?.mode?.rawValue ?? "HTTP")"
+            }
+            runtime.logger.info(
+                "listening",
+                metadata: [
+                    "listener.port": "\(port)", "gateway.port": "\(listener.plan.declaredPort)",
+                    "servers": "\(servers.joined(separator: "; "))",
+                ])
         }
     }
 
@@ -59,7 +65,8 @@ public final class ProxyServer: @unchecked Sendable {
             for listener in listeners.values { listener.stop() }
             listeners = [:]
             for loop in loops.loops { loop.execute { loop.drainConnections() } }
-            waitForConnections(until: DispatchTime.now() + .milliseconds(gracePeriodMilliseconds), completion: completion)
+            waitForConnections(
+                until: DispatchTime.now() + .milliseconds(gracePeriodMilliseconds), completion: completion)
         }
     }
 
@@ -69,7 +76,9 @@ public final class ProxyServer: @unchecked Sendable {
             for loop in loops.loops { loop.queue.sync { loop.accessLog.flush() } }
             completion(remaining)
         } else {
-            reloadQueue.asyncAfter(deadline: .now() + .milliseconds(50)) { [self] in waitForConnections(until: deadline, completion: completion) }
+            reloadQueue.asyncAfter(deadline: .now() + .milliseconds(50)) { [self] in
+                waitForConnections(until: deadline, completion: completion)
+            }
         }
     }
 
@@ -79,7 +88,9 @@ public final class ProxyServer: @unchecked Sendable {
         var paths = settings.configPaths
         paths.append(settings.credentialsDirectory ?? ConfigSnapshot.defaultCredentialsDirectory(settings))
         for server in runtime.current.model.gateways.flatMap(\.servers) {
-            for file in [server.tls?.serverCertificate, server.tls?.privateKey, server.tls?.caCertificates, server.tls?.caCrl].compactMap({ $0 }) {
+            for file in [
+                server.tls?.serverCertificate, server.tls?.privateKey, server.tls?.caCertificates, server.tls?.caCrl,
+            ].compactMap({ $0 }) {
                 paths.append(file)
             }
         }
@@ -122,7 +133,8 @@ public final class ProxyServer: @unchecked Sendable {
                 let newPorts = Set(snapshot.listeners.keys)
                 var opened: [Int: Listener] = [:]
                 for port in newPorts.subtracting(oldPorts) {
-                    let l = try Listener(address: runtime.settings.bindAddress, port: port, runtime: runtime, loops: loops)
+                    let l = try Listener(
+                        address: runtime.settings.bindAddress, port: port, runtime: runtime, loops: loops)
                     opened[port] = l
                 }
                 runtime.replace(snapshot)
@@ -137,12 +149,17 @@ public final class ProxyServer: @unchecked Sendable {
                 for warning in snapshot.warnings { runtime.logger.warning("\(warning)") }
                 runtime.metrics.reloadsSucceeded.increment()
                 runtime.metrics.configGeneration.set(Double(generation) as Double)
-                runtime.logger.info("configuration reloaded", metadata: ["generation": "\(generation)",
-                                                                         "listeners": "\(newPorts.sorted())"])
+                runtime.logger.info(
+                    "configuration reloaded",
+                    metadata: [
+                        "generation": "\(generation)",
+                        "listeners": "\(newPorts.sorted())",
+                    ])
                 completion?(true)
             } catch {
                 runtime.metrics.reloadsRejected.increment()
-                runtime.logger.error("configuration rejected; keeping the previous one", metadata: ["error": "\(error)"])
+                runtime.logger.error(
+                    "configuration rejected; keeping the previous one", metadata: ["error": "\(error)"])
                 completion?(false)
             }
         }

@@ -45,12 +45,14 @@ public final class SessionTicketKeySchedule: @unchecked Sendable {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw SessionTicketKeyRing.FileError(line: nil, message: "\(path): cannot read: \(error.localizedDescription)")
+            throw SessionTicketKeyRing.FileError(
+                line: nil, message: "\(path): cannot read: \(error.localizedDescription)")
         }
         do {
             return try SessionTicketKeyRing.parse(text)
         } catch let error as SessionTicketKeyRing.FileError {
-            throw SessionTicketKeyRing.FileError(line: nil, message: "\(path):\(error.line.map(String.init) ?? "") \(error.message)")
+            throw SessionTicketKeyRing.FileError(
+                line: nil, message: "\(path):\(error.line.map(String.init) ?? "") \(error.message)")
         }
     }
 

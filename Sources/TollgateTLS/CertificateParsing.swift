@@ -37,7 +37,8 @@ extension PeerIdentity {
     init(verifiedCertificate cert: OpaquePointer) {
         let summary = CertificateSummary(cert)
         let pem = readMemoryBIO { _ = PEM_write_bio_X509($0, cert) }
-        self.init(verified: true, subjectAltNames: summary.subjectAltNames, subject: summary.subject,
-                  leafSHA256: sha256Hex(cert), leafPEM: pem, notAfter: summary.notAfter, issuer: summary.issuer)
+        self.init(
+            verified: true, subjectAltNames: summary.subjectAltNames, subject: summary.subject,
+            leafSHA256: sha256Hex(cert), leafPEM: pem, notAfter: summary.notAfter, issuer: summary.issuer)
     }
 }

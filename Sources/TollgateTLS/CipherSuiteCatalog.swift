@@ -4,7 +4,11 @@ internal import COpenSSL
 /// policy (`CipherSuitePolicy`).
 public struct CipherSuiteDescription: Sendable, Equatable {
     public enum KeyExchange: String, Sendable {
-        case ecdhe = "ECDHE", dhe = "DHE", rsa = "RSA", psk = "PSK", other = "other"
+        case ecdhe = "ECDHE"
+        case dhe = "DHE"
+        case rsa = "RSA"
+        case psk = "PSK"
+        case other = "other"
     }
 
     public var name: String
@@ -16,7 +20,10 @@ public struct CipherSuiteDescription: Sendable, Equatable {
     public var encrypts: Bool
     public var bits: Int
 
-    public init(name: String, keyExchange: KeyExchange, anonymous: Bool = false, isAEAD: Bool, encrypts: Bool = true, bits: Int = 128) {
+    public init(
+        name: String, keyExchange: KeyExchange, anonymous: Bool = false, isAEAD: Bool, encrypts: Bool = true,
+        bits: Int = 128
+    ) {
         self.name = name
         self.keyExchange = keyExchange
         self.anonymous = anonymous
@@ -50,17 +57,21 @@ public enum CipherSuiteCatalog {
             let cipher = OpaquePointer(raw)
             let kx = SSL_CIPHER_get_kx_nid(cipher)
             if kx == NID_kx_any { continue }  // a TLS 1.3 suite
-            let keyExchange: CipherSuiteDescription.KeyExchange = switch kx {
-            case NID_kx_ecdhe: .ecdhe
-            case NID_kx_dhe: .dhe
-            case NID_kx_rsa: .rsa
-            case NID_kx_psk, NID_kx_ecdhe_psk, NID_kx_dhe_psk, NID_kx_rsa_psk: .psk
-            default: .other
-            }
-            suites.append(CipherSuiteDescription(
-                name: String(cString: SSL_CIPHER_get_name(cipher)), keyExchange: keyExchange,
-                anonymous: SSL_CIPHER_get_auth_nid(cipher) == NID_auth_null, isAEAD: SSL_CIPHER_is_aead(cipher) == 1,
-                encrypts: SSL_CIPHER_get_cipher_nid(cipher) != NID_undef, bits: Int(SSL_CIPHER_get_bits(cipher, nil))))
+            let keyExchange: CipherSuiteDescription.KeyExchange =
+                switch kx {
+                case NID_kx_ecdhe: .ecdhe
+                case NID_kx_dhe: .dhe
+                case NID_kx_rsa: .rsa
+                case NID_kx_psk, NID_kx_ecdhe_psk, NID_kx_dhe_psk, NID_kx_rsa_psk: .psk
+                default: .other
+                }
+            suites.append(
+                CipherSuiteDescription(
+                    name: String(cString: SSL_CIPHER_get_name(cipher)), keyExchange: keyExchange,
+                    anonymous: SSL_CIPHER_get_auth_nid(cipher) == NID_auth_null,
+                    isAEAD: SSL_CIPHER_is_aead(cipher) == 1,
+                    encrypts: SSL_CIPHER_get_cipher_nid(cipher) != NID_undef,
+                    bits: Int(SSL_CIPHER_get_bits(cipher, nil))))
         }
         return Expansion(suites: suites, securityLevel: Int(SSL_CTX_get_security_level(ctx)))
     }

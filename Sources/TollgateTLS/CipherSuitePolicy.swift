@@ -25,14 +25,18 @@ public enum CipherSuitePolicy {
     /// One finding per `cipherSuites` entry that enables something below the default policy. Each entry is
     /// judged by the suites it contributes to the final list: `expand` gives what OpenSSL makes of a string.
     /// - Returns: (entry index, message) pairs.
-    public static func findings(_ entries: [String], defaultSecurityLevel: Int,
-                                expand: (String) -> CipherSuiteCatalog.Expansion?) -> [(index: Int, message: String)] {
+    public static func findings(
+        _ entries: [String], defaultSecurityLevel: Int,
+        expand: (String) -> CipherSuiteCatalog.Expansion?
+    ) -> [(index: Int, message: String)] {
         guard !entries.isEmpty, let whole = expand(entries.joined(separator: ":")) else { return [] }
         let enabled = Set(whole.suites.map(\.name))
         var out: [(Int, String)] = []
         for (index, entry) in entries.enumerated() {
             for item in entry.split(whereSeparator: { $0 == ":" || $0 == "," || $0 == " " }).map(String.init) {
-                if let message = finding(item, enabled: enabled, defaultSecurityLevel: defaultSecurityLevel, expand: expand) {
+                if let message = finding(
+                    item, enabled: enabled, defaultSecurityLevel: defaultSecurityLevel, expand: expand)
+                {
                     out.append((index, message))
                 }
             }
@@ -40,11 +44,14 @@ public enum CipherSuitePolicy {
         return out
     }
 
-    private static func finding(_ item: String, enabled: Set<String>, defaultSecurityLevel: Int,
-                                expand: (String) -> CipherSuiteCatalog.Expansion?) -> String? {
+    private static func finding(
+        _ item: String, enabled: Set<String>, defaultSecurityLevel: Int,
+        expand: (String) -> CipherSuiteCatalog.Expansion?
+    ) -> String? {
         if item.hasPrefix("@SECLEVEL=") {
             guard let level = Int(item.dropFirst("@SECLEVEL=".count)), level < defaultSecurityLevel else { return nil }
-            return "\(item) lowers OpenSSL's security level from \(defaultSecurityLevel) to \(level) (smaller keys and weaker suites are accepted)"
+            return
+                "\(item) lowers OpenSSL's security level from \(defaultSecurityLevel) to \(level) (smaller keys and weaker suites are accepted)"
         }
         // Removals and reorderings (`!aNULL`, `-CBC`, `+AES`, `@STRENGTH`) add nothing.
         guard let first = item.first, !"!-+@".contains(first) else { return nil }
@@ -61,7 +68,11 @@ public enum CipherSuitePolicy {
         var byShortcoming: [(String, [String])] = []
         for (name, shortcomings) in weak {
             for s in shortcomings {
-                if let i = byShortcoming.firstIndex(where: { $0.0 == s }) { byShortcoming[i].1.append(name) } else { byShortcoming.append((s, [name])) }
+                if let i = byShortcoming.firstIndex(where: { $0.0 == s }) {
+                    byShortcoming[i].1.append(name)
+                } else {
+                    byShortcoming.append((s, [name]))
+                }
             }
         }
         // An alias such as HIGH enables dozens: name a few per shortcoming, so the line stays readable.

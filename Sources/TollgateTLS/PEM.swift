@@ -32,8 +32,10 @@ final class PrivateKey {
             // Without a callback OpenSSL would ask for a passphrase on the terminal, and a reload would hang.
             guard let key = PEM_read_bio_PrivateKey(bio, nil, refusePassphrase, nil) else {
                 if String(decoding: pem, as: UTF8.self).contains("ENCRYPTED") {
-                    throw TLSError("the private key is encrypted with a passphrase; Tollgate reads unencrypted keys only "
-                                   + "(decrypt it with `openssl pkey -in KEY -out KEY`, and keep the file readable by Tollgate alone)")
+                    throw TLSError(
+                        "the private key is encrypted with a passphrase; Tollgate reads unencrypted keys only "
+                            + "(decrypt it with `openssl pkey -in KEY -out KEY`, and keep the file readable by Tollgate alone)"
+                    )
                 }
                 throw TLSError("no private key found in PEM")
             }
@@ -43,9 +45,10 @@ final class PrivateKey {
 }
 
 /// OpenSSL's passphrase callback: there is nobody to ask, so no passphrase.
-private let refusePassphrase: @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, _, _, _ in
-    -1
-}
+private let refusePassphrase:
+    @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, _, _, _ in
+        -1
+    }
 
 /// An owned certificate revocation list.
 final class RevocationList {
@@ -66,7 +69,9 @@ final class RevocationList {
 
 func withMemoryBIO<T>(_ bytes: [UInt8], _ body: (OpaquePointer) throws -> T) throws -> T {
     try bytes.withUnsafeBytes { raw in
-        guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { throw TLSError("cannot allocate BIO") }
+        guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else {
+            throw TLSError("cannot allocate BIO")
+        }
         defer { BIO_free(bio) }
         return try body(bio)
     }

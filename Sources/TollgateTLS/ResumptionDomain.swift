@@ -28,7 +28,9 @@ final class ResumptionDomain: Sendable {
         let current = ring.current
         return derived.withLock { cache in
             if cache.generation != current.generation {
-                cache = (current.generation, current.secrets.map { SessionTicketKey(secret: $0, domain: sessionIDContext) })
+                cache = (
+                    current.generation, current.secrets.map { SessionTicketKey(secret: $0, domain: sessionIDContext) }
+                )
             }
             return cache.keys
         }
@@ -44,7 +46,8 @@ struct SessionTicketKey: Sendable, Equatable {
     let aesKey: [UInt8]
 
     init(secret: [UInt8], domain: [UInt8]) {
-        let material = hkdfSHA256(secret: secret, salt: Array("tollgate session tickets v1".utf8), info: domain, length: 80)
+        let material = hkdfSHA256(
+            secret: secret, salt: Array("tollgate session tickets v1".utf8), info: domain, length: 80)
         name = Array(material[0..<16])
         hmacKey = Array(material[16..<48])
         aesKey = Array(material[48..<80])
@@ -82,24 +85,35 @@ func hkdfSHA256(secret: [UInt8], salt: [UInt8], info: [UInt8], length: Int) -> [
 /// OpenSSL's ticket key callback, installed on the port's `SSL_CTX`: it seals and opens tickets with
 /// the keys of the block the client-hello callback chose for this connection. Returns 0 (no ticket, or
 /// "cannot open": a full handshake) whenever the block is unknown or the key name is none of this block's.
-let sessionTicketKeyCallback: @convention(c) (
-    OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?, OpaquePointer?, OpaquePointer?, Int32
-) -> Int32 = { ssl, keyName, iv, cipher, mac, encrypt in
-    guard let ssl, let keyName, let iv, let cipher, let mac, let block = TLSServerContext.owner(of: ssl) else { return 0 }
-    let keys = block.resumption.ticketKeys
-    if encrypt == 1 {
-        // A client the block did not fully admit (explain mode) gets nothing that outlives the connection.
-        guard block.admitsResumption(of: ssl), let key = keys.first else { return 0 }
-        key.name.withUnsafeBufferPointer { keyName.update(from: $0.baseAddress!, count: SessionTicketKey.nameLength) }
-        guard RAND_bytes(iv, 16) == 1, EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nil, key.aesKey, iv) == 1,
-              tg_session_ticket_hmac_init(mac, key.hmacKey, key.hmacKey.count) == 1 else { return -1 }
-        return 1
+let sessionTicketKeyCallback:
+    @convention(c) (
+        OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?, OpaquePointer?, OpaquePointer?,
+        Int32
+    ) -> Int32 = { ssl, keyName, iv, cipher, mac, encrypt in
+        guard let ssl, let keyName, let iv, let cipher, let mac, let block = TLSServerContext.owner(of: ssl) else {
+            return 0
+        }
+        let keys = block.resumption.ticketKeys
+        if encrypt == 1 {
+            // A client the block did not fully admit (explain mode) gets nothing that outlives the connection.
+            guard block.admitsResumption(of: ssl), let key = keys.first else { return 0 }
+            key.name.withUnsafeBufferPointer {
+                keyName.update(from: $0.baseAddress!, count: SessionTicketKey.nameLength)
+            }
+            guard RAND_bytes(iv, 16) == 1, EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nil, key.aesKey, iv) == 1,
+                tg_session_ticket_hmac_init(mac, key.hmacKey, key.hmacKey.count) == 1
+            else { return -1 }
+            return 1
+        }
+        guard
+            let key = keys.first(where: { key in
+                (0..<SessionTicketKey.nameLength).allSatisfy { keyName[$0] == key.name[$0] }
+            })
+        else { return 0 }
+        guard EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nil, key.aesKey, iv) == 1,
+            tg_session_ticket_hmac_init(mac, key.hmacKey, key.hmacKey.count) == 1
+        else { return -1 }
+        // Accept, and have OpenSSL issue a fresh ticket (under the current key) on the resumed connection too:
+        // TLS 1.3 clients use a ticket once, and without a successor every other reconnect is a full handshake.
+        return 2
     }
-    guard let key = keys.first(where: { key in (0..<SessionTicketKey.nameLength).allSatisfy { keyName[$0] == key.name[$0] } })
-    else { return 0 }
-    guard EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nil, key.aesKey, iv) == 1,
-          tg_session_ticket_hmac_init(mac, key.hmacKey, key.hmacKey.count) == 1 else { return -1 }
-    // Accept, and have OpenSSL issue a fresh ticket (under the current key) on the resumed connection too:
-    // TLS 1.3 clients use a ticket once, and without a successor every other reconnect is a full handshake.
-    return 2
-}

@@ -37,7 +37,9 @@ public final class SessionTicketKeyRing: Sendable {
     /// A new random key seals from now on; the newest `keep - 1` previous keys still open tickets.
     public func rotate(keep: Int) {
         let fresh = Self.randomKey()
-        state.withLock { $0 = State(generation: $0.generation + 1, secrets: Array(([fresh] + $0.secrets).prefix(max(1, keep)))) }
+        state.withLock {
+            $0 = State(generation: $0.generation + 1, secrets: Array(([fresh] + $0.secrets).prefix(max(1, keep))))
+        }
     }
 
     public static func randomKey() -> [UInt8] {
@@ -67,7 +69,9 @@ public final class SessionTicketKeyRing: Sendable {
                 throw FileError(line: index + 1, message: "not base64")
             }
             guard key.count == keyLength else {
-                throw FileError(line: index + 1, message: "a key must be \(keyLength) bytes (base64 of 80 random bytes), this one has \(key.count)")
+                throw FileError(
+                    line: index + 1,
+                    message: "a key must be \(keyLength) bytes (base64 of 80 random bytes), this one has \(key.count)")
             }
             keys.append(key)
         }

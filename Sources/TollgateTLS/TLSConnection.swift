@@ -34,7 +34,9 @@ public final class TLSConnection {
     }
 
     /// `SSL_MODE_*` flags and read-ahead in force on this connection (for tests).
-    var mode: (flags: UInt64, readAhead: Bool) { (UInt64(SSL_ctrl(ssl, SSL_CTRL_MODE, 0, nil)), SSL_get_read_ahead(ssl) == 1) }
+    var mode: (flags: UInt64, readAhead: Bool) {
+        (UInt64(SSL_ctrl(ssl, SSL_CTRL_MODE, 0, nil)), SSL_get_read_ahead(ssl) == 1)
+    }
 
     static func owner(of ssl: OpaquePointer) -> TLSConnection? {
         SSL_get_ex_data(ssl, 0).map { Unmanaged<TLSConnection>.fromOpaque($0).takeUnretainedValue() }
@@ -47,7 +49,9 @@ public final class TLSConnection {
         let rc = SSL_do_handshake(ssl)
         if rc == 1 {
             isHandshakeComplete = true
-            if let block = TLSServerContext.owner(of: ssl), !block.admitsResumption(of: ssl) { group.forgetSession(of: ssl) }
+            if let block = TLSServerContext.owner(of: ssl), !block.admitsResumption(of: ssl) {
+                group.forgetSession(of: ssl)
+            }
             return .done(0)
         }
         return classify(rc, during: "handshake")
@@ -127,7 +131,8 @@ public final class TLSConnection {
     /// connections of devices it did not revoke. A client without a verified certificate never passes.
     public func clientStillPasses(_ context: TLSServerContext) -> Bool {
         guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK,
-              let store = SSL_CTX_get_cert_store(context.context), let verification = X509_STORE_CTX_new() else { return false }
+            let store = SSL_CTX_get_cert_store(context.context), let verification = X509_STORE_CTX_new()
+        else { return false }
         defer { X509_STORE_CTX_free(verification) }
         guard X509_STORE_CTX_init(verification, store, cert, SSL_get_peer_cert_chain(ssl)) == 1 else { return false }
         X509_STORE_CTX_set_purpose(verification, X509_PURPOSE_SSL_CLIENT)
@@ -153,9 +158,12 @@ public final class TLSConnection {
         case X509_V_ERR_CERT_HAS_EXPIRED: return .expired(summary)
         case X509_V_ERR_CERT_NOT_YET_VALID: return .notYetValid(summary)
         case X509_V_ERR_CERT_REVOKED: return .revoked(summary)
-        case X509_V_ERR_APPLICATION_VERIFICATION: return .invalid(summary, "it is not one of the certificates this site admits")
-        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT,
-             X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, X509_V_ERR_CERT_SIGNATURE_FAILURE, X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        case X509_V_ERR_APPLICATION_VERIFICATION:
+            return .invalid(summary, "it is not one of the certificates this site admits")
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT,
+            X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT,
+            X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, X509_V_ERR_CERT_SIGNATURE_FAILURE,
+            X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
             return .untrustedIssuer(summary)
         default: return .invalid(summary, text)
         }
@@ -163,7 +171,9 @@ public final class TLSConnection {
 
     /// The verified client certificate as Tollgate sees it, or `.anonymous` when none was presented.
     public func peerIdentity() -> PeerIdentity {
-        guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else { return .anonymous }
+        guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else {
+            return .anonymous
+        }
         return PeerIdentity(verifiedCertificate: cert)
     }
 }

@@ -19,8 +19,12 @@ public final class TLSServerContext: @unchecked Sendable {
         self.settings = settings
 
         let chain = try X509Certificate.all(pem: settings.certificateChainPEM)
-        guard let leaf = chain.first else { throw TLSError("no certificate found in the certificate file", drainingQueue: false) }
-        guard SSL_CTX_use_certificate(ctx, leaf.pointer) == 1 else { throw TLSError("cannot use the server certificate") }
+        guard let leaf = chain.first else {
+            throw TLSError("no certificate found in the certificate file", drainingQueue: false)
+        }
+        guard SSL_CTX_use_certificate(ctx, leaf.pointer) == 1 else {
+            throw TLSError("cannot use the server certificate")
+        }
         for intermediate in chain.dropFirst() where tg_SSL_CTX_add1_chain_cert(ctx, intermediate.pointer) != 1 {
             throw TLSError("cannot add an intermediate certificate")
         }
@@ -34,7 +38,8 @@ public final class TLSServerContext: @unchecked Sendable {
         let versions: [TLSServerSettings.ProtocolVersion: Int32] = [.tls12: TLS1_2_VERSION, .tls13: TLS1_3_VERSION]
         _ = tg_SSL_CTX_set_min_proto_version(ctx, versions[settings.minVersion]!)
         _ = tg_SSL_CTX_set_max_proto_version(ctx, versions[settings.maxVersion]!)
-        let ciphers = (settings.cipherSuites.isEmpty ? TLSServerSettings.defaultCipherSuites : settings.cipherSuites).joined(separator: ":")
+        let ciphers = (settings.cipherSuites.isEmpty ? TLSServerSettings.defaultCipherSuites : settings.cipherSuites)
+            .joined(separator: ":")
         guard SSL_CTX_set_cipher_list(ctx, ciphers) == 1 else { throw TLSError("no usable cipher in '\(ciphers)'") }
         cipherList = ciphers
         Self.applyConnectionDefaults(ctx)
@@ -44,7 +49,9 @@ public final class TLSServerContext: @unchecked Sendable {
 
         var verifyMode = SSL_VERIFY_NONE
         if settings.clientAuthentication != .none {
-            guard let caPEM = settings.clientCAPEM else { throw TLSError("client verification needs a CA bundle", drainingQueue: false) }
+            guard let caPEM = settings.clientCAPEM else {
+                throw TLSError("client verification needs a CA bundle", drainingQueue: false)
+            }
             let cas = try X509Certificate.all(pem: caPEM)
             guard !cas.isEmpty else { throw TLSError("no certificate found in the CA bundle", drainingQueue: false) }
             let store = SSL_CTX_get_cert_store(ctx)
@@ -62,11 +69,14 @@ public final class TLSServerContext: @unchecked Sendable {
                 // CRLs from more than one issuer cover the intermediates too: then every certificate of the
                 // chain is checked, as Envoy does, and a revoked intermediate fails; one CRL checks the leaf.
                 let issuers = Set(lists.map { distinguishedName(X509_CRL_get_issuer($0.pointer)) })
-                let flags = issuers.count > 1 ? X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL : X509_V_FLAG_CRL_CHECK
+                let flags =
+                    issuers.count > 1 ? X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL : X509_V_FLAG_CRL_CHECK
                 X509_STORE_set_flags(store, UInt(flags))
             }
             verifyMode = SSL_VERIFY_PEER
-            if settings.clientAuthentication == .required && !settings.explainFailures { verifyMode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT }
+            if settings.clientAuthentication == .required && !settings.explainFailures {
+                verifyMode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+            }
         }
         self.verifyMode = verifyMode
         SSL_CTX_set_verify(ctx, verifyMode, verifyMode == SSL_VERIFY_NONE ? nil : verifyClientCertificate)
@@ -82,7 +92,8 @@ public final class TLSServerContext: @unchecked Sendable {
     /// set on both, the same.
     /// Writes may complete in part and be retried from another buffer (the channel's queue moves);
     /// idle connections give their record buffers back.
-    static let connectionModes = UInt64(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS)
+    static let connectionModes = UInt64(
+        SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS)
 
     static func applyConnectionDefaults(_ ctx: OpaquePointer) {
         _ = tg_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384")
@@ -106,7 +117,8 @@ public final class TLSServerContext: @unchecked Sendable {
         return tg_SSL_set_min_proto_version(ssl, versions[settings.minVersion]!) == 1
             && tg_SSL_set_max_proto_version(ssl, versions[settings.maxVersion]!) == 1
             && SSL_set_cipher_list(ssl, cipherList) == 1
-            && SSL_set_session_id_context(ssl, resumption.sessionIDContext, UInt32(resumption.sessionIDContext.count)) == 1
+            && SSL_set_session_id_context(ssl, resumption.sessionIDContext, UInt32(resumption.sessionIDContext.count))
+                == 1
     }
 
     /// The block a connection is on, once the client-hello callback has moved it off the port's context.
@@ -144,7 +156,9 @@ public final class TLSServerContext: @unchecked Sendable {
             let wanted = settings.certificateHashes.map { $0.replacingColons().lowercased() }
             if wanted.contains(hash) { return true }
         }
-        if !settings.spkiPins.isEmpty, let spki = spkiSHA256Base64(cert), settings.spkiPins.contains(spki) { return true }
+        if !settings.spkiPins.isEmpty, let spki = spkiSHA256Base64(cert), settings.spkiPins.contains(spki) {
+            return true
+        }
         return false
     }
 }
@@ -155,9 +169,12 @@ public final class TLSServerContext: @unchecked Sendable {
 private let verifyClientCertificate: @convention(c) (Int32, OpaquePointer?) -> Int32 = { preverify, store in
     // Without its block the connection cannot be verified as configured: fail closed.
     guard let store, let sslPointer = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()),
-          let context = TLSServerContext.owner(of: OpaquePointer(sslPointer)) else { return 0 }
+        let context = TLSServerContext.owner(of: OpaquePointer(sslPointer))
+    else { return 0 }
     var ok = preverify == 1
-    if ok, X509_STORE_CTX_get_error_depth(store) == 0, let cert = X509_STORE_CTX_get_current_cert(store), !context.pinsAccept(cert) {
+    if ok, X509_STORE_CTX_get_error_depth(store) == 0, let cert = X509_STORE_CTX_get_current_cert(store),
+        !context.pinsAccept(cert)
+    {
         X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION)
         ok = false
     }
@@ -182,26 +199,27 @@ extension String {
 
 /// ALPN: Tollgate speaks HTTP/1.1 only. A client that offers ALPN without it gets the
 /// `no_application_protocol` alert (RFC 7301 §3.2); one that offers no ALPN speaks HTTP/1.1.
-private let selectALPN: @convention(c) (
-    OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
-    UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
-) -> Int32 = { _, out, outLength, offered, offeredLength, _ in
-    guard let offered, let out, let outLength else { return SSL_TLSEXT_ERR_NOACK }
-    var index = 0
-    let wanted = Array("http/1.1".utf8)
-    while index < Int(offeredLength) {
-        let length = Int(offered[index])
-        let start = index + 1
-        guard start + length <= Int(offeredLength) else { break }
-        if length == wanted.count && (0..<length).allSatisfy({ offered[start + $0] == wanted[$0] }) {
-            out.pointee = offered + start
-            outLength.pointee = UInt8(length)
-            return SSL_TLSEXT_ERR_OK
+private let selectALPN:
+    @convention(c) (
+        OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
+        UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
+    ) -> Int32 = { _, out, outLength, offered, offeredLength, _ in
+        guard let offered, let out, let outLength else { return SSL_TLSEXT_ERR_NOACK }
+        var index = 0
+        let wanted = Array("http/1.1".utf8)
+        while index < Int(offeredLength) {
+            let length = Int(offered[index])
+            let start = index + 1
+            guard start + length <= Int(offeredLength) else { break }
+            if length == wanted.count && (0..<length).allSatisfy({ offered[start + $0] == wanted[$0] }) {
+                out.pointee = offered + start
+                outLength.pointee = UInt8(length)
+                return SSL_TLSEXT_ERR_OK
+            }
+            index = start + length
         }
-        index = start + length
+        return SSL_TLSEXT_ERR_ALERT_FATAL
     }
-    return SSL_TLSEXT_ERR_ALERT_FATAL
-}
 
 /// Subject, SANs and validity of a certificate, read once.
 public struct CertificateSummary: Sendable, Equatable {
@@ -211,7 +229,10 @@ public struct CertificateSummary: Sendable, Equatable {
     public var notBefore: Int64?
     public var notAfter: Int64?
 
-    public init(subject: String, issuer: String, subjectAltNames: [GeneralName] = [], notBefore: Int64? = nil, notAfter: Int64? = nil) {
+    public init(
+        subject: String, issuer: String, subjectAltNames: [GeneralName] = [], notBefore: Int64? = nil,
+        notAfter: Int64? = nil
+    ) {
         self.subject = subject
         self.issuer = issuer
         self.subjectAltNames = subjectAltNames

@@ -68,44 +68,47 @@ public final class TLSServerGroup: @unchecked Sendable {
 /// (after HelloRetryRequest) naming another server than the first ends the handshake. The name kept
 /// is the one that chose the block: what logs and policies (`connection.sni`) see, whatever a resumed
 /// TLS 1.2 session remembers.
-private let selectServerBlock: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?) -> Int32 = {
-    ssl, alert, arg in
-    guard let ssl, let arg, let connection = TLSConnection.owner(of: ssl) else { return SSL_CLIENT_HELLO_ERROR }
-    let group = Unmanaged<TLSServerGroup>.fromOpaque(arg).takeUnretainedValue()
-    func refuse(_ code: Int32, _ reason: String) -> Int32 {
-        alert?.pointee = code
-        connection.rejection = reason
-        return SSL_CLIENT_HELLO_ERROR
-    }
-    var data: UnsafePointer<UInt8>?
-    var length = 0
-    let serverName: String?
-    if SSL_client_hello_get0_ext(ssl, UInt32(TLSEXT_TYPE_server_name), &data, &length) == 1, let data {
-        guard let name = try? ServerNameExtension.hostName(UnsafeRawBufferPointer(start: data, count: length)) else {
-            return refuse(SSL_AD_DECODE_ERROR, "malformed server_name extension")
+private let selectServerBlock:
+    @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?) -> Int32 = {
+        ssl, alert, arg in
+        guard let ssl, let arg, let connection = TLSConnection.owner(of: ssl) else { return SSL_CLIENT_HELLO_ERROR }
+        let group = Unmanaged<TLSServerGroup>.fromOpaque(arg).takeUnretainedValue()
+        func refuse(_ code: Int32, _ reason: String) -> Int32 {
+            alert?.pointee = code
+            connection.rejection = reason
+            return SSL_CLIENT_HELLO_ERROR
         }
-        serverName = name.lowercased()
-    } else {
-        serverName = nil
-    }
-    if let chosen = connection.selection {
-        guard chosen.serverName == serverName else {
-            return refuse(SSL_AD_ILLEGAL_PARAMETER, "the second ClientHello names another server than the first")
+        var data: UnsafePointer<UInt8>?
+        var length = 0
+        let serverName: String?
+        if SSL_client_hello_get0_ext(ssl, UInt32(TLSEXT_TYPE_server_name), &data, &length) == 1, let data {
+            guard let name = try? ServerNameExtension.hostName(UnsafeRawBufferPointer(start: data, count: length))
+            else {
+                return refuse(SSL_AD_DECODE_ERROR, "malformed server_name extension")
+            }
+            serverName = name.lowercased()
+        } else {
+            serverName = nil
         }
+        if let chosen = connection.selection {
+            guard chosen.serverName == serverName else {
+                return refuse(SSL_AD_ILLEGAL_PARAMETER, "the second ClientHello names another server than the first")
+            }
+            return SSL_CLIENT_HELLO_SUCCESS
+        }
+        guard let index = group.selector.block(for: serverName) else {
+            return refuse(SSL_AD_UNRECOGNIZED_NAME, "no server block serves SNI '\(serverName ?? "")'")
+        }
+        guard group.entries[index].context.adopt(ssl) else {
+            return refuse(SSL_AD_INTERNAL_ERROR, "cannot switch to the server block")
+        }
+        connection.selection = (index, serverName)
         return SSL_CLIENT_HELLO_SUCCESS
     }
-    guard let index = group.selector.block(for: serverName) else {
-        return refuse(SSL_AD_UNRECOGNIZED_NAME, "no server block serves SNI '\(serverName ?? "")'")
-    }
-    guard group.entries[index].context.adopt(ssl) else {
-        return refuse(SSL_AD_INTERNAL_ERROR, "cannot switch to the server block")
-    }
-    connection.selection = (index, serverName)
-    return SSL_CLIENT_HELLO_SUCCESS
-}
 
 /// The block was chosen in the client-hello callback; acknowledging SNI keeps the name with TLS 1.2
 /// sessions, as OpenSSL does only when a servername callback accepts it.
-private let acknowledgeServerName: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?) -> Int32 = {
-    _, _, _ in SSL_TLSEXT_ERR_OK
-}
+private let acknowledgeServerName:
+    @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?) -> Int32 = {
+        _, _, _ in SSL_TLSEXT_ERR_OK
+    }

@@ -33,9 +33,11 @@ public struct TLSServerSettings: Sendable {
     public var spkiPins: [String] = []
     public var certificateHashes: [String] = []
 
-    public init(certificateChainPEM: [UInt8], privateKeyPEM: [UInt8], clientCAPEM: [UInt8]? = nil, crlPEM: [UInt8]? = nil,
-                clientAuthentication: ClientAuthentication = .none, minVersion: ProtocolVersion = .tls12,
-                maxVersion: ProtocolVersion = .tls13, cipherSuites: [String] = [], explainFailures: Bool = false) {
+    public init(
+        certificateChainPEM: [UInt8], privateKeyPEM: [UInt8], clientCAPEM: [UInt8]? = nil, crlPEM: [UInt8]? = nil,
+        clientAuthentication: ClientAuthentication = .none, minVersion: ProtocolVersion = .tls12,
+        maxVersion: ProtocolVersion = .tls13, cipherSuites: [String] = [], explainFailures: Bool = false
+    ) {
         self.certificateChainPEM = certificateChainPEM
         self.privateKeyPEM = privateKeyPEM
         self.clientCAPEM = clientCAPEM
@@ -51,8 +53,10 @@ public struct TLSServerSettings: Sendable {
     /// (the server certificate itself may differ: a renewal does not concern connections already open).
     public func verifiesClientsLike(_ other: TLSServerSettings) -> Bool {
         clientAuthentication == other.clientAuthentication && clientCAPEM == other.clientCAPEM && crlPEM == other.crlPEM
-            && subjectAltNames == other.subjectAltNames && spkiPins == other.spkiPins && certificateHashes == other.certificateHashes
-            && explainFailures == other.explainFailures && minVersion == other.minVersion && maxVersion == other.maxVersion
+            && subjectAltNames == other.subjectAltNames && spkiPins == other.spkiPins
+            && certificateHashes == other.certificateHashes
+            && explainFailures == other.explainFailures && minVersion == other.minVersion
+            && maxVersion == other.maxVersion
             && cipherSuites == other.cipherSuites
     }
 
@@ -66,11 +70,12 @@ public struct TLSServerSettings: Sendable {
             bytes += [UInt8(count >> 24), UInt8(count >> 16 & 0xFF), UInt8(count >> 8 & 0xFF), UInt8(count & 0xFF)]
             bytes += value
         }
-        let mode: String = switch clientAuthentication {
-        case .none: "none"
-        case .optional: "optional"
-        case .required: "required"
-        }
+        let mode: String =
+            switch clientAuthentication {
+            case .none: "none"
+            case .optional: "optional"
+            case .required: "required"
+            }
         field(Array(mode.utf8))
         field(clientCAPEM ?? [])
         field(crlPEM ?? [])

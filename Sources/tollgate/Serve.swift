@@ -21,7 +21,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("config"), parsing: .upToNextOption, help: "Configuration files or folders.")
     var config: [String] = ["config"]
 
-    @Option(name: .customLong("credentials"), help: "Folder of credential folders (default: credentials/ beside the config).")
+    @Option(
+        name: .customLong("credentials"),
+        help: "Folder of credential folders (default: credentials/ beside the config).")
     var credentials: String?
 
     @Option(name: .customLong("port-map"), help: "Listen on another port than the Gateway declares, e.g. 443=8443.")
@@ -39,7 +41,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("trusted-proxies"), help: "Proxies in front of Tollgate trusted to set x-forwarded-for.")
     var trustedProxies: Int = 0
 
-    @Option(name: .customLong("label"), help: "Gateway workload label that AuthorizationPolicy selectors match (repeatable).")
+    @Option(
+        name: .customLong("label"),
+        help: "Gateway workload label that AuthorizationPolicy selectors match (repeatable).")
     var labels: [String] = ["istio=ingressgateway"]
 
     @Option(help: "The gateway's namespace: policies there and in the root namespace apply.")
@@ -54,40 +58,60 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("no-access-log"), help: "Do not print one line per request.")
     var noAccessLog = false
 
-    @Option(name: .customLong("admin"), help: "ADDR:PORT for /stats/prometheus and /healthz/ready, e.g. 127.0.0.1:15090 (off by default).")
+    @Option(
+        name: .customLong("admin"),
+        help: "ADDR:PORT for /stats/prometheus and /healthz/ready, e.g. 127.0.0.1:15090 (off by default).")
     var admin: String?
 
-    @Option(name: .customLong("header-timeout"), help: "Seconds a client has to complete the TLS handshake and its first request head.")
+    @Option(
+        name: .customLong("header-timeout"),
+        help: "Seconds a client has to complete the TLS handshake and its first request head.")
     var headerTimeout: Int = 60
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds an idle keep-alive connection is kept.")
     var idleTimeout: Int = 300
 
-    @Option(name: .customLong("stream-idle-timeout"), help: "Seconds a request may go without any byte flowing either way.")
+    @Option(
+        name: .customLong("stream-idle-timeout"), help: "Seconds a request may go without any byte flowing either way.")
     var streamIdleTimeout: Int = 300
 
-    @Option(name: .customLong("drain-seconds"), help: "On SIGTERM/SIGINT, how long requests in flight may take to finish.")
+    @Option(
+        name: .customLong("drain-seconds"), help: "On SIGTERM/SIGINT, how long requests in flight may take to finish.")
     var drainSeconds: Int = 10
 
-    @Option(name: .customLong("max-connections"),
-            help: "Client connections open at once; more are closed on accept (default: from ulimit -n, (limit - 64) / 2).")
+    @Option(
+        name: .customLong("max-connections"),
+        help: "Client connections open at once; more are closed on accept (default: from ulimit -n, (limit - 64) / 2).")
     var maxConnections: Int?
 
-    @Option(name: .customLong("dns-refresh"), help: "Seconds between re-resolving upstream host names (0: only on reload).")
+    @Option(
+        name: .customLong("dns-refresh"), help: "Seconds between re-resolving upstream host names (0: only on reload).")
     var dnsRefresh: Int = 30
 
-    @Flag(name: .customLong("no-watch"), help: "Reload on SIGHUP only, not when configuration or credential files change.")
+    @Flag(
+        name: .customLong("no-watch"), help: "Reload on SIGHUP only, not when configuration or credential files change."
+    )
     var noWatch = false
 
-    @Option(name: .customLong("proxy-protocol"),
-            help: "Address or CIDR of an L4 balancer that sends a PROXY protocol header (v1 or v2) first; repeatable. With it, gateway ports accept connections only from these sources, and take the client's address from the header.")
+    @Option(
+        name: .customLong("proxy-protocol"),
+        help:
+            "Address or CIDR of an L4 balancer that sends a PROXY protocol header (v1 or v2) first; repeatable. With it, gateway ports accept connections only from these sources, and take the client's address from the header."
+    )
     var proxyProtocol: [String] = []
 
-    @Option(name: .customLong("last-seen"), help: "File where the gateway keeps when each client certificate last connected (for `tollgate certs list --last-seen`).")
+    @Option(
+        name: .customLong("last-seen"),
+        help:
+            "File where the gateway keeps when each client certificate last connected (for `tollgate certs list --last-seen`)."
+    )
     var lastSeen: String?
 
-    @Option(name: .customLong("session-ticket-keys"),
-            help: "File of base64 80-byte session ticket keys, one a line (the first seals, all open), shared by replicas so clients resume on any; watched for rotation. Without it keys are random and rotate every 12 hours.")
+    @Option(
+        name: .customLong("session-ticket-keys"),
+        help:
+            "File of base64 80-byte session ticket keys, one a line (the first seals, all open), shared by replicas so clients resume on any; watched for rotation. Without it keys are random and rotate every 12 hours."
+    )
     var sessionTicketKeys: String?
 
     func run() throws {
@@ -100,17 +124,26 @@ struct Serve: ParsableCommand {
         settings.trustedProxies = trustedProxies
         settings.lastSeenFile = lastSeen
         settings.proxyProtocolSources = try proxyProtocol.map { text in
-            guard let range = CIDR(text) else { throw ValidationError("--proxy-protocol expects an address or CIDR, e.g. 10.0.0.0/8 (got '\(text)')") }
+            guard let range = CIDR(text) else {
+                throw ValidationError("--proxy-protocol expects an address or CIDR, e.g. 10.0.0.0/8 (got '\(text)')")
+            }
             return range
         }
-        for (name, value) in [("--header-timeout", headerTimeout), ("--idle-timeout", idleTimeout), ("--stream-idle-timeout", streamIdleTimeout),
-                              ("--drain-seconds", drainSeconds)] where !(0...31_536_000).contains(value) || (value == 0 && name != "--drain-seconds") {
+        for (name, value) in [
+            ("--header-timeout", headerTimeout), ("--idle-timeout", idleTimeout),
+            ("--stream-idle-timeout", streamIdleTimeout),
+            ("--drain-seconds", drainSeconds),
+        ] where !(0...31_536_000).contains(value) || (value == 0 && name != "--drain-seconds") {
             throw ValidationError("\(name) must be between 1 and 31536000 seconds")
         }
-        guard (0...86_400).contains(dnsRefresh) else { throw ValidationError("--dns-refresh must be between 0 and 86400 seconds") }
+        guard (0...86_400).contains(dnsRefresh) else {
+            throw ValidationError("--dns-refresh must be between 0 and 86400 seconds")
+        }
         guard (1...256).contains(loops) else { throw ValidationError("--loops must be between 1 and 256") }
         if let maxConnections {
-            guard (1...10_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be between 1 and 10000000") }
+            guard (1...10_000_000).contains(maxConnections) else {
+                throw ValidationError("--max-connections must be between 1 and 10000000")
+            }
             settings.maxConnections = maxConnections
         }
         settings.headerTimeout = headerTimeout * 1000
@@ -132,7 +165,9 @@ struct Serve: ParsableCommand {
             server = try ProxyServer(settings: settings, logger: logger, accessLog: AccessLog(enabled: !noAccessLog))
             try server.start()
             if let admin {
-                guard let colon = admin.lastIndex(of: ":"), let port = Int(admin[admin.index(after: colon)...]), (1...65535).contains(port) else {
+                guard let colon = admin.lastIndex(of: ":"), let port = Int(admin[admin.index(after: colon)...]),
+                    (1...65535).contains(port)
+                else {
                     throw ValidationError("--admin expects ADDR:PORT, e.g. 127.0.0.1:15090")
                 }
                 try server.startAdmin(address: String(admin[..<colon]), port: port)
@@ -157,7 +192,8 @@ struct Serve: ParsableCommand {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
             source.setEventHandler {
-                logger.info("shutting down: no new connections, finishing requests in flight", metadata: ["signal": "\(sig)"])
+                logger.info(
+                    "shutting down: no new connections, finishing requests in flight", metadata: ["signal": "\(sig)"])
                 server.shutdown(gracePeriodMilliseconds: drainSeconds * 1000) { remaining in
                     logger.info("stopped", metadata: ["connections.dropped": "\(remaining)"])
                     AsyncOutput.standardOutput.flush()
@@ -179,7 +215,9 @@ struct Serve: ParsableCommand {
 
     static func parsePortMapping(_ text: String) throws -> (Int, Int) {
         let parts = text.split(separator: "=")
-        guard parts.count == 2, let from = Int(parts[0]), let to = Int(parts[1]), (1...65535).contains(from), (1...65535).contains(to) else {
+        guard parts.count == 2, let from = Int(parts[0]), let to = Int(parts[1]), (1...65535).contains(from),
+            (1...65535).contains(to)
+        else {
             throw ValidationError("--port-map expects DECLARED=LISTEN, e.g. 443=8443 (got '\(text)')")
         }
         return (from, to)
@@ -187,8 +225,10 @@ struct Serve: ParsableCommand {
 
     static func parseService(_ text: String) throws -> (String, (host: String, port: Int)) {
         let parts = text.split(separator: "=", maxSplits: 1)
-        guard parts.count == 2, let colon = parts[1].lastIndex(of: ":"), let port = Int(parts[1][parts[1].index(after: colon)...]),
-              (1...65535).contains(port) else {
+        guard parts.count == 2, let colon = parts[1].lastIndex(of: ":"),
+            let port = Int(parts[1][parts[1].index(after: colon)...]),
+            (1...65535).contains(port)
+        else {
             throw ValidationError("--service expects NAME=HOST:PORT, e.g. server=127.0.0.1:8080 (got '\(text)')")
         }
         var host = String(parts[1][..<colon])

@@ -4,7 +4,8 @@ import ArgumentParser
 struct Tollgate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate",
-        abstract: "An mTLS edge gateway that reads Istio's Gateway, VirtualService, ServiceEntry and AuthorizationPolicy YAML.",
+        abstract:
+            "An mTLS edge gateway that reads Istio's Gateway, VirtualService, ServiceEntry and AuthorizationPolicy YAML.",
         version: "0.1.0",
         subcommands: [Serve.self, Validate.self, Certs.self, DemoUpstreamCommand.self])
 }

@@ -1,6 +1,7 @@
-@testable import HTTP1
 import TollgateCore
 import XCTest
+
+@testable import HTTP1
 
 /// The encoder is the last guard: whatever reached a header (a certificate name, a config value, a bug),
 /// nothing it writes can end a line or the head early.
@@ -16,19 +17,24 @@ final class MessageEncoderSafetyTests: XCTestCase {
             ("", "v"),
             ("x-last", "kept"),
         ])
-        let text = String(decoding: MessageEncoder.encode(RequestHead(method: "GET", target: "/", headers: headers)), as: UTF8.self)
+        let text = String(
+            decoding: MessageEncoder.encode(RequestHead(method: "GET", target: "/", headers: headers)), as: UTF8.self)
         XCTAssertEqual(text, "GET / HTTP/1.1\r\nx-ok: fine value\r\nx-last: kept\r\n\r\n")
-        let response = String(decoding: MessageEncoder.encode(ResponseHead(status: 200, headers: headers)), as: UTF8.self)
+        let response = String(
+            decoding: MessageEncoder.encode(ResponseHead(status: 200, headers: headers)), as: UTF8.self)
         XCTAssertTrue(response.hasSuffix("\r\nx-ok: fine value\r\nx-last: kept\r\n\r\n"), response)
         XCTAssertFalse(response.contains("injected"))
     }
 
     func testTargetAndReasonCannotSplitTheStartLine() {
-        let request = String(decoding: MessageEncoder.encode(RequestHead(method: "GET", target: "/a b\r\nHost: x", headers: HTTPHeaders())),
-                             as: UTF8.self)
+        let request = String(
+            decoding: MessageEncoder.encode(
+                RequestHead(method: "GET", target: "/a b\r\nHost: x", headers: HTTPHeaders())),
+            as: UTF8.self)
         XCTAssertEqual(request, "GET /a%20b%0D%0AHost:%20x HTTP/1.1\r\n\r\n")
-        let response = String(decoding: MessageEncoder.encode(ResponseHead(status: 200, reason: "OK\r\nx: y", headers: HTTPHeaders())),
-                               as: UTF8.self)
+        let response = String(
+            decoding: MessageEncoder.encode(ResponseHead(status: 200, reason: "OK\r\nx: y", headers: HTTPHeaders())),
+            as: UTF8.self)
         XCTAssertEqual(response, "HTTP/1.1 200 OKx: y\r\n\r\n")
     }
 }

@@ -19,7 +19,9 @@ private func decode(_ pieces: [[UInt8]], limits: HTTPLimits) throws -> [String] 
         while let event = try decoder.next() {
             switch event {
             case .head(let h):
-                events.append("head \(h.method) \(h.target) \(h.version) \(h.headers.map { "\($0.name)=\($0.value)" }.joined(separator: ","))")
+                events.append(
+                    "head \(h.method) \(h.target) \(h.version) \(h.headers.map { "\($0.name)=\($0.value)" }.joined(separator: ","))"
+                )
             case .body(let b):
                 body += b
             case .end:
@@ -72,7 +74,9 @@ final class RequestDecoderTests: XCTestCase {
     /// A chunk-size line over the limit is refused whether it arrives whole or in pieces (the fuzzer found
     /// the whole line accepted while the same bytes dripped in were refused).
     func testOverlongChunkSizeLineIsRefusedHoweverItArrives() {
-        let input = Array("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=\(String(repeating: "x", count: 5000))\r\nhello\r\n0\r\n\r\n".utf8)
+        let input = Array(
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=\(String(repeating: "x", count: 5000))\r\nhello\r\n0\r\n\r\n"
+                .utf8)
         for pieces in [[input], input.map { [$0] }] {
             XCTAssertThrowsError(try decode(pieces, limits: HTTPLimits())) { error in
                 XCTAssertEqual((error as? HTTPParseError)?.reason, "chunk size line too long")
@@ -92,7 +96,8 @@ final class RequestDecoderTests: XCTestCase {
     }
 
     func testChunkedBodyWithExtensionsAndTrailers() throws {
-        let input = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;name=v\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+        let input =
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;name=v\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
         XCTAssertEqual(try decodeAll(input).dropFirst(), ["body hello world", "end"])
     }
 
@@ -119,20 +124,25 @@ final class RequestDecoderTests: XCTestCase {
     // MARK: Rejections (RFC 9112: anything that could desynchronise two parsers)
 
     func testTransferEncodingWithContentLengthIsRejected() {
-        let e = rejection("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        let e = rejection(
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
         XCTAssertEqual(e?.status, 400)
         XCTAssertEqual(e?.reason, "both Transfer-Encoding and Content-Length")
     }
 
     func testConflictingContentLengthsAreRejected() {
-        XCTAssertEqual(rejection("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")?.reason,
-                       "conflicting Content-Length values")
-        XCTAssertEqual(rejection("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\nab")?.reason, "conflicting Content-Length values")
+        XCTAssertEqual(
+            rejection("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")?.reason,
+            "conflicting Content-Length values")
+        XCTAssertEqual(
+            rejection("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\nab")?.reason,
+            "conflicting Content-Length values")
     }
 
     func testMalformedContentLengthIsRejected() {
         for value in ["-1", "+5", "abc", "1 2", "", "0x10", "99999999999999999999"] {
-            XCTAssertEqual(rejection("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \(value)\r\n\r\n")?.status, 400, value)
+            XCTAssertEqual(
+                rejection("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \(value)\r\n\r\n")?.status, 400, value)
         }
     }
 
@@ -151,7 +161,8 @@ final class RequestDecoderTests: XCTestCase {
     func testUnknownOrRepeatedTransferCodings() {
         XCTAssertEqual(rejection("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n")?.status, 501)
         XCTAssertEqual(rejection("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")?.status, 501)
-        XCTAssertEqual(rejection("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n")?.status, 400)
+        XCTAssertEqual(
+            rejection("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n")?.status, 400)
         XCTAssertEqual(rejection("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n")?.status, 400)
         XCTAssertEqual(rejection("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n")?.status, 400)
     }
@@ -165,10 +176,14 @@ final class RequestDecoderTests: XCTestCase {
     }
 
     func testControlCharactersAreRejected() {
-        XCTAssertEqual(rejection("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{01}b\r\n\r\n")?.reason, "control character in message head")
+        XCTAssertEqual(
+            rejection("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{01}b\r\n\r\n")?.reason, "control character in message head")
         XCTAssertEqual(rejection("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{7F}\r\n\r\n")?.status, 400)
-        XCTAssertEqual(rejection("GET /a\u{01} HTTP/1.1\r\nHost: a\r\n\r\n")?.reason, "control character in message head")
-        XCTAssertEqual(rejection("GET /a\u{7F} HTTP/1.1\r\n")?.reason, "control character in message head", "refused before the head is complete")
+        XCTAssertEqual(
+            rejection("GET /a\u{01} HTTP/1.1\r\nHost: a\r\n\r\n")?.reason, "control character in message head")
+        XCTAssertEqual(
+            rejection("GET /a\u{7F} HTTP/1.1\r\n")?.reason, "control character in message head",
+            "refused before the head is complete")
     }
 
     func testBareLineFeedsAndCarriageReturnsAreRejected() {
@@ -195,13 +210,20 @@ final class RequestDecoderTests: XCTestCase {
     // MARK: Hostile input (issue #17)
 
     func testARequestLineThatCannotBeHTTPIsRefusedBeforeItsNewline() throws {
-        for garbage in ["I'm not HTTP", "GET  /", "GET index.html", "GET /x HTTQ", "GET /x HTTP/x", "GET /x HTTP/1.1 ", "(", "GET\t/",
-                        "GET hxxp://a/", "GET /a b"] {
+        for garbage in [
+            "I'm not HTTP", "GET  /", "GET index.html", "GET /x HTTQ", "GET /x HTTP/x", "GET /x HTTP/1.1 ", "(",
+            "GET\t/",
+            "GET hxxp://a/", "GET /a b",
+        ] {
             XCTAssertEqual(rejection(garbage)?.status, 400, garbage.debugDescription)
             // Fed a byte at a time, the verdict comes at the first byte that cannot belong to a request line.
-            XCTAssertThrowsError(try decode(Array(garbage.utf8).map { [$0] }, limits: HTTPLimits()), garbage.debugDescription)
+            XCTAssertThrowsError(
+                try decode(Array(garbage.utf8).map { [$0] }, limits: HTTPLimits()), garbage.debugDescription)
         }
-        for prefix in ["G", "GET", "GET ", "GET /", "GET /x HTTP/1.", "GET http", "GET HTTPS:/", "OPTIONS * HTTP/1.1\r", "\r\n\r\nGET /"] {
+        for prefix in [
+            "G", "GET", "GET ", "GET /", "GET /x HTTP/1.", "GET http", "GET HTTPS:/", "OPTIONS * HTTP/1.1\r",
+            "\r\n\r\nGET /",
+        ] {
             XCTAssertEqual(try decodeAll(prefix), [], "a valid prefix waits for more: \(prefix.debugDescription)")
         }
         let pipelined = "GET /a HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -218,11 +240,16 @@ final class RequestDecoderTests: XCTestCase {
     }
 
     func testAbsoluteFormAuthorityIsCheckedLikeHost() throws {
-        for target in ["http://evil\"<x>@a.test,b/abs", "http:///abs", "https://user@a.test/", "http://a%2f/", "http://a\\b/"] {
-            XCTAssertEqual(rejection("GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n")?.reason, "invalid authority in request target", target)
+        for target in [
+            "http://evil\"<x>@a.test,b/abs", "http:///abs", "https://user@a.test/", "http://a%2f/", "http://a\\b/",
+        ] {
+            XCTAssertEqual(
+                rejection("GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n")?.reason, "invalid authority in request target",
+                target)
         }
-        XCTAssertEqual(try decodeAll("GET HTTPS://a.test:8443?q HTTP/1.1\r\nHost: b\r\n\r\n").first,
-                       "head GET HTTPS://a.test:8443?q HTTP/1.1 Host=b")
+        XCTAssertEqual(
+            try decodeAll("GET HTTPS://a.test:8443?q HTTP/1.1\r\nHost: b\r\n\r\n").first,
+            "head GET HTTPS://a.test:8443?q HTTP/1.1 Host=b")
         XCTAssertEqual(rejection("GET * HTTP/1.1\r\nHost: a\r\n\r\n")?.status, 400, "`*` is for OPTIONS only")
     }
 
@@ -231,8 +258,9 @@ final class RequestDecoderTests: XCTestCase {
             let events = try decodeAll("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \(declared)\r\nX: y\r\n\r\nhello")
             XCTAssertEqual(events, ["head POST / HTTP/1.1 Host=a,Content-Length=5,X=y", "body hello", "end"], declared)
         }
-        XCTAssertEqual(try decodeAll("POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 3\r\nContent-Length: 3\r\n\r\nabc").first,
-                       "head POST / HTTP/1.1 Host=a,content-length=3")
+        XCTAssertEqual(
+            try decodeAll("POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 3\r\nContent-Length: 3\r\n\r\nabc").first,
+            "head POST / HTTP/1.1 Host=a,content-length=3")
     }
 
     func testLimits() {
@@ -240,7 +268,8 @@ final class RequestDecoderTests: XCTestCase {
         let long = "GET / HTTP/1.1\r\nHost: a\r\nX: \(String(repeating: "a", count: 300))\r\n\r\n"
         XCTAssertEqual(rejection(long, limits: limits)?.status, 431)
         let incomplete = "GET / HTTP/1.1\r\nHost: a\r\nX: \(String(repeating: "a", count: 300))"
-        XCTAssertEqual(rejection(incomplete, limits: limits)?.status, 431, "an endless head must be cut off before it ends")
+        XCTAssertEqual(
+            rejection(incomplete, limits: limits)?.status, 431, "an endless head must be cut off before it ends")
         let many = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"
         XCTAssertEqual(rejection(many, limits: limits)?.status, 431)
     }

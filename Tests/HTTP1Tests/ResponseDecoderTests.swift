@@ -26,7 +26,8 @@ final class ResponseDecoderTests: XCTestCase {
     func testHeadAnd204And304HaveNoBody() throws {
         XCTAssertEqual(try events("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", head: true), ["200 OK", "end"])
         XCTAssertEqual(try events("HTTP/1.1 204 No Content\r\n\r\n"), ["204 No Content", "end"])
-        XCTAssertEqual(try events("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"), ["304 Not Modified", "end"])
+        XCTAssertEqual(
+            try events("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"), ["304 Not Modified", "end"])
     }
 
     func testContentLengthIsCanonicalised() throws {
@@ -37,11 +38,14 @@ final class ResponseDecoderTests: XCTestCase {
     }
 
     func testChunked() throws {
-        XCTAssertEqual(try events("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"), ["200 OK", "body hi", "end"])
+        XCTAssertEqual(
+            try events("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"),
+            ["200 OK", "body hi", "end"])
     }
 
     func testCloseDelimited() throws {
-        XCTAssertEqual(try events("HTTP/1.1 200 OK\r\n\r\nuntil close", eof: true), ["200 OK", "body until close", "end"])
+        XCTAssertEqual(
+            try events("HTTP/1.1 200 OK\r\n\r\nuntil close", eof: true), ["200 OK", "body until close", "end"])
     }
 
     func testStatusWithoutReason() throws {
@@ -56,18 +60,22 @@ final class ResponseDecoderTests: XCTestCase {
 
 final class MessageEncoderTests: XCTestCase {
     func testChunkEncoding() {
-        XCTAssertEqual(String(decoding: MessageEncoder.chunk(Array(repeating: 65, count: 26)), as: UTF8.self),
-                       "1a\r\n" + String(repeating: "A", count: 26) + "\r\n")
+        XCTAssertEqual(
+            String(decoding: MessageEncoder.chunk(Array(repeating: 65, count: 26)), as: UTF8.self),
+            "1a\r\n" + String(repeating: "A", count: 26) + "\r\n")
     }
 
     func testRequestHead() {
         let head = RequestHead(method: "GET", target: "/x", headers: HTTPHeaders([("Host", "a")]))
-        XCTAssertEqual(String(decoding: MessageEncoder.encode(head), as: UTF8.self), "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(
+            String(decoding: MessageEncoder.encode(head), as: UTF8.self), "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
     }
 
     func testHopByHopFieldsAndThoseNamedInConnectionAreStripped() {
-        var headers = HTTPHeaders([("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"), ("Keep-Alive", "5"), ("Upgrade", "h2c"),
-                                   ("TE", "trailers"), ("X-Kept", "yes")])
+        var headers = HTTPHeaders([
+            ("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"), ("Keep-Alive", "5"), ("Upgrade", "h2c"),
+            ("TE", "trailers"), ("X-Kept", "yes"),
+        ])
         HopByHop.strip(&headers)
         XCTAssertEqual(headers.map(\.name), ["X-Kept"])
     }

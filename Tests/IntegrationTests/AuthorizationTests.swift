@@ -18,12 +18,15 @@ final class AuthorizationTests: XCTestCase {
         let gw = Manifests.gateway(mode: mode)
         guard !annotations.isEmpty else { return gw }
         let lines = annotations.map { "    \($0.key): '\($0.value)'" }.joined(separator: "\n")
-        return gw.replacingOccurrences(of: "  name: mtls-gateway\n", with: "  name: mtls-gateway\n  annotations:\n\(lines)\n")
+        return gw.replacingOccurrences(
+            of: "  name: mtls-gateway\n", with: "  name: mtls-gateway\n  annotations:\n\(lines)\n")
     }
 
     func testAllowListAndPathScopedRules() throws {
         try harness.write("gw.yaml", gateway(mode: "MUTUAL"))
-        try harness.write("policy.yaml", """
+        try harness.write(
+            "policy.yaml",
+            """
             apiVersion: security.istio.io/v1
             kind: AuthorizationPolicy
             metadata: {name: devices, namespace: istio-system}
@@ -51,7 +54,9 @@ final class AuthorizationTests: XCTestCase {
     /// `destination.ip` is the gateway's own address of the connection (Istio evaluates it as the local address).
     func testDestinationIPConditionsAreEvaluated() throws {
         try harness.write("gw.yaml", gateway(mode: "MUTUAL"))
-        try harness.write("policy.yaml", """
+        try harness.write(
+            "policy.yaml",
+            """
             apiVersion: security.istio.io/v1
             kind: AuthorizationPolicy
             metadata: {name: by-destination, namespace: istio-system}
@@ -69,12 +74,18 @@ final class AuthorizationTests: XCTestCase {
         XCTAssertEqual(try harness.curl("/uuid").status, 403, "the connection's local address is in 127.0.0.0/8")
         XCTAssertEqual(try harness.curl("/anything/x").status, 200, "notValues holds only for other local addresses")
         XCTAssertEqual(try harness.curl("/headers").status, 200)
-        XCTAssertTrue(harness.gateway!.log.contains("rbac_access_denied_matched_policy[ns[istio-system]-policy[by-destination]-rule[0]]"),
-                      harness.gateway!.log)
+        XCTAssertTrue(
+            harness.gateway!.log.contains(
+                "rbac_access_denied_matched_policy[ns[istio-system]-policy[by-destination]-rule[0]]"),
+            harness.gateway!.log)
     }
 
     func testExplainModeTellsTheDeviceWhyAndWhoamiShowsItsIdentity() throws {
-        try harness.write("gw.yaml", gateway(mode: "MUTUAL", annotations: ["tollgate.io/explain": "true", "tollgate.io/whoami-path": "/.tollgate/whoami"]))
+        try harness.write(
+            "gw.yaml",
+            gateway(
+                mode: "MUTUAL",
+                annotations: ["tollgate.io/explain": "true", "tollgate.io/whoami-path": "/.tollgate/whoami"]))
         try harness.copySeed("authorizationpolicy.yaml")
         try harness.startGateway()
 
@@ -112,7 +123,9 @@ final class AuthorizationTests: XCTestCase {
         XCTAssertTrue(whoamiNone.body.contains("\"status\" : \"none presented\""), whoamiNone.body)
 
         let log = harness.gateway!.log
-        XCTAssertFalse(log.contains("\"GET /uuid HTTP/1.1\" 200"), "no denied or unverified request may reach the upstream: \(log)")
+        XCTAssertFalse(
+            log.contains("\"GET /uuid HTTP/1.1\" 200"), "no denied or unverified request may reach the upstream: \(log)"
+        )
     }
 
     func testWithoutExplainModeTheWhoamiPathIsAnOrdinaryPath() throws {

@@ -65,19 +65,29 @@ final class BrowserLayoutTests: XCTestCase {
     static let desktop = BrowserViewport(width: 1024, height: 768, scale: 1, mobile: false)
 
     static let visits = [
-        Visit(device: nil, path: "/uuid", heading: "This site needs a device certificate",
-              says: ["so the site refuses every page", "Already installed it?", "Email the operator"], screenshot: "explain-no-certificate"),
-        Visit(device: nil, path: "/.tollgate/whoami", heading: "This browser sent no device certificate",
-              says: ["so the site refuses every page"], screenshot: nil),
-        Visit(device: "jinsu-macbook", path: "/uuid", heading: "This device isn't allowed to open this page",
-              says: ["recognised this device as “jinsu-macbook”", "open /uuid. Other pages on this site may still work."],
-              screenshot: "explain-denied"),
-        Visit(device: "field-laptop", path: "/.tollgate/whoami", heading: "Your device, as this site sees it",
-              says: ["cluster.local/ns/field-engineering/sa/jinsu-field-laptop-with-a-long-service-account-name",
-                     "This device's certificate expires on", "in 9 days", "With it, you may open this site's home page (/)."],
-              screenshot: "whoami"),
-        Visit(device: "field-laptop", path: "/admin/settings", heading: "This device isn't allowed to open this page",
-              says: ["open /admin/settings", "This device's certificate expires on"], screenshot: nil),
+        Visit(
+            device: nil, path: "/uuid", heading: "This site needs a device certificate",
+            says: ["so the site refuses every page", "Already installed it?", "Email the operator"],
+            screenshot: "explain-no-certificate"),
+        Visit(
+            device: nil, path: "/.tollgate/whoami", heading: "This browser sent no device certificate",
+            says: ["so the site refuses every page"], screenshot: nil),
+        Visit(
+            device: "jinsu-macbook", path: "/uuid", heading: "This device isn't allowed to open this page",
+            says: [
+                "recognised this device as “jinsu-macbook”", "open /uuid. Other pages on this site may still work.",
+            ],
+            screenshot: "explain-denied"),
+        Visit(
+            device: "field-laptop", path: "/.tollgate/whoami", heading: "Your device, as this site sees it",
+            says: [
+                "cluster.local/ns/field-engineering/sa/jinsu-field-laptop-with-a-long-service-account-name",
+                "This device's certificate expires on", "in 9 days", "With it, you may open this site's home page (/).",
+            ],
+            screenshot: "whoami"),
+        Visit(
+            device: "field-laptop", path: "/admin/settings", heading: "This device isn't allowed to open this page",
+            says: ["open /admin/settings", "This device's certificate expires on"], screenshot: nil),
     ]
     static let devices: [String?] = [nil, "jinsu-macbook", "field-laptop"]
 
@@ -87,16 +97,22 @@ final class BrowserLayoutTests: XCTestCase {
         let harness = try GatewayHarness()
         try harness.startUpstream()
         try harness.write("vs.yaml", Manifests.virtualService())
-        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL").replacingOccurrences(of: "  name: mtls-gateway\n", with: """
-              name: mtls-gateway
-              annotations:
-                tollgate.io/explain: "true"
-                tollgate.io/whoami-path: /.tollgate/whoami
-                tollgate.io/contact: mailto:gateway-ops@example.com
+        try harness.write(
+            "gw.yaml",
+            Manifests.gateway(mode: "MUTUAL").replacingOccurrences(
+                of: "  name: mtls-gateway\n",
+                with: """
+                      name: mtls-gateway
+                      annotations:
+                        tollgate.io/explain: "true"
+                        tollgate.io/whoami-path: /.tollgate/whoami
+                        tollgate.io/contact: mailto:gateway-ops@example.com
 
-            """))
+                    """))
         try harness.copySeed("authorizationpolicy.yaml")
-        try harness.write("admin.yaml", """
+        try harness.write(
+            "admin.yaml",
+            """
             apiVersion: security.istio.io/v1
             kind: AuthorizationPolicy
             metadata: {name: admin-pages, namespace: istio-system}
@@ -117,9 +133,12 @@ final class BrowserLayoutTests: XCTestCase {
         let screenshots = ProcessInfo.processInfo.environment["TOLLGATE_SCREENSHOTS"].map { URL(fileURLWithPath: $0) }
         // One browser per device, as a person's browser with that certificate imported.
         for device in Self.devices {
-            let chromium = try HeadlessChromium(caCertificate: harness.pki.caCertificate,
-                                                clientP12: device.map { (harness.pki.directory.appendingPathComponent("\($0).p12").path, "tollgate", $0) },
-                                                origin: origin)
+            let chromium = try HeadlessChromium(
+                caCertificate: harness.pki.caCertificate,
+                clientP12: device.map {
+                    (harness.pki.directory.appendingPathComponent("\($0).p12").path, "tollgate", $0)
+                },
+                origin: origin)
             let tools = try chromium.devTools(host: Manifests.host)
             defer { tools.close() }
             try checkPages(in: tools, device: device, origin: origin) { visit, size in
@@ -136,15 +155,18 @@ final class BrowserLayoutTests: XCTestCase {
         defer { harness.stop() }
         let origin = "https://\(Manifests.host):\(harness.port())"
         for device in Self.devices {
-            let firefox = try HeadlessFirefox(caCertificate: harness.pki.caCertificate,
-                                              clientP12: device.map { (harness.pki.directory.appendingPathComponent("\($0).p12").path, "tollgate") })
+            let firefox = try HeadlessFirefox(
+                caCertificate: harness.pki.caCertificate,
+                clientP12: device.map { (harness.pki.directory.appendingPathComponent("\($0).p12").path, "tollgate") })
             defer { firefox.close() }
             try checkPages(in: firefox, device: device, origin: origin)
         }
     }
 
-    private func checkPages(in browser: PageDriver, device: String?, origin: String,
-                            after: (Visit, String) throws -> Void = { _, _ in }) throws {
+    private func checkPages(
+        in browser: PageDriver, device: String?, origin: String,
+        after: (Visit, String) throws -> Void = { _, _ in }
+    ) throws {
         for visit in Self.visits where visit.device == device {
             for viewport in [Self.phone, Self.desktop] {
                 let size = viewport.mobile ? "phone" : "desktop"
@@ -153,24 +175,37 @@ final class BrowserLayoutTests: XCTestCase {
                 XCTAssertNil(error, "\(what): \(browser.stderrTail)")
                 let page = try Layout(browser.evaluate(Self.probe))
                 XCTAssertEqual(page.heading, visit.heading, what)
-                XCTAssertEqual(page.innerWidth, viewport.width, "\(what): the page widened the viewport (a phone zooms out to fit it)")
+                XCTAssertEqual(
+                    page.innerWidth, viewport.width,
+                    "\(what): the page widened the viewport (a phone zooms out to fit it)")
                 XCTAssertLessThanOrEqual(page.scrollWidth, viewport.width, "\(what): the page scrolls sideways")
-                XCTAssertTrue(viewport.mobile ? page.stacked : page.beside,
-                              "\(what): labels must be \(viewport.mobile ? "over" : "beside") their values")
+                XCTAssertTrue(
+                    viewport.mobile ? page.stacked : page.beside,
+                    "\(what): labels must be \(viewport.mobile ? "over" : "beside") their values")
                 XCTAssertEqual(page.detailsOpen, false, "\(what): the operator's details start closed")
-                for words in visit.says { XCTAssertTrue(page.text.contains(words), "\(what) lacks '\(words)':\n\(page.text)") }
+                for words in visit.says {
+                    XCTAssertTrue(page.text.contains(words), "\(what) lacks '\(words)':\n\(page.text)")
+                }
                 for word in ["RBAC", "principal", "policy", "CN="] {
-                    XCTAssertFalse(page.text.contains(word), "\(what) shows the operator's '\(word)' outside the details:\n\(page.text)")
+                    XCTAssertFalse(
+                        page.text.contains(word),
+                        "\(what) shows the operator's '\(word)' outside the details:\n\(page.text)")
                 }
                 XCTAssertFalse(page.requestID.isEmpty, what)
-                XCTAssertTrue(page.contact.hasPrefix("mailto:gateway-ops@example.com?subject=Request%20\(page.requestID)%20on%20\(Manifests.host)&body="),
-                              "\(what): \(page.contact)")
+                XCTAssertTrue(
+                    page.contact.hasPrefix(
+                        "mailto:gateway-ops@example.com?subject=Request%20\(page.requestID)%20on%20\(Manifests.host)&body="
+                    ),
+                    "\(what): \(page.contact)")
                 // Opened, the operator's details (SHA-256, distinguished names, SPIFFE URIs) must fit as well.
                 _ = try browser.evaluate("document.querySelector('details').open = true")
                 let opened = try Layout(browser.evaluate(Self.probe))
-                XCTAssertEqual(opened.innerWidth, viewport.width, "\(what), details open: the page widened the viewport")
-                XCTAssertLessThanOrEqual(opened.scrollWidth, viewport.width, "\(what), details open: the page scrolls sideways")
-                XCTAssertTrue(viewport.mobile ? opened.stacked : opened.beside, "\(what), details open: label placement")
+                XCTAssertEqual(
+                    opened.innerWidth, viewport.width, "\(what), details open: the page widened the viewport")
+                XCTAssertLessThanOrEqual(
+                    opened.scrollWidth, viewport.width, "\(what), details open: the page scrolls sideways")
+                XCTAssertTrue(
+                    viewport.mobile ? opened.stacked : opened.beside, "\(what), details open: label placement")
                 XCTAssertTrue(opened.text.contains("Request id"), what)
                 _ = try browser.evaluate("document.querySelector('details').open = false")
                 try after(visit, size)
@@ -189,14 +224,16 @@ final class BrowserLayoutTests: XCTestCase {
             <tr><th>Principal</th><td>cluster.local/ns/field-engineering/sa/jinsu-field-laptop-with-a-long-service-account-name</td></tr></table></body></html>
             """
         let url = "data:text/html;base64," + Data(old.utf8).base64EncodedString()
-        let chromium = try HeadlessChromium(caCertificate: ca, clientP12: nil, origin: "https://unused.test").devTools(host: "unused.test")
+        let chromium = try HeadlessChromium(caCertificate: ca, clientP12: nil, origin: "https://unused.test").devTools(
+            host: "unused.test")
         let firefox = try HeadlessFirefox(caCertificate: ca, clientP12: nil)
         for browser in [chromium, firefox] as [PageDriver] {
             defer { browser.close() }
             XCTAssertNil(try browser.load(url, viewport: Self.phone))
             let page = try Layout(browser.evaluate(Self.probe))
             XCTAssertEqual(page.heading, "Who am I", "\(type(of: browser))")
-            XCTAssertEqual(page.innerWidth, 980, "\(type(of: browser)): without a viewport a phone lays the page out 980 px wide")
+            XCTAssertEqual(
+                page.innerWidth, 980, "\(type(of: browser)): without a viewport a phone lays the page out 980 px wide")
         }
     }
 }

@@ -17,8 +17,12 @@ final class BrowserTests: XCTestCase {
         let origin = "https://\(host):\(harness.port())"
         let ca = harness.pki.caCertificate
         func browser(_ device: String?) throws -> HeadlessChromium {
-            try HeadlessChromium(caCertificate: ca, clientP12: device.map { (harness.pki.directory.appendingPathComponent("\($0).p12").path, "tollgate", $0) },
-                                 origin: origin)
+            try HeadlessChromium(
+                caCertificate: ca,
+                clientP12: device.map {
+                    (harness.pki.directory.appendingPathComponent("\($0).p12").path, "tollgate", $0)
+                },
+                origin: origin)
         }
 
         // Step 3: SIMPLE. The CA is trusted, so the page loads.

@@ -12,11 +12,14 @@ final class CertificateInjectionTests: XCTestCase {
         let result = try harness.curl("/headers", client: "injection-client-tls")
         XCTAssertEqual(result.status, 200, result.stderr)
         let body = result.body.lowercased()
-        XCTAssertFalse(body.contains("\"x-injected\""), "a header made of the URI SAN reached the upstream: \(result.body)")
+        XCTAssertFalse(
+            body.contains("\"x-injected\""), "a header made of the URI SAN reached the upstream: \(result.body)")
         XCTAssertTrue(result.body.contains("URI=spiffe://evil%0D%0Ax-injected: yes"), result.body)
 
         // One request, one access-log line, with no principal.
-        try waitUntil(timeout: 10, "the access log line") { harness.gateway!.log.contains("\"GET /headers HTTP/1.1\" 200") }
+        try waitUntil(timeout: 10, "the access log line") {
+            harness.gateway!.log.contains("\"GET /headers HTTP/1.1\" 200")
+        }
         let lines = harness.gateway!.log.split(separator: "\n", omittingEmptySubsequences: false)
         XCTAssertFalse(lines.contains { $0.hasPrefix("x-injected") }, harness.gateway!.log)
         let access = lines.filter { $0.contains("\"GET /headers HTTP/1.1\"") }

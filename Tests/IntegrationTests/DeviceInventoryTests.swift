@@ -14,7 +14,8 @@ final class DeviceInventoryTests: XCTestCase {
     @discardableResult
     private func certs(_ args: [String]) throws -> CommandResult {
         let result = try Command.run(Paths.tollgate, ["certs"] + args)
-        XCTAssertEqual(result.exitCode, 0, "tollgate certs \(args.joined(separator: " ")): \(result.stdout)\(result.stderr)")
+        XCTAssertEqual(
+            result.exitCode, 0, "tollgate certs \(args.joined(separator: " ")): \(result.stdout)\(result.stderr)")
         return result
     }
 
@@ -39,7 +40,9 @@ final class DeviceInventoryTests: XCTestCase {
         XCTAssertEqual(entries.count, 4)
         XCTAssertEqual(entry(entries, "jinsu-macbook-tls")?["status"] as? String, "valid")
         XCTAssertEqual(entry(entries, "jinsu-iphone-tls")?["status"] as? String, "expiring", "10 days left")
-        XCTAssertEqual((entry(entries, "jinsu-iphone-tls")?["certificate"] as? [String: Any])?["principal"] as? String, "jinsu-iphone")
+        XCTAssertEqual(
+            (entry(entries, "jinsu-iphone-tls")?["certificate"] as? [String: Any])?["principal"] as? String,
+            "jinsu-iphone")
         XCTAssertEqual((entry(entries, "server-tls")?["certificate"] as? [String: Any])?["kind"] as? String, "server")
         XCTAssertNil(entry(entries, "jinsu-macbook-tls")?["lastSeen"], "never seen by a gateway")
 
@@ -55,8 +58,12 @@ final class DeviceInventoryTests: XCTestCase {
         let table = try certs(["list", "--out", out]).stdout
         let lines = table.split(separator: "\n")
         XCTAssertTrue(lines.first?.hasPrefix("NAME") ?? false, table)
-        XCTAssertTrue(lines.contains { $0.hasPrefix("jinsu-iphone-tls") && $0.contains("jinsu-iphone") && $0.contains("expiring") && $0.hasSuffix("never") },
-                      table)
+        XCTAssertTrue(
+            lines.contains {
+                $0.hasPrefix("jinsu-iphone-tls") && $0.contains("jinsu-iphone") && $0.contains("expiring")
+                    && $0.hasSuffix("never")
+            },
+            table)
         XCTAssertTrue(lines.contains { $0.hasPrefix("old-laptop-tls") && $0.contains("revoked") }, table)
     }
 
@@ -73,9 +80,15 @@ final class DeviceInventoryTests: XCTestCase {
         let lastSeen = work.appendingPathComponent("last-seen.json").path
         try harness.startGateway(extraArguments: ["--last-seen", lastSeen], credentials: out)
         let ca = "\(out)/self-signed-ca-tls/ca.crt"
-        let curl = try Command.run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1",
-                                            "--cacert", ca, "--cert", "\(out)/jinsu-macbook-tls/tls.crt", "--key", "\(out)/jinsu-macbook-tls/tls.key",
-                                            "https://\(Manifests.host):\(harness.port())/uuid"])
+        let curl = try Command.run(
+            "curl",
+            [
+                "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--resolve",
+                "\(Manifests.host):\(harness.port()):127.0.0.1",
+                "--cacert", ca, "--cert", "\(out)/jinsu-macbook-tls/tls.crt", "--key",
+                "\(out)/jinsu-macbook-tls/tls.key",
+                "https://\(Manifests.host):\(harness.port())/uuid",
+            ])
         XCTAssertEqual(curl.stdout, "200", curl.stderr)
         // Written off the loops once a second.
         try waitUntil(timeout: 20, "the last-seen file") { FileManager.default.fileExists(atPath: lastSeen) }

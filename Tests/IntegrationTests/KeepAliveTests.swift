@@ -12,11 +12,17 @@ final class KeepAliveTests: XCTestCase {
         harness = try GatewayHarness()
         try harness.startUpstream()
         try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL", hosts: [h, "127.0.0.1"]))
-        try harness.write("vs.yaml", Manifests.virtualService(hosts: [h, "127.0.0.1"], routes: """
-                - match: [{uri: {prefix: /uuid}}, {uri: {prefix: /anything}}]
-                  route: [{destination: {host: server, port: {number: 80}}}]
-            """))
-        try harness.write("policy.yaml", """
+        try harness.write(
+            "vs.yaml",
+            Manifests.virtualService(
+                hosts: [h, "127.0.0.1"],
+                routes: """
+                        - match: [{uri: {prefix: /uuid}}, {uri: {prefix: /anything}}]
+                          route: [{destination: {host: server, port: {number: 80}}}]
+                    """))
+        try harness.write(
+            "policy.yaml",
+            """
             apiVersion: security.istio.io/v1
             kind: AuthorizationPolicy
             metadata: {name: deny-admin, namespace: istio-system}
@@ -35,8 +41,12 @@ final class KeepAliveTests: XCTestCase {
         let cert = try String(contentsOfFile: harness.pki.path("jinsu-macbook-tls", "tls.crt"), encoding: .utf8)
         let key = try String(contentsOfFile: harness.pki.path("jinsu-macbook-tls", "tls.key"), encoding: .utf8)
         try (cert + key).write(to: pem, atomically: true, encoding: .utf8)
-        let result = try Command.run("ab", ["-k", "-n", "40", "-c", "2", "-s", "5", "-E", pem.path,
-                                            "https://127.0.0.1:\(harness.port())/uuid"], timeout: 60)
+        let result = try Command.run(
+            "ab",
+            [
+                "-k", "-n", "40", "-c", "2", "-s", "5", "-E", pem.path,
+                "https://127.0.0.1:\(harness.port())/uuid",
+            ], timeout: 60)
         XCTAssertEqual(result.exitCode, 0, result.stdout + result.stderr)
         XCTAssertTrue(result.stdout.contains("Complete requests:      40"), result.stdout + result.stderr)
         XCTAssertTrue(result.stdout.contains("Failed requests:        0"), result.stdout)
@@ -56,26 +66,36 @@ final class KeepAliveTests: XCTestCase {
         try client.waitFor("\"uuid\"")
         client.send("GET /nothing HTTP/1.0\r\nHost: \(h)\r\nConnection: keep-alive\r\n\r\n")
         try client.waitFor("HTTP/1.1 404")
-        XCTAssertEqual(client.output.lowercased().components(separatedBy: "connection: keep-alive").count - 1, 2, client.output)
+        XCTAssertEqual(
+            client.output.lowercased().components(separatedBy: "connection: keep-alive").count - 1, 2, client.output)
         XCTAssertTrue(client.isRunning, "the connection must stay open")
     }
 
     /// Status code and whether curl opened a new connection, for each URL fetched in one curl run.
     private func fetchOnOneConnection(_ paths: [String], extra: [String] = []) throws -> [String] {
         let urls = paths.flatMap { ["-o", "/dev/null", "https://\(h):\(harness.port())\($0)"] }
-        let result = try Command.run("curl", ["-sS", "--resolve", "\(h):\(harness.port()):127.0.0.1",
-                                              "--cacert", harness.pki.caCertificate] + harness.pki.clientArguments("jinsu-macbook-tls")
-                                         + extra + ["-w", "%{http_code}:%{num_connects}\n"] + urls)
+        let result = try Command.run(
+            "curl",
+            [
+                "-sS", "--resolve", "\(h):\(harness.port()):127.0.0.1",
+                "--cacert", harness.pki.caCertificate,
+            ] + harness.pki.clientArguments("jinsu-macbook-tls")
+                + extra + ["-w", "%{http_code}:%{num_connects}\n"] + urls)
         return result.stdout.split(separator: "\n").map(String.init)
     }
 
     func testLocalAnswersKeepTheConnection() throws {
-        XCTAssertEqual(try fetchOnOneConnection(["/nothing", "/anything/admin", "/nothing", "/uuid", "/anything/admin"]),
-                       ["404:1", "403:0", "404:0", "200:0", "403:0"])
+        XCTAssertEqual(
+            try fetchOnOneConnection(["/nothing", "/anything/admin", "/nothing", "/uuid", "/anything/admin"]),
+            ["404:1", "403:0", "404:0", "200:0", "403:0"])
         // A small body the gateway does not need is read and dropped; the connection stays.
-        XCTAssertEqual(try fetchOnOneConnection(["/anything/admin", "/nothing"], extra: ["-d", "twelve bytes"]), ["403:1", "404:0"])
-        XCTAssertEqual(try fetchOnOneConnection(["/anything/admin", "/nothing"], extra: ["-d", "chunked", "-H", "Transfer-Encoding: chunked"]),
-                       ["403:1", "404:0"])
+        XCTAssertEqual(
+            try fetchOnOneConnection(["/anything/admin", "/nothing"], extra: ["-d", "twelve bytes"]),
+            ["403:1", "404:0"])
+        XCTAssertEqual(
+            try fetchOnOneConnection(
+                ["/anything/admin", "/nothing"], extra: ["-d", "chunked", "-H", "Transfer-Encoding: chunked"]),
+            ["403:1", "404:0"])
         XCTAssertFalse(harness.gateway!.log.contains("\"GET /anything/admin HTTP/1.1\" 200"))
     }
 

@@ -23,17 +23,32 @@ final class MetricsTests: XCTestCase {
         try harness.waitForReload(after: before)
 
         let metrics = try Command.run("curl", ["-sS", "http://127.0.0.1:\(adminPort)/stats/prometheus"]).stdout
-        func line(_ prefix: String) -> String? { metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }.map(String.init) }
-        let ok = line("istio_requests_total{reporter=\"source\",response_code=\"200\",response_flags=\"-\",source_principal=\"spiffe://jinsu-iphone\",destination_service=\"server\",request_protocol=\"http\"}")
+        func line(_ prefix: String) -> String? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }.map(String.init)
+        }
+        let ok = line(
+            "istio_requests_total{reporter=\"source\",response_code=\"200\",response_flags=\"-\",source_principal=\"spiffe://jinsu-iphone\",destination_service=\"server\",request_protocol=\"http\"}"
+        )
         XCTAssertEqual(ok?.split(separator: " ").last, "3", metrics)
-        let denied = line("istio_requests_total{reporter=\"source\",response_code=\"403\",response_flags=\"-\",source_principal=\"spiffe://jinsu-macbook\"")
+        let denied = line(
+            "istio_requests_total{reporter=\"source\",response_code=\"403\",response_flags=\"-\",source_principal=\"spiffe://jinsu-macbook\""
+        )
         XCTAssertEqual(denied?.split(separator: " ").last, "1", metrics)
-        XCTAssertNotNil(line("istio_request_duration_milliseconds_bucket{reporter=\"source\",response_code=\"200\",destination_service=\"server\",le=\"0.5\"}"), metrics)
-        XCTAssertEqual(line("tollgate_tls_handshake_failures_total{reason=\"no_client_certificate\"}")?.split(separator: " ").last, "1", metrics)
-        XCTAssertEqual(line("tollgate_config_reloads_total{result=\"success\"}")?.split(separator: " ").last.map(String.init), String(harness.reloadCount), metrics)
+        XCTAssertNotNil(
+            line(
+                "istio_request_duration_milliseconds_bucket{reporter=\"source\",response_code=\"200\",destination_service=\"server\",le=\"0.5\"}"
+            ), metrics)
+        XCTAssertEqual(
+            line("tollgate_tls_handshake_failures_total{reason=\"no_client_certificate\"}")?.split(separator: " ").last,
+            "1", metrics)
+        XCTAssertEqual(
+            line("tollgate_config_reloads_total{result=\"success\"}")?.split(separator: " ").last.map(String.init),
+            String(harness.reloadCount), metrics)
         XCTAssertNotNil(line("tollgate_downstream_connections_total"), metrics)
 
-        let ready = try Command.run("curl", ["-sS", "-w", "%{http_code}", "http://127.0.0.1:\(adminPort)/healthz/ready"]).stdout
+        let ready = try Command.run(
+            "curl", ["-sS", "-w", "%{http_code}", "http://127.0.0.1:\(adminPort)/healthz/ready"]
+        ).stdout
         XCTAssertTrue(ready.hasPrefix("ok\ngeneration ") && ready.hasSuffix("\n200"), ready)
     }
 
@@ -48,12 +63,18 @@ final class MetricsTests: XCTestCase {
         try Network.waitForListening(adminPort)
         // `cat` returns when the gateway closes the connection; nothing is ever sent on it.
         let started = Date()
-        let silent = try Command.run("bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(adminPort); exec cat <&3"], timeout: 15)
+        let silent = try Command.run(
+            "bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(adminPort); exec cat <&3"], timeout: 15)
         XCTAssertEqual(silent.exitCode, 0, silent.stderr)
         XCTAssertLessThan(Date().timeIntervalSince(started), 5)
         // A request that never ends is swept the same way.
-        let partial = try Command.run("bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(adminPort); printf 'GET /healthz/ready HTTP/1.1\\r\\n' >&3; exec cat <&3"],
-                                      timeout: 15)
+        let partial = try Command.run(
+            "bash",
+            [
+                "-c",
+                "exec 3<>/dev/tcp/127.0.0.1/\(adminPort); printf 'GET /healthz/ready HTTP/1.1\\r\\n' >&3; exec cat <&3",
+            ],
+            timeout: 15)
         XCTAssertEqual(partial.exitCode, 0, partial.stderr)
     }
 }

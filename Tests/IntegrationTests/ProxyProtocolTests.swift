@@ -9,9 +9,14 @@ final class ProxyProtocolTests: XCTestCase {
         let script = Paths.repository.appendingPathComponent("Tests/Fixtures/tls/proxied_client.py").path
         let pki = harness.pki
         let hex = header.map { String(format: "%02x", $0) }.joined()
-        return try Command.run("python3", [script, String(harness.port()), Manifests.host, pki.caCertificate,
-                                           pki.path("jinsu-macbook-tls", "tls.crt"), pki.path("jinsu-macbook-tls", "tls.key"), hex],
-                               timeout: 20).stdout
+        return try Command.run(
+            "python3",
+            [
+                script, String(harness.port()), Manifests.host, pki.caCertificate,
+                pki.path("jinsu-macbook-tls", "tls.crt"), pki.path("jinsu-macbook-tls", "tls.key"), hex,
+            ],
+            timeout: 20
+        ).stdout
     }
 
     private let signature: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]
@@ -21,11 +26,15 @@ final class ProxyProtocolTests: XCTestCase {
         defer { harness.stop() }
         let v1 = try request(harness, header: Array("PROXY TCP4 203.0.113.7 127.0.0.1 51234 443\r\n".utf8))
         XCTAssertTrue(v1.contains("HTTP/1.1 200") && v1.contains("x-forwarded-for=203.0.113.7"), v1)
-        let v2 = try request(harness, header: signature + [0x21, 0x21, 0x00, 0x24] + [0x20, 0x01, 0x0d, 0xb8] + Array(repeating: 0, count: 11)
-                                 + [0x09] + Array(repeating: 0, count: 15) + [0x01] + [0xC8, 0x05, 0x01, 0xBB])
+        let v2 = try request(
+            harness,
+            header: signature + [0x21, 0x21, 0x00, 0x24] + [0x20, 0x01, 0x0d, 0xb8] + Array(repeating: 0, count: 11)
+                + [0x09] + Array(repeating: 0, count: 15) + [0x01] + [0xC8, 0x05, 0x01, 0xBB])
         XCTAssertTrue(v2.contains("HTTP/1.1 200") && v2.contains("x-forwarded-for=2001:db8::9"), v2)
         let local = try request(harness, header: signature + [0x20, 0x00, 0x00, 0x00])
-        XCTAssertTrue(local.contains("HTTP/1.1 200") && local.contains("x-forwarded-for=127.0.0.1"), "LOCAL keeps the socket's address: \(local)")
+        XCTAssertTrue(
+            local.contains("HTTP/1.1 200") && local.contains("x-forwarded-for=127.0.0.1"),
+            "LOCAL keeps the socket's address: \(local)")
         try waitUntil(timeout: 10, "the access log") { harness.gateway!.log.contains("203.0.113.7:51234") }
     }
 
@@ -33,10 +42,12 @@ final class ProxyProtocolTests: XCTestCase {
         let harness = try GatewayHarness.running(mode: "MUTUAL", extraArguments: ["--proxy-protocol", "127.0.0.1"])
         defer { harness.stop() }
         XCTAssertTrue(try request(harness, header: []).hasPrefix("failed"), "TLS straight away, no header")
-        XCTAssertTrue(try request(harness, header: Array("PROXY TCP4 999.0.0.1 127.0.0.1 1 443\r\n".utf8)).hasPrefix("failed"))
+        XCTAssertTrue(
+            try request(harness, header: Array("PROXY TCP4 999.0.0.1 127.0.0.1 1 443\r\n".utf8)).hasPrefix("failed"))
         XCTAssertTrue(try request(harness, header: signature + [0x21, 0x12, 0x00, 0x00]).hasPrefix("failed"), "UDP")
-        XCTAssertTrue(try request(harness, header: Array("PROXY TCP4 203.0.113.7 127.0.0.1 1 443\r\n".utf8)).contains("200"),
-                      "a good one still works")
+        XCTAssertTrue(
+            try request(harness, header: Array("PROXY TCP4 203.0.113.7 127.0.0.1 1 443\r\n".utf8)).contains("200"),
+            "a good one still works")
     }
 
     func testOnlyTheBalancerMaySpeakForClients() throws {
@@ -44,7 +55,9 @@ final class ProxyProtocolTests: XCTestCase {
         defer { harness.stop() }
         let spoofed = try request(harness, header: Array("PROXY TCP4 203.0.113.7 127.0.0.1 1 443\r\n".utf8))
         XCTAssertTrue(spoofed.hasPrefix("failed"), "a client outside the balancer's range is closed: \(spoofed)")
-        try waitUntil(timeout: 10, "the refusal to be logged") { harness.gateway!.log.contains("not from a --proxy-protocol source") }
+        try waitUntil(timeout: 10, "the refusal to be logged") {
+            harness.gateway!.log.contains("not from a --proxy-protocol source")
+        }
     }
 
     /// Interoperability with a real balancer: HAProxy in TCP mode with `send-proxy-v2`, the client on
@@ -55,26 +68,32 @@ final class ProxyProtocolTests: XCTestCase {
         let front = try Network.freePort()
         let config = harness.workDirectory.appendingPathComponent("haproxy.cfg")
         try """
-            defaults
-              mode tcp
-              timeout connect 5s
-              timeout client 30s
-              timeout server 30s
-            frontend gateway
-              bind 127.0.0.1:\(front)
-              default_backend replicas
-            backend replicas
-              server replica1 127.0.0.1:\(harness.port()) send-proxy-v2
+        defaults
+          mode tcp
+          timeout connect 5s
+          timeout client 30s
+          timeout server 30s
+        frontend gateway
+          bind 127.0.0.1:\(front)
+          default_backend replicas
+        backend replicas
+          server replica1 127.0.0.1:\(harness.port()) send-proxy-v2
 
-            """.write(to: config, atomically: true, encoding: .utf8)
-        let haproxy = try ManagedProcess(name: "haproxy", executable: try Command.which("haproxy"), arguments: ["-db", "-f", config.path],
-                                         logDirectory: harness.workDirectory)
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let haproxy = try ManagedProcess(
+            name: "haproxy", executable: try Command.which("haproxy"), arguments: ["-db", "-f", config.path],
+            logDirectory: harness.workDirectory)
         defer { haproxy.stop() }
         try Network.waitForListening(front, process: haproxy)
         let pki = harness.pki
-        let result = try Command.run("curl", ["-sS", "--interface", "127.0.0.2", "--resolve", "\(Manifests.host):\(front):127.0.0.1",
-                                              "--cacert", pki.caCertificate] + pki.clientArguments("jinsu-macbook-tls")
-                                              + ["https://\(Manifests.host):\(front)/headers"])
-        XCTAssertTrue(result.stdout.lowercased().contains("\"x-forwarded-for\": \"127.0.0.2\""), result.stdout + result.stderr)
+        let result = try Command.run(
+            "curl",
+            [
+                "-sS", "--interface", "127.0.0.2", "--resolve", "\(Manifests.host):\(front):127.0.0.1",
+                "--cacert", pki.caCertificate,
+            ] + pki.clientArguments("jinsu-macbook-tls")
+                + ["https://\(Manifests.host):\(front)/headers"])
+        XCTAssertTrue(
+            result.stdout.lowercased().contains("\"x-forwarded-for\": \"127.0.0.2\""), result.stdout + result.stderr)
     }
 }

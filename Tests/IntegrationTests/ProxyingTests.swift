@@ -32,7 +32,8 @@ final class ProxyingTests: XCTestCase {
 
     func testTenMebibyteUploadArrivesIntact() throws {
         let file = try randomFile(bytes: 10 << 20)
-        let result = try harness.curl("/sha256", arguments: ["--data-binary", "@\(file)", "-H", "content-type: application/octet-stream"])
+        let result = try harness.curl(
+            "/sha256", arguments: ["--data-binary", "@\(file)", "-H", "content-type: application/octet-stream"])
         XCTAssertEqual(result.status, 200, result.stderr)
         XCTAssertTrue(result.body.contains("\"bytes\": \(10 << 20)"), result.body)
         XCTAssertTrue(result.body.contains(try sha256(file)), result.body)
@@ -40,7 +41,8 @@ final class ProxyingTests: XCTestCase {
 
     func testChunkedUploadArrivesIntact() throws {
         let file = try randomFile(bytes: 3 << 20 + 17)
-        let result = try harness.curl("/sha256", arguments: ["--data-binary", "@\(file)", "-H", "Transfer-Encoding: chunked"])
+        let result = try harness.curl(
+            "/sha256", arguments: ["--data-binary", "@\(file)", "-H", "Transfer-Encoding: chunked"])
         XCTAssertEqual(result.status, 200, result.stderr)
         XCTAssertTrue(result.body.contains(try sha256(file)), result.body)
     }
@@ -67,41 +69,56 @@ final class ProxyingTests: XCTestCase {
 
     func testKeepAliveCarriesManyRequestsOnOneConnection() throws {
         let urls = (0..<20).map { _ in "https://\(Manifests.host):\(harness.port())/uuid" }
-        let result = try Command.run("curl", ["-sS", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1", "--cacert", harness.pki.caCertificate]
-            + harness.pki.clientArguments("jinsu-macbook-tls") + ["-w", "%{http_code}:%{num_connects}\n"] + urls)
+        let result = try Command.run(
+            "curl",
+            [
+                "-sS", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1", "--cacert",
+                harness.pki.caCertificate,
+            ]
+                + harness.pki.clientArguments("jinsu-macbook-tls") + ["-w", "%{http_code}:%{num_connects}\n"] + urls)
         let lines = result.stdout.split(separator: "\n").filter { $0.hasPrefix("200:") || $0.hasPrefix("000:") }
         XCTAssertEqual(lines.count, 20, result.stderr)
         XCTAssertEqual(lines.first, "200:1")
-        XCTAssertTrue(lines.dropFirst().allSatisfy { $0 == "200:0" }, "every later request must reuse the connection: \(lines)")
+        XCTAssertTrue(
+            lines.dropFirst().allSatisfy { $0 == "200:0" }, "every later request must reuse the connection: \(lines)")
     }
 
     func testUpstreamConnectionsArePooled() throws {
         let before = try harness.upstreamStats().connections
         let urls = (0..<30).map { _ in "https://\(Manifests.host):\(harness.port())/uuid" }
         for _ in 0..<3 {
-            _ = try Command.run("curl", ["-sS", "-o", "/dev/null", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1",
-                                         "--cacert", harness.pki.caCertificate] + harness.pki.clientArguments("jinsu-macbook-tls") + urls)
+            _ = try Command.run(
+                "curl",
+                [
+                    "-sS", "-o", "/dev/null", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1",
+                    "--cacert", harness.pki.caCertificate,
+                ] + harness.pki.clientArguments("jinsu-macbook-tls") + urls)
         }
         // 90 requests over 3 client connections; the gateway has 2 loops, each with its own pool.
         let opened = try harness.upstreamStats().connections - before - 1  // minus this probe's own connection
-        XCTAssertLessThanOrEqual(opened, 2, "upstream connections must be reused across requests and client connections")
+        XCTAssertLessThanOrEqual(
+            opened, 2, "upstream connections must be reused across requests and client connections")
         XCTAssertGreaterThanOrEqual(opened, 1)
     }
 
     func testExpectContinueIsAnsweredWithoutDelay() throws {
         let file = try randomFile(bytes: 2 << 20)
         // curl waits this long for `100 Continue` before sending the body anyway; the test's own bound is shorter.
-        let result = try harness.curl("/sha256", arguments: ["--data-binary", "@\(file)", "-H", "Expect: 100-continue", "--expect100-timeout", "60"],
-                                      timeout: 20)
+        let result = try harness.curl(
+            "/sha256",
+            arguments: ["--data-binary", "@\(file)", "-H", "Expect: 100-continue", "--expect100-timeout", "60"],
+            timeout: 20)
         XCTAssertEqual(result.status, 200, result.stderr)
         XCTAssertTrue(result.body.contains(try sha256(file)), result.body)
     }
 
     func testTLSSessionsResume() throws {
         let session = harness.workDirectory.appendingPathComponent("session.pem").path
-        let common = ["s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host, "-tls1_2",
-                      "-CAfile", harness.pki.caCertificate, "-cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"),
-                      "-key", harness.pki.path("jinsu-macbook-tls", "tls.key")]
+        let common = [
+            "s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host, "-tls12",
+            "-CAfile", harness.pki.caCertificate, "-cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"),
+            "-key", harness.pki.path("jinsu-macbook-tls", "tls.key"),
+        ]
         let first = try Command.run("openssl", common + ["-sess_out", session], input: Data(), timeout: 20)
         XCTAssertTrue(first.stdout.contains("New, TLSv1.2"), first.stdout)
         let second = try Command.run("openssl", common + ["-sess_in", session], input: Data(), timeout: 20)
@@ -119,7 +136,9 @@ final class ProxyingTests: XCTestCase {
 
     func testPipelinedRequestsAreAnsweredInOrder() throws {
         let h = Manifests.host
-        let response = try harness.raw("GET /status/201 HTTP/1.1\r\nHost: \(h)\r\n\r\nGET /status/202 HTTP/1.1\r\nHost: \(h)\r\nConnection: close\r\n\r\n")
+        let response = try harness.raw(
+            "GET /status/201 HTTP/1.1\r\nHost: \(h)\r\n\r\nGET /status/202 HTTP/1.1\r\nHost: \(h)\r\nConnection: close\r\n\r\n"
+        )
         let first = response.range(of: "HTTP/1.1 201")
         let second = response.range(of: "HTTP/1.1 202")
         XCTAssertNotNil(first, response)
@@ -129,7 +148,8 @@ final class ProxyingTests: XCTestCase {
 
     func testAbsoluteFormTargetsUseTheirAuthority() throws {
         let h = Manifests.host
-        let response = try harness.raw("GET https://\(h)/anything/abs?q=1 HTTP/1.1\r\nHost: unknown.example.test\r\nConnection: close\r\n\r\n")
+        let response = try harness.raw(
+            "GET https://\(h)/anything/abs?q=1 HTTP/1.1\r\nHost: unknown.example.test\r\nConnection: close\r\n\r\n")
         XCTAssertTrue(response.hasPrefix("HTTP/1.1 200"), response)
         XCTAssertTrue(response.contains("\"url\": \"/anything/abs?q=1\""), response)
         XCTAssertTrue(response.contains("\"Host\": \"\(h)\""), response)
@@ -137,7 +157,8 @@ final class ProxyingTests: XCTestCase {
 
     func testSmugglingAttemptIsRejectedAndTheConnectionClosed() throws {
         let h = Manifests.host
-        let attack = "POST /anything HTTP/1.1\r\nHost: \(h)\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /uuid HTTP/1.1\r\nHost: \(h)\r\n\r\n"
+        let attack =
+            "POST /anything HTTP/1.1\r\nHost: \(h)\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /uuid HTTP/1.1\r\nHost: \(h)\r\n\r\n"
         let response = try harness.raw(attack)
         XCTAssertTrue(response.hasPrefix("HTTP/1.1 400"), response)
         XCTAssertTrue(response.lowercased().contains("connection: close"), response)

@@ -18,8 +18,12 @@ final class ReloadTests: XCTestCase {
 
         // Continuous traffic on fresh connections and on one keep-alive connection while the config changes.
         let url = "https://\(Manifests.host):\(harness.port())/uuid"
-        let base = ["-s", "-o", "/dev/null", "-w", "%{http_code}\n", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1",
-                    "--cacert", harness.pki.caCertificate] + harness.pki.clientArguments("jinsu-macbook-tls")
+        let base =
+            [
+                "-s", "-o", "/dev/null", "-w", "%{http_code}\n", "--resolve",
+                "\(Manifests.host):\(harness.port()):127.0.0.1",
+                "--cacert", harness.pki.caCertificate,
+            ] + harness.pki.clientArguments("jinsu-macbook-tls")
         let traffic = DispatchGroup()
         let results = LockedCodes()
         for keepAlive in [false, true] {
@@ -28,7 +32,10 @@ final class ReloadTests: XCTestCase {
                 defer { traffic.leave() }
                 for _ in 0..<(keepAlive ? 4 : 60) {
                     let urls = keepAlive ? Array(repeating: url, count: 150) : [url]
-                    if let r = try? Command.run("curl", base + urls) { results.add(r.stdout.split(separator: "\n").map(String.init).filter { $0.count == 3 && Int($0) != nil }) }
+                    if let r = try? Command.run("curl", base + urls) {
+                        results.add(
+                            r.stdout.split(separator: "\n").map(String.init).filter { $0.count == 3 && Int($0) != nil })
+                    }
                 }
             }
         }
@@ -38,10 +45,15 @@ final class ReloadTests: XCTestCase {
             try harness.waitForReload(after: before)
         }
         let before = harness.reloadCount
-        try harness.write("zz-broken.yaml", "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b}\nspec:\n  hostz: [x]\n")
-        try waitUntil(timeout: 20, "the broken edit to be rejected") { harness.gateway!.log.contains("configuration rejected") }
+        try harness.write(
+            "zz-broken.yaml",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b}\nspec:\n  hostz: [x]\n")
+        try waitUntil(timeout: 20, "the broken edit to be rejected") {
+            harness.gateway!.log.contains("configuration rejected")
+        }
         XCTAssertEqual(harness.reloadCount, before)
-        XCTAssertTrue(harness.gateway!.log.contains("zz-broken.yaml:5: error: spec.hostz: unknown field"), harness.gateway!.log)
+        XCTAssertTrue(
+            harness.gateway!.log.contains("zz-broken.yaml:5: error: spec.hostz: unknown field"), harness.gateway!.log)
         traffic.wait()
         let codes = results.codes
         XCTAssertGreaterThan(codes.count, 600)
@@ -56,18 +68,23 @@ final class ReloadTests: XCTestCase {
         let serverDir = credentials.appendingPathComponent("server-tls")
         try FileManager.default.createDirectory(at: serverDir, withIntermediateDirectories: true)
         for file in ["tls.crt", "tls.key", "ca.crt"] {
-            try FileManager.default.copyItem(atPath: harness.pki.path("server-tls", file), toPath: serverDir.appendingPathComponent(file).path)
+            try FileManager.default.copyItem(
+                atPath: harness.pki.path("server-tls", file), toPath: serverDir.appendingPathComponent(file).path)
         }
         try harness.write("gw.yaml", Manifests.gateway(mode: "SIMPLE"))
         try harness.write("vs.yaml", Manifests.virtualService())
         try harness.startGateway(credentials: credentials.path)
 
         func servedSerial() throws -> String {
-            let out = try Command.run("openssl", ["s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host],
-                                      input: Data(), timeout: 20).stdout
-            let pem = out.components(separatedBy: "-----BEGIN CERTIFICATE-----").dropFirst().first.map {
-                "-----BEGIN CERTIFICATE-----" + $0.components(separatedBy: "-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
-            } ?? ""
+            let out = try Command.run(
+                "openssl", ["s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host],
+                input: Data(), timeout: 20
+            ).stdout
+            let pem =
+                out.components(separatedBy: "-----BEGIN CERTIFICATE-----").dropFirst().first.map {
+                    "-----BEGIN CERTIFICATE-----" + $0.components(separatedBy: "-----END CERTIFICATE-----")[0]
+                        + "-----END CERTIFICATE-----\n"
+                } ?? ""
             return try Command.run("openssl", ["x509", "-noout", "-serial"], input: Data(pem.utf8)).stdout
         }
         let original = try servedSerial()
@@ -78,17 +95,27 @@ final class ReloadTests: XCTestCase {
         let key = serverDir.appendingPathComponent("new.key").path
         let csr = harness.workDirectory.appendingPathComponent("new.csr").path
         let ext = harness.workDirectory.appendingPathComponent("ext.cnf")
-        try "subjectAltName=DNS:\(Manifests.host)\nextendedKeyUsage=serverAuth\n".write(to: ext, atomically: true, encoding: .utf8)
-        try Command.run("openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
-                                    "-subj", "/CN=\(Manifests.host)", "-out", csr])
-        try Command.run("openssl", ["x509", "-req", "-in", csr, "-CA", ca.appendingPathComponent("tls.crt").path,
-                                    "-CAkey", ca.appendingPathComponent("tls.key").path, "-set_serial", "0x7E57ED", "-days", "30",
-                                    "-extfile", ext.path, "-out", serverDir.appendingPathComponent("new.crt").path])
+        try "subjectAltName=DNS:\(Manifests.host)\nextendedKeyUsage=serverAuth\n".write(
+            to: ext, atomically: true, encoding: .utf8)
+        try Command.run(
+            "openssl",
+            [
+                "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                "-subj", "/CN=\(Manifests.host)", "-out", csr,
+            ])
+        try Command.run(
+            "openssl",
+            [
+                "x509", "-req", "-in", csr, "-CA", ca.appendingPathComponent("tls.crt").path,
+                "-CAkey", ca.appendingPathComponent("tls.key").path, "-set_serial", "0x7E57ED", "-days", "30",
+                "-extfile", ext.path, "-out", serverDir.appendingPathComponent("new.crt").path,
+            ])
         let before = harness.reloadCount
         try FileManager.default.removeItem(at: serverDir.appendingPathComponent("tls.key"))
         try FileManager.default.moveItem(atPath: key, toPath: serverDir.appendingPathComponent("tls.key").path)
         try FileManager.default.removeItem(at: serverDir.appendingPathComponent("tls.crt"))
-        try FileManager.default.moveItem(at: serverDir.appendingPathComponent("new.crt"), to: serverDir.appendingPathComponent("tls.crt"))
+        try FileManager.default.moveItem(
+            at: serverDir.appendingPathComponent("new.crt"), to: serverDir.appendingPathComponent("tls.crt"))
         try harness.waitForReload(after: before)
         XCTAssertEqual(try servedSerial().trimmingCharacters(in: .whitespacesAndNewlines), "serial=7E57ED")
         XCTAssertEqual(try harness.curl("/uuid", client: nil).status, 200)
@@ -107,8 +134,9 @@ final class ReloadTighteningTests: XCTestCase {
     func testConnectionsVerifiedUnderOldSettingsAreClosedWhenVerificationChanges() throws {
         let harness = try GatewayHarness.running(mode: "SIMPLE")
         defer { harness.stop() }
-        let client = try InteractiveTLSClient(port: harness.port(), serverName: Manifests.host, caFile: harness.pki.caCertificate,
-                                              directory: harness.workDirectory)
+        let client = try InteractiveTLSClient(
+            port: harness.port(), serverName: Manifests.host, caFile: harness.pki.caCertificate,
+            directory: harness.workDirectory)
         let request = "GET /uuid HTTP/1.1\r\nHost: \(Manifests.host)\r\n\r\n"
         client.send(request)
         try client.waitFor("HTTP/1.1 200", count: 1)
@@ -127,6 +155,8 @@ final class ReloadTighteningTests: XCTestCase {
         try harness.waitForReload(after: before)
         try waitUntil(timeout: 10, "the gateway to close the old connection") { !client.isRunning }
         XCTAssertEqual(client.output.components(separatedBy: "HTTP/1.1 200").count - 1, 2, client.output)
-        XCTAssertTrue(harness.gateway!.log.contains("closing a connection verified under a previous TLS configuration"), harness.gateway!.log)
+        XCTAssertTrue(
+            harness.gateway!.log.contains("closing a connection verified under a previous TLS configuration"),
+            harness.gateway!.log)
     }
 }

@@ -21,10 +21,13 @@ final class ReplicaTests: XCTestCase {
         return harness
     }
 
-    private func get(_ harness: GatewayHarness, client: String? = nil, _ resumption: SessionClient.Resumption, out: String? = nil,
-                     in sessionIn: String? = nil) throws -> SessionClient.Connection {
-        try SessionClient.get(port: harness.port(), serverName: Manifests.host, client: client, pki: harness.pki, resumption: resumption,
-                              sessionOut: out, sessionIn: sessionIn)
+    private func get(
+        _ harness: GatewayHarness, client: String? = nil, _ resumption: SessionClient.Resumption, out: String? = nil,
+        in sessionIn: String? = nil
+    ) throws -> SessionClient.Connection {
+        try SessionClient.get(
+            port: harness.port(), serverName: Manifests.host, client: client, pki: harness.pki, resumption: resumption,
+            sessionOut: out, sessionIn: sessionIn)
     }
 
     private func ticketKeys(_ arguments: [String]) throws -> CommandResult {
@@ -39,7 +42,8 @@ final class ReplicaTests: XCTestCase {
         XCTAssertEqual(written.exitCode, 0, written.stderr)
         let mode = try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int
         XCTAssertEqual(mode, 0o600)
-        XCTAssertNotEqual(try ticketKeys(["--out", keyFile]).exitCode, 0, "an existing file is only rotated, never overwritten")
+        XCTAssertNotEqual(
+            try ticketKeys(["--out", keyFile]).exitCode, 0, "an existing file is only rotated, never overwritten")
 
         let a = try replica(keyFile: keyFile)
         let b = try replica(keyFile: keyFile)
@@ -51,7 +55,8 @@ final class ReplicaTests: XCTestCase {
             let onB = try get(b, resumption, in: session)
             XCTAssertTrue(onB.reused, "\(resumption) on the other replica: \(onB.output)")
             XCTAssertEqual(onB.status, 200, onB.output)
-            XCTAssertTrue(onB.output.contains("URI=spiffe://jinsu-macbook"), "the resumed session keeps its verified identity")
+            XCTAssertTrue(
+                onB.output.contains("URI=spiffe://jinsu-macbook"), "the resumed session keeps its verified identity")
             XCTAssertFalse(try get(alone, resumption, in: session).reused, "a replica without the file cannot open it")
         }
 
@@ -64,7 +69,8 @@ final class ReplicaTests: XCTestCase {
         try waitUntil(timeout: 15, "replica a to reload its keys") {
             a.gateway!.log.components(separatedBy: "session ticket keys reloaded").count > reloads
         }
-        XCTAssertTrue(try get(a, .tls13Ticket, in: old).reused, "a ticket of the previous key still opens after rotation")
+        XCTAssertTrue(
+            try get(a, .tls13Ticket, in: old).reused, "a ticket of the previous key still opens after rotation")
 
         // A bad edit is refused and the keys in use stay.
         reloads = a.gateway!.log.components(separatedBy: "session ticket keys rejected").count
@@ -83,7 +89,8 @@ final class ReplicaTests: XCTestCase {
         }
         let dropped = try get(a, .tls13Ticket, in: old)
         XCTAssertFalse(dropped.reused, dropped.output)
-        XCTAssertFalse(dropped.reachedUpstream, "MUTUAL: without resumption and without a certificate, nothing is served")
+        XCTAssertFalse(
+            dropped.reachedUpstream, "MUTUAL: without resumption and without a certificate, nothing is served")
     }
 
     func testBadKeyFileIsRefusedAtStart() throws {
@@ -92,8 +99,12 @@ final class ReplicaTests: XCTestCase {
         let keyFile = harness.workDirectory.appendingPathComponent("bad.keys").path
         try "# header\n\(String(repeating: "A", count: 64))\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
         try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
-        let result = try Command.run(Paths.tollgate, ["serve", "--config", harness.configDirectory.path, "--credentials", harness.pki.directory.path,
-                                                      "--port-map", "443=\(try Network.freePort())", "--session-ticket-keys", keyFile], timeout: 20)
+        let result = try Command.run(
+            Paths.tollgate,
+            [
+                "serve", "--config", harness.configDirectory.path, "--credentials", harness.pki.directory.path,
+                "--port-map", "443=\(try Network.freePort())", "--session-ticket-keys", keyFile,
+            ], timeout: 20)
         XCTAssertNotEqual(result.exitCode, 0)
         XCTAssertTrue(result.stderr.contains("bad.keys:2") && result.stderr.contains("80 bytes"), result.stderr)
     }
@@ -102,7 +113,8 @@ final class ReplicaTests: XCTestCase {
     /// readiness answer carries a digest of the files and certificates, equal whatever the generation.
     func testReadinessTellsWhichConfigurationARuns() throws {
         func ready(_ port: Int) throws -> [String] {
-            try Command.run("curl", ["-sS", "http://127.0.0.1:\(port)/healthz/ready"]).stdout.split(separator: "\n").map(String.init)
+            try Command.run("curl", ["-sS", "http://127.0.0.1:\(port)/healthz/ready"]).stdout.split(separator: "\n")
+                .map(String.init)
         }
         var admins: [Int] = []
         for _ in 0..<2 {
@@ -116,7 +128,8 @@ final class ReplicaTests: XCTestCase {
             try Network.waitForListening(admin)
             admins.append(admin)
         }
-        let first = try ready(admins[0]), second = try ready(admins[1])
+        let first = try ready(admins[0])
+        let second = try ready(admins[1])
         XCTAssertEqual(first.first, "ok")
         XCTAssertEqual(first.count, 3, first.joined(separator: "|"))
         XCTAssertTrue(first[2].hasPrefix("config sha256:") && first[2].count == "config sha256:".count + 64, first[2])

@@ -1,8 +1,9 @@
 import Foundation
 import TestSupport
 import XCTest
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Running out of file descriptors, and `--max-connections` (issue #17, item 3): no busy loop, no log
@@ -58,17 +59,23 @@ final class ResourceLimitTests: XCTestCase {
         try Network.waitForListening(adminPort)
         func metric(_ name: String) throws -> Double? {
             let text = try Command.run("curl", ["-sS", "http://127.0.0.1:\(adminPort)/stats/prometheus"]).stdout
-            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap {
+                Double($0.split(separator: " ").last!)
+            }
         }
         idle = try (0..<12).map { _ in try Self.connect(port: harness.port()) }
-        try waitUntil(timeout: 10, "12 open client connections") { (try? metric("tollgate_downstream_connections_active")) == 12 }
+        try waitUntil(timeout: 10, "12 open client connections") {
+            (try? metric("tollgate_downstream_connections_active")) == 12
+        }
         XCTAssertEqual(try metric("tollgate_downstream_connections_refused_total"), 0)
 
         let refused = try Self.connect(port: harness.port())
         defer { close(refused) }
         XCTAssertTrue(Self.isClosedByPeer(refused), "the 13th connection must be closed at once")
         XCTAssertEqual(try metric("tollgate_downstream_connections_refused_total"), 1)
-        XCTAssertEqual(harness.gateway!.log.components(separatedBy: "connections refused: --max-connections are open").count - 1, 1)
+        XCTAssertEqual(
+            harness.gateway!.log.components(separatedBy: "connections refused: --max-connections are open").count - 1, 1
+        )
 
         close(idle.removeLast())
         try waitUntil(timeout: 10, "a freed slot") { (try? metric("tollgate_downstream_connections_active")) == 11 }
@@ -83,7 +90,9 @@ final class ResourceLimitTests: XCTestCase {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard rc == 0 else {
             close(fd)

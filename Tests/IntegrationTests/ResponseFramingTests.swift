@@ -25,8 +25,10 @@ final class ResponseFramingTests: XCTestCase {
     }
 
     func testBodilessStatusesCarryNoFraming() throws {
-        for (status, query) in [(204, "content-length=0"), (204, "transfer-encoding=chunked"), (304, "content-length=7"),
-                                (204, "content-length=5,5")] {
+        for (status, query) in [
+            (204, "content-length=0"), (204, "transfer-encoding=chunked"), (304, "content-length=7"),
+            (204, "content-length=5,5"),
+        ] {
             let result = try harness.curl("/status/\(status)?\(query)", arguments: ["-D", "/dev/stderr"])
             XCTAssertEqual(result.status, status, result.stderr)
             let head = result.stderr.lowercased()
@@ -34,12 +36,19 @@ final class ResponseFramingTests: XCTestCase {
             XCTAssertFalse(head.contains("transfer-encoding"), "\(status) \(query): \(head)")
         }
         // The connection stays usable afterwards: no byte was promised that never comes.
-        let urls = ["/status/204?content-length=0", "/uuid"].flatMap { ["-o", "/dev/null", "https://\(Manifests.host):\(harness.port())\($0)"] }
-        let both = try Command.run("curl", ["-sS", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1",
-                                            "--cacert", harness.pki.caCertificate] + harness.pki.clientArguments("jinsu-macbook-tls")
-                                       + ["-w", "%{http_code}:%{num_connects}\n"] + urls)
+        let urls = ["/status/204?content-length=0", "/uuid"].flatMap {
+            ["-o", "/dev/null", "https://\(Manifests.host):\(harness.port())\($0)"]
+        }
+        let both = try Command.run(
+            "curl",
+            [
+                "-sS", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1",
+                "--cacert", harness.pki.caCertificate,
+            ] + harness.pki.clientArguments("jinsu-macbook-tls")
+                + ["-w", "%{http_code}:%{num_connects}\n"] + urls)
         XCTAssertEqual(both.stdout, "204:1\n200:0\n", both.stderr)
         // HEAD keeps Content-Length: it is the size a GET would get.
-        XCTAssertTrue(try harness.curl("/bytes/1000", arguments: ["-I"]).body.lowercased().contains("content-length: 1000"))
+        XCTAssertTrue(
+            try harness.curl("/bytes/1000", arguments: ["-I"]).body.lowercased().contains("content-length: 1000"))
     }
 }

@@ -17,36 +17,44 @@ final class RoutingTests: XCTestCase {
     /// Many requests on one curl invocation (keep-alive); returns each body.
     private func bodies(_ path: String, count: Int) throws -> [String] {
         let url = "https://\(Manifests.host):\(harness.port())\(path)"
-        let result = try Command.run("curl", ["-sS", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1", "--cacert", harness.pki.caCertificate]
-            + harness.pki.clientArguments("jinsu-macbook-tls") + Array(repeating: url, count: count))
+        let result = try Command.run(
+            "curl",
+            [
+                "-sS", "--resolve", "\(Manifests.host):\(harness.port()):127.0.0.1", "--cacert",
+                harness.pki.caCertificate,
+            ]
+                + harness.pki.clientArguments("jinsu-macbook-tls") + Array(repeating: url, count: count))
         return result.stdout.components(separatedBy: "}\n{").map { $0 }
     }
 
     func testWeightedSplitRetriesRedirectsAndDirectResponses() throws {
         try harness.startUpstream("blue")
         try harness.startUpstream("green")
-        try harness.write("vs.yaml", Manifests.virtualService(routes: """
-                - match: [{uri: {prefix: /split}}]
-                  rewrite: {uri: /anything}
-                  route:
-                  - {destination: {host: blue, port: {number: 80}}, weight: 80}
-                  - {destination: {host: green, port: {number: 80}}, weight: 20}
-                - match: [{uri: {prefix: /fail-once}}]
-                  retries: {attempts: 2, retryOn: 5xx}
-                  route: [{destination: {host: blue, port: {number: 80}}}]
-                - match: [{uri: {prefix: /no-retry}}]
-                  rewrite: {uri: /fail-once}
-                  retries: {attempts: 0}
-                  route: [{destination: {host: blue, port: {number: 80}}}]
-                - match: [{uri: {prefix: /old}}]
-                  redirect: {uri: /new, redirectCode: 302}
-                - match: [{uri: {exact: /teapot}}]
-                  directResponse: {status: 418, body: {string: "short and stout"}}
-                - match: [{headers: {x-canary: {exact: "yes"}}}]
-                  headers: {request: {set: {x-routed: canary}}, response: {add: {x-served-by: green}}}
-                  route: [{destination: {host: green, port: {number: 80}}}]
-                - route: [{destination: {host: blue, port: {number: 80}}}]
-            """))
+        try harness.write(
+            "vs.yaml",
+            Manifests.virtualService(
+                routes: """
+                        - match: [{uri: {prefix: /split}}]
+                          rewrite: {uri: /anything}
+                          route:
+                          - {destination: {host: blue, port: {number: 80}}, weight: 80}
+                          - {destination: {host: green, port: {number: 80}}, weight: 20}
+                        - match: [{uri: {prefix: /fail-once}}]
+                          retries: {attempts: 2, retryOn: 5xx}
+                          route: [{destination: {host: blue, port: {number: 80}}}]
+                        - match: [{uri: {prefix: /no-retry}}]
+                          rewrite: {uri: /fail-once}
+                          retries: {attempts: 0}
+                          route: [{destination: {host: blue, port: {number: 80}}}]
+                        - match: [{uri: {prefix: /old}}]
+                          redirect: {uri: /new, redirectCode: 302}
+                        - match: [{uri: {exact: /teapot}}]
+                          directResponse: {status: 418, body: {string: "short and stout"}}
+                        - match: [{headers: {x-canary: {exact: "yes"}}}]
+                          headers: {request: {set: {x-routed: canary}}, response: {add: {x-served-by: green}}}
+                          route: [{destination: {host: green, port: {number: 80}}}]
+                        - route: [{destination: {host: blue, port: {number: 80}}}]
+                    """))
         try harness.startGateway()
 
         let split = try bodies("/split", count: 200)
@@ -63,7 +71,9 @@ final class RoutingTests: XCTestCase {
 
         let redirect = try harness.curl("/old/page?x=1", arguments: ["-D", "-"])
         XCTAssertEqual(redirect.status, 302)
-        XCTAssertTrue(redirect.body.lowercased().contains("location: https://\(Manifests.host):\(harness.port())/new?x=1"), redirect.body)
+        XCTAssertTrue(
+            redirect.body.lowercased().contains("location: https://\(Manifests.host):\(harness.port())/new?x=1"),
+            redirect.body)
 
         let teapot = try harness.curl("/teapot")
         XCTAssertEqual(teapot.status, 418)
@@ -77,7 +87,9 @@ final class RoutingTests: XCTestCase {
     func testServiceEntrySkipsADeadEndpoint() throws {
         let live = try harness.startUpstream("api")
         let dead = try Network.freePort()
-        try harness.write("se.yaml", """
+        try harness.write(
+            "se.yaml",
+            """
             apiVersion: networking.istio.io/v1
             kind: ServiceEntry
             metadata: {name: api, namespace: istio-system}
@@ -92,24 +104,33 @@ final class RoutingTests: XCTestCase {
         try harness.write("vs.yaml", Manifests.virtualService(destination: "api.internal"))
         try harness.startGateway()
         for _ in 0..<6 {
-            XCTAssertEqual(try harness.curl("/uuid").status, 200, "the default retry on connect-failure must move to the live endpoint")
+            XCTAssertEqual(
+                try harness.curl("/uuid").status, 200,
+                "the default retry on connect-failure must move to the live endpoint")
         }
     }
 
     func testCorsPreflightAndActualRequests() throws {
         try harness.startUpstream()
-        try harness.write("vs.yaml", Manifests.virtualService(extraRoute: """
+        try harness.write(
+            "vs.yaml",
+            Manifests.virtualService(
+                extraRoute: """
 
-                  corsPolicy:
-                    allowOrigins: [{exact: "https://app.example.test"}]
-                    allowMethods: [GET, POST]
-                    allowHeaders: [x-token]
-                    exposeHeaders: [x-request-id]
-                    maxAge: 24h
-            """))
+                          corsPolicy:
+                            allowOrigins: [{exact: "https://app.example.test"}]
+                            allowMethods: [GET, POST]
+                            allowHeaders: [x-token]
+                            exposeHeaders: [x-request-id]
+                            maxAge: 24h
+                    """))
         try harness.startGateway()
-        let preflight = try harness.curl("/anything", arguments: ["-X", "OPTIONS", "-H", "Origin: https://app.example.test",
-                                                                  "-H", "Access-Control-Request-Method: POST", "-D", "-"])
+        let preflight = try harness.curl(
+            "/anything",
+            arguments: [
+                "-X", "OPTIONS", "-H", "Origin: https://app.example.test",
+                "-H", "Access-Control-Request-Method: POST", "-D", "-",
+            ])
         XCTAssertEqual(preflight.status, 200)
         let head = preflight.body.lowercased()
         XCTAssertTrue(head.contains("access-control-allow-origin: https://app.example.test"), head)
@@ -123,7 +144,9 @@ final class RoutingTests: XCTestCase {
 
     func testSubjectAltNamesAdmitOnlyTheListedClient() throws {
         try harness.startUpstream()
-        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL", extraTLS: "\n        subjectAltNames: ['spiffe://jinsu-iphone']"))
+        try harness.write(
+            "gw.yaml",
+            Manifests.gateway(mode: "MUTUAL", extraTLS: "\n        subjectAltNames: ['spiffe://jinsu-iphone']"))
         try harness.write("vs.yaml", Manifests.virtualService())
         try harness.startGateway()
         XCTAssertEqual(try harness.curl("/uuid", client: "jinsu-iphone-tls").status, 200)
@@ -135,15 +158,18 @@ final class RoutingTests: XCTestCase {
 
     func testHTTPSRedirectOnAPlainPort() throws {
         try harness.startUpstream()
-        try harness.write("gw.yaml", Manifests.gateway(mode: "SIMPLE") + """
+        try harness.write(
+            "gw.yaml",
+            Manifests.gateway(mode: "SIMPLE") + """
 
-                - hosts: ['\(Manifests.host)']
-                  port: {number: 80, name: http, protocol: HTTP}
-                  tls: {httpsRedirect: true}
-            """)
+                    - hosts: ['\(Manifests.host)']
+                      port: {number: 80, name: http, protocol: HTTP}
+                      tls: {httpsRedirect: true}
+                """)
         try harness.write("vs.yaml", Manifests.virtualService())
         try harness.startGateway(declaredPorts: [443, 80])
-        let result = try harness.curl("/uuid?a=b", declaredPort: 80, scheme: "http", client: nil, arguments: ["-D", "-"])
+        let result = try harness.curl(
+            "/uuid?a=b", declaredPort: 80, scheme: "http", client: nil, arguments: ["-D", "-"])
         XCTAssertEqual(result.status, 301)
         XCTAssertTrue(result.body.lowercased().contains("location: https://\(Manifests.host)/uuid?a=b"), result.body)
     }

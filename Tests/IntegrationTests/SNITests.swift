@@ -12,13 +12,16 @@ final class SNITests: XCTestCase {
         var args = ["s_client", "-connect", "127.0.0.1:\(harness.port())", "-CAfile", harness.pki.caCertificate]
         if let serverName { args += ["-servername", serverName] } else { args.append("-noservername") }
         let result = try Command.run("openssl", args, input: Data(), timeout: 20)
-        return result.stdout.split(separator: "\n").first { $0.hasPrefix("subject=") }.map(String.init) ?? result.stdout + result.stderr
+        return result.stdout.split(separator: "\n").first { $0.hasPrefix("subject=") }.map(String.init) ?? result.stdout
+            + result.stderr
     }
 
     func testServerCertificateAndModeFollowSNI() throws {
         harness = try GatewayHarness()
         try harness.startUpstream()
-        try harness.write("gw.yaml", """
+        try harness.write(
+            "gw.yaml",
+            """
             apiVersion: networking.istio.io/v1beta1
             kind: Gateway
             metadata: {name: mtls-gateway, namespace: istio-system}
@@ -31,7 +34,8 @@ final class SNITests: XCTestCase {
                 port: {number: 443, name: https-other, protocol: HTTPS}
                 tls: {mode: SIMPLE, credentialName: other-server-tls}
             """)
-        try harness.write("vs.yaml", Manifests.virtualService(hosts: [Manifests.host, "other.example.test", "*.wild.example.test"]))
+        try harness.write(
+            "vs.yaml", Manifests.virtualService(hosts: [Manifests.host, "other.example.test", "*.wild.example.test"]))
         try harness.startGateway()
 
         XCTAssertTrue(try servedSubject(serverName: Manifests.host).contains("CN = \(Manifests.host)"))
@@ -52,7 +56,8 @@ final class SNITests: XCTestCase {
         XCTAssertTrue(unknown.stderr.contains("unrecognized name"), unknown.stderr)
 
         // The SIMPLE host's TLS session must not reach the MUTUAL host's routes (421, not a bypass).
-        let smuggledHost = try harness.curl("/uuid", host: "other.example.test", client: nil, arguments: ["-H", "Host: \(Manifests.host)"])
+        let smuggledHost = try harness.curl(
+            "/uuid", host: "other.example.test", client: nil, arguments: ["-H", "Host: \(Manifests.host)"])
         XCTAssertEqual(smuggledHost.status, 421, smuggledHost.body)
     }
 }

@@ -20,17 +20,29 @@ final class ServerBlockIsolationTests: XCTestCase {
     }
 
     static let blocks = [
-        Block(host: "simple.iso.test", tls: "{mode: SIMPLE, credentialName: server-tls}", admittedClient: nil, servesAnonymous: true),
-        Block(host: "mutual.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
-              servesAnonymous: false),
-        Block(host: "pinned.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls, subjectAltNames: ['spiffe://jinsu-iphone']}",
-              admittedClient: "jinsu-iphone-tls", servesAnonymous: false),
-        Block(host: "otherca.iso.test", tls: "{mode: MUTUAL, credentialName: rogue-trust-tls}", admittedClient: "rogue-client-tls",
-              servesAnonymous: false),
-        Block(host: "crl.iso.test", tls: "{mode: MUTUAL, credentialName: crl-trust-tls}", admittedClient: "jinsu-iphone-tls",
-              servesAnonymous: false),
-        Block(host: "optional.iso.test", tls: "{mode: OPTIONAL_MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
-              servesAnonymous: true),
+        Block(
+            host: "simple.iso.test", tls: "{mode: SIMPLE, credentialName: server-tls}", admittedClient: nil,
+            servesAnonymous: true),
+        Block(
+            host: "mutual.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}",
+            admittedClient: "jinsu-macbook-tls",
+            servesAnonymous: false),
+        Block(
+            host: "pinned.iso.test",
+            tls: "{mode: MUTUAL, credentialName: server-tls, subjectAltNames: ['spiffe://jinsu-iphone']}",
+            admittedClient: "jinsu-iphone-tls", servesAnonymous: false),
+        Block(
+            host: "otherca.iso.test", tls: "{mode: MUTUAL, credentialName: rogue-trust-tls}",
+            admittedClient: "rogue-client-tls",
+            servesAnonymous: false),
+        Block(
+            host: "crl.iso.test", tls: "{mode: MUTUAL, credentialName: crl-trust-tls}",
+            admittedClient: "jinsu-iphone-tls",
+            servesAnonymous: false),
+        Block(
+            host: "optional.iso.test", tls: "{mode: OPTIONAL_MUTUAL, credentialName: server-tls}",
+            admittedClient: "jinsu-macbook-tls",
+            servesAnonymous: true),
     ]
 
     private func startGateway(_ blocks: [Block], annotations: String = "") throws {
@@ -43,7 +55,9 @@ final class ServerBlockIsolationTests: XCTestCase {
                 tls: \(block.tls)
             """
         }.joined(separator: "\n")
-        try harness.write("gw.yaml", """
+        try harness.write(
+            "gw.yaml",
+            """
             apiVersion: networking.istio.io/v1beta1
             kind: Gateway
             metadata: {name: mtls-gateway, namespace: istio-system\(annotations)}
@@ -57,10 +71,13 @@ final class ServerBlockIsolationTests: XCTestCase {
 
     typealias Resumption = SessionClient.Resumption
 
-    private func connect(serverName: String, host: String? = nil, client: String?, resumption: Resumption,
-                         sessionOut: String? = nil, sessionIn: String? = nil) throws -> SessionClient.Connection {
-        try SessionClient.get(port: harness.port(), serverName: serverName, host: host, client: client, pki: harness.pki,
-                              resumption: resumption, sessionOut: sessionOut, sessionIn: sessionIn)
+    private func connect(
+        serverName: String, host: String? = nil, client: String?, resumption: Resumption,
+        sessionOut: String? = nil, sessionIn: String? = nil
+    ) throws -> SessionClient.Connection {
+        try SessionClient.get(
+            port: harness.port(), serverName: serverName, host: host, client: client, pki: harness.pki,
+            resumption: resumption, sessionOut: sessionOut, sessionIn: sessionIn)
     }
 
     /// Takes a session from every block (with a client it admits) and offers it to every block.
@@ -70,10 +87,12 @@ final class ServerBlockIsolationTests: XCTestCase {
         for resumption in Resumption.allCases {
             for source in blocks {
                 let session = harness.workDirectory.appendingPathComponent("\(source.host)-\(resumption).pem").path
-                let first = try connect(serverName: source.host, client: source.admittedClient, resumption: resumption, sessionOut: session)
+                let first = try connect(
+                    serverName: source.host, client: source.admittedClient, resumption: resumption, sessionOut: session)
                 XCTAssertEqual(first.status, 200, "\(resumption) full handshake to \(source.host): \(first.output)")
                 for target in blocks {
-                    let second = try connect(serverName: target.host, client: nil, resumption: resumption, sessionIn: session)
+                    let second = try connect(
+                        serverName: target.host, client: nil, resumption: resumption, sessionIn: session)
                     let what = "\(resumption): session of \(source.host) offered to \(target.host)"
                     if target.host == source.host {
                         XCTAssertTrue(second.reused, "\(what) must resume: \(second.output)")
@@ -83,7 +102,8 @@ final class ServerBlockIsolationTests: XCTestCase {
                     XCTAssertFalse(second.reused, "\(what) was resumed: \(second.output)")
                     if target.servesAnonymous {
                         XCTAssertEqual(second.status, 200, "\(what): \(second.output)")
-                        XCTAssertFalse(second.forwardedClientCert, "\(what) carried another block's identity: \(second.output)")
+                        XCTAssertFalse(
+                            second.forwardedClientCert, "\(what) carried another block's identity: \(second.output)")
                     } else {
                         XCTAssertFalse(second.reachedUpstream, "\(what) reached the upstream: \(second.output)")
                     }
@@ -107,30 +127,39 @@ final class ServerBlockIsolationTests: XCTestCase {
     func testResumedConnectionsIssueASuccessorTicket() throws {
         try startGateway([Self.blocks[1], Self.blocks[2]])
         let directory = harness.workDirectory
-        XCTAssertEqual(try connect(serverName: "mutual.iso.test", client: "jinsu-macbook-tls", resumption: .tls13Ticket,
-                                   sessionOut: directory.appendingPathComponent("s0.pem").path).status, 200)
+        XCTAssertEqual(
+            try connect(
+                serverName: "mutual.iso.test", client: "jinsu-macbook-tls", resumption: .tls13Ticket,
+                sessionOut: directory.appendingPathComponent("s0.pem").path
+            ).status, 200)
         for step in 1...3 {
-            let resumed = try connect(serverName: "mutual.iso.test", client: nil, resumption: .tls13Ticket,
-                                      sessionOut: directory.appendingPathComponent("s\(step).pem").path,
-                                      sessionIn: directory.appendingPathComponent("s\(step - 1).pem").path)
+            let resumed = try connect(
+                serverName: "mutual.iso.test", client: nil, resumption: .tls13Ticket,
+                sessionOut: directory.appendingPathComponent("s\(step).pem").path,
+                sessionIn: directory.appendingPathComponent("s\(step - 1).pem").path)
             XCTAssertTrue(resumed.reused, "step \(step): \(resumed.output)")
             XCTAssertTrue(resumed.output.contains("URI=spiffe://jinsu-macbook"), "step \(step)")
         }
-        let elsewhere = try connect(serverName: "pinned.iso.test", client: nil, resumption: .tls13Ticket,
-                                    sessionIn: directory.appendingPathComponent("s3.pem").path)
+        let elsewhere = try connect(
+            serverName: "pinned.iso.test", client: nil, resumption: .tls13Ticket,
+            sessionIn: directory.appendingPathComponent("s3.pem").path)
         XCTAssertFalse(elsewhere.reused)
         XCTAssertFalse(elsewhere.reachedUpstream)
     }
 
     /// The report's first case, verbatim: two MUTUAL blocks, the second pinned to another device.
     func testTicketFromOneMutualBlockDoesNotOpenAPinnedOne() throws {
-        let a = Block(host: "a.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
-                      servesAnonymous: false)
-        let b = Block(host: "b.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls, subjectAltNames: ['spiffe://jinsu-iphone']}",
-                      admittedClient: "jinsu-iphone-tls", servesAnonymous: false)
+        let a = Block(
+            host: "a.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
+            servesAnonymous: false)
+        let b = Block(
+            host: "b.iso.test",
+            tls: "{mode: MUTUAL, credentialName: server-tls, subjectAltNames: ['spiffe://jinsu-iphone']}",
+            admittedClient: "jinsu-iphone-tls", servesAnonymous: false)
         try startGateway([a, b])
         let session = harness.workDirectory.appendingPathComponent("a.pem").path
-        let first = try connect(serverName: "a.iso.test", client: "jinsu-macbook-tls", resumption: .tls13Ticket, sessionOut: session)
+        let first = try connect(
+            serverName: "a.iso.test", client: "jinsu-macbook-tls", resumption: .tls13Ticket, sessionOut: session)
         XCTAssertEqual(first.status, 200, first.output)
         let second = try connect(serverName: "b.iso.test", client: nil, resumption: .tls13Ticket, sessionIn: session)
         XCTAssertFalse(second.reused, second.output)
@@ -153,32 +182,42 @@ final class ServerBlockIsolationTests: XCTestCase {
 
     /// A wildcard SIMPLE block must not carry requests for a MUTUAL block's host: 421.
     func testWildcardSimpleBlockCannotReachAMutualHost() throws {
-        let secure = Block(host: "secure.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
-                           servesAnonymous: false)
-        let wildcard = Block(host: "*.iso.test", tls: "{mode: SIMPLE, credentialName: server-tls}", admittedClient: nil, servesAnonymous: true)
+        let secure = Block(
+            host: "secure.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}",
+            admittedClient: "jinsu-macbook-tls",
+            servesAnonymous: false)
+        let wildcard = Block(
+            host: "*.iso.test", tls: "{mode: SIMPLE, credentialName: server-tls}", admittedClient: nil,
+            servesAnonymous: true)
         try startGateway([secure, wildcard])
-        let smuggled = try harness.curl("/headers", host: "x.iso.test", client: nil, arguments: ["-H", "Host: secure.iso.test"])
+        let smuggled = try harness.curl(
+            "/headers", host: "x.iso.test", client: nil, arguments: ["-H", "Host: secure.iso.test"])
         XCTAssertEqual(smuggled.status, 421, smuggled.body)
         XCTAssertFalse(smuggled.body.contains("\"headers\""), smuggled.body)
         // Absolute-form carries the authority too.
-        let absolute = try harness.curl("/headers", host: "x.iso.test", client: nil,
-                                        arguments: ["--request-target", "https://secure.iso.test/headers"])
+        let absolute = try harness.curl(
+            "/headers", host: "x.iso.test", client: nil,
+            arguments: ["--request-target", "https://secure.iso.test/headers"])
         XCTAssertEqual(absolute.status, 421, absolute.body)
         // The wildcard block still serves its own hosts, and the MUTUAL host its verified clients.
         XCTAssertEqual(try harness.curl("/headers", host: "x.iso.test", client: nil).status, 200)
         XCTAssertEqual(try harness.curl("/headers", host: "secure.iso.test", client: "jinsu-macbook-tls").status, 200)
         // The reverse: a verified connection to secure.iso.test asking for the wildcard block's host.
-        let reverse = try harness.curl("/headers", host: "secure.iso.test", client: "jinsu-macbook-tls", arguments: ["-H", "Host: x.iso.test"])
+        let reverse = try harness.curl(
+            "/headers", host: "secure.iso.test", client: "jinsu-macbook-tls", arguments: ["-H", "Host: x.iso.test"])
         XCTAssertEqual(reverse.status, 421, reverse.body)
     }
 
     /// A reload that revokes a client (a CRL appears) invalidates its sessions: no resumption past it.
     func testReloadThatRevokesAClientEndsItsResumption() throws {
-        let block = Block(host: "crl.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
-                          servesAnonymous: false)
+        let block = Block(
+            host: "crl.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}",
+            admittedClient: "jinsu-macbook-tls",
+            servesAnonymous: false)
         try startGateway([block])
         let session = harness.workDirectory.appendingPathComponent("before.pem").path
-        let first = try connect(serverName: "crl.iso.test", client: "jinsu-macbook-tls", resumption: .tls13Ticket, sessionOut: session)
+        let first = try connect(
+            serverName: "crl.iso.test", client: "jinsu-macbook-tls", resumption: .tls13Ticket, sessionOut: session)
         XCTAssertEqual(first.status, 200, first.output)
         let again = try connect(serverName: "crl.iso.test", client: nil, resumption: .tls13Ticket, sessionIn: session)
         XCTAssertTrue(again.reused, again.output)
@@ -186,11 +225,14 @@ final class ServerBlockIsolationTests: XCTestCase {
         var reloads = harness.reloadCount
         try harness.write("vs.yaml", Manifests.virtualService(hosts: ["crl.iso.test", "unrelated.iso.test"]))
         try harness.waitForReload(after: reloads)
-        let afterUnrelatedReload = try connect(serverName: "crl.iso.test", client: nil, resumption: .tls13Ticket, sessionIn: session)
+        let afterUnrelatedReload = try connect(
+            serverName: "crl.iso.test", client: nil, resumption: .tls13Ticket, sessionIn: session)
         XCTAssertTrue(afterUnrelatedReload.reused, afterUnrelatedReload.output)
         XCTAssertEqual(afterUnrelatedReload.status, 200, afterUnrelatedReload.output)
         reloads = harness.reloadCount
-        try harness.write("gw.yaml", """
+        try harness.write(
+            "gw.yaml",
+            """
             apiVersion: networking.istio.io/v1beta1
             kind: Gateway
             metadata: {name: mtls-gateway, namespace: istio-system}
@@ -212,12 +254,16 @@ final class ServerBlockIsolationTests: XCTestCase {
     /// client on either), but what the request is judged by is the SNI that chose this connection's block,
     /// never the name a resumed TLS 1.2 session was made with: `connection.sni` cannot be borrowed.
     func testPoliciesSeeTheSNIThatChoseTheBlock() throws {
-        let a = Block(host: "a.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
-                      servesAnonymous: false)
-        let b = Block(host: "b.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-iphone-tls",
-                      servesAnonymous: false)
+        let a = Block(
+            host: "a.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
+            servesAnonymous: false)
+        let b = Block(
+            host: "b.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-iphone-tls",
+            servesAnonymous: false)
         try startGateway([a, b])
-        try harness.write("policy.yaml", """
+        try harness.write(
+            "policy.yaml",
+            """
             apiVersion: security.istio.io/v1
             kind: AuthorizationPolicy
             metadata: {name: macbook-only-on-a, namespace: istio-system}
@@ -231,15 +277,19 @@ final class ServerBlockIsolationTests: XCTestCase {
         try harness.waitForReload(after: 0)
         for resumption in [Resumption.tls12Ticket, .tls12SessionID] {
             let session = harness.workDirectory.appendingPathComponent("sni-\(resumption).pem").path
-            let onA = try connect(serverName: "a.iso.test", client: "jinsu-macbook-tls", resumption: resumption, sessionOut: session)
+            let onA = try connect(
+                serverName: "a.iso.test", client: "jinsu-macbook-tls", resumption: resumption, sessionOut: session)
             XCTAssertEqual(onA.status, 200, onA.output)
             let onB = try connect(serverName: "b.iso.test", client: nil, resumption: resumption, sessionIn: session)
             XCTAssertEqual(onB.status, 403, "\(resumption): judged as SNI b.iso.test: \(onB.output)")
             XCTAssertFalse(onB.reachedUpstream, onB.output)
         }
         try waitUntil(timeout: 10, "the access log") { harness.gateway!.log.contains("\" 403 ") }
-        XCTAssertTrue(harness.gateway!.log.split(separator: "\n").contains { $0.contains("\" 403 ") && $0.contains(" b.iso.test principal=jinsu-macbook") },
-                      "the access log names the SNI that chose the block")
+        XCTAssertTrue(
+            harness.gateway!.log.split(separator: "\n").contains {
+                $0.contains("\" 403 ") && $0.contains(" b.iso.test principal=jinsu-macbook")
+            },
+            "the access log names the SNI that chose the block")
     }
 
     /// After a HelloRetryRequest the second ClientHello must name the same server (RFC 8446 §4.1.2):
@@ -248,28 +298,36 @@ final class ServerBlockIsolationTests: XCTestCase {
         try startGateway([Self.blocks[0], Self.blocks[1]])
         let script = Paths.repository.appendingPathComponent("Tests/Fixtures/tls/hello_retry_sni.py").path
         func answer(_ first: String, _ second: String) throws -> String {
-            try Command.run("python3", [script, String(harness.port()), first, second], timeout: 20).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            try Command.run("python3", [script, String(harness.port()), first, second], timeout: 20).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
         }
         XCTAssertEqual(try answer("simple.iso.test", "simple.iso.test"), "server-hello")
-        XCTAssertEqual(try answer("simple.iso.test", "SIMPLE.iso.test"), "server-hello", "the same name in another case")
+        XCTAssertEqual(
+            try answer("simple.iso.test", "SIMPLE.iso.test"), "server-hello", "the same name in another case")
         XCTAssertEqual(try answer("simple.iso.test", "mutual.iso.test"), "alert 47", "illegal_parameter")
         XCTAssertEqual(try answer("mutual.iso.test", "-"), "alert 47")
         XCTAssertEqual(try answer("-", "simple.iso.test"), "alert 47")
-        XCTAssertEqual(try answer("simple.iso.test", "evil\nline"), "alert 50", "a name with bytes no host name has: decode_error")
-        XCTAssertTrue(harness.gateway!.log.contains("the second ClientHello names another server than the first"), "the log says why")
+        XCTAssertEqual(
+            try answer("simple.iso.test", "evil\nline"), "alert 50", "a name with bytes no host name has: decode_error")
+        XCTAssertTrue(
+            harness.gateway!.log.contains("the second ClientHello names another server than the first"),
+            "the log says why")
     }
 
     /// Revoking a device cuts it off at once: its open keep-alive connection is closed as soon as the
     /// gateway loads the CRL, without waiting for its next request; other devices' connections stay.
     func testRevocationClosesOpenConnectionsAtOnce() throws {
-        let block = Block(host: "crl.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}", admittedClient: "jinsu-macbook-tls",
-                          servesAnonymous: false)
+        let block = Block(
+            host: "crl.iso.test", tls: "{mode: MUTUAL, credentialName: server-tls}",
+            admittedClient: "jinsu-macbook-tls",
+            servesAnonymous: false)
         try startGateway([block])
         let pki = harness.pki
         func open(_ client: String) throws -> InteractiveTLSClient {
-            let connection = try InteractiveTLSClient(port: harness.port(), serverName: "crl.iso.test", caFile: pki.caCertificate,
-                                                      client: (pki.path(client, "tls.crt"), pki.path(client, "tls.key")),
-                                                      directory: harness.workDirectory)
+            let connection = try InteractiveTLSClient(
+                port: harness.port(), serverName: "crl.iso.test", caFile: pki.caCertificate,
+                client: (pki.path(client, "tls.crt"), pki.path(client, "tls.key")),
+                directory: harness.workDirectory)
             connection.send("GET /uuid HTTP/1.1\r\nHost: crl.iso.test\r\n\r\n")
             try connection.waitFor("\"uuid\"")
             return connection
@@ -278,8 +336,10 @@ final class ServerBlockIsolationTests: XCTestCase {
         let iphone = try open("jinsu-iphone-tls")
         let reloads = harness.reloadCount
         // crl-trust-tls: the same CA with a CRL that revokes jinsu-macbook.
-        try harness.write("gw.yaml", (try String(contentsOf: harness.configDirectory.appendingPathComponent("gw.yaml"), encoding: .utf8))
-            .replacingOccurrences(of: "credentialName: server-tls", with: "credentialName: crl-trust-tls"))
+        try harness.write(
+            "gw.yaml",
+            (try String(contentsOf: harness.configDirectory.appendingPathComponent("gw.yaml"), encoding: .utf8))
+                .replacingOccurrences(of: "credentialName: server-tls", with: "credentialName: crl-trust-tls"))
         try harness.waitForReload(after: reloads)
         try waitUntil(timeout: 10, "the revoked device's connection to close") { !macbook.isRunning }
         XCTAssertTrue(harness.gateway!.log.contains("closing a connection verified under a previous TLS configuration"))
@@ -287,15 +347,20 @@ final class ServerBlockIsolationTests: XCTestCase {
         XCTAssertTrue(iphone.isRunning)
         iphone.send("GET /uuid HTTP/1.1\r\nHost: crl.iso.test\r\n\r\n")
         try iphone.waitFor("\"uuid\"", count: 2)
-        XCTAssertTrue(try harness.curl("/uuid", host: "crl.iso.test", client: "jinsu-macbook-tls").stderr.contains("revoked"))
+        XCTAssertTrue(
+            try harness.curl("/uuid", host: "crl.iso.test", client: "jinsu-macbook-tls").stderr.contains("revoked"))
     }
 
     /// With CRLs for every CA of the chain, a revoked intermediate fails (Envoy checks the whole chain).
     func testRevokedIntermediateIsRefused() throws {
         try startGateway([
-            Block(host: "ok.iso.test", tls: "{mode: MUTUAL, credentialName: chain-ok-tls}", admittedClient: nil, servesAnonymous: false),
-            Block(host: "revoked.iso.test", tls: "{mode: MUTUAL, credentialName: chain-revoked-int-tls}", admittedClient: nil,
-                  servesAnonymous: false),
+            Block(
+                host: "ok.iso.test", tls: "{mode: MUTUAL, credentialName: chain-ok-tls}", admittedClient: nil,
+                servesAnonymous: false),
+            Block(
+                host: "revoked.iso.test", tls: "{mode: MUTUAL, credentialName: chain-revoked-int-tls}",
+                admittedClient: nil,
+                servesAnonymous: false),
         ])
         let ok = try harness.curl("/headers", host: "ok.iso.test", client: "chain-client-tls")
         XCTAssertEqual(ok.status, 200, ok.stderr)
@@ -311,10 +376,12 @@ final class ServerBlockIsolationTests: XCTestCase {
         try startGateway([Self.blocks[2]], annotations: ", annotations: {tollgate.io/explain: 'true'}")
         for resumption in Resumption.allCases {
             let session = harness.workDirectory.appendingPathComponent("failed-\(resumption).pem").path
-            let first = try connect(serverName: "pinned.iso.test", client: "jinsu-macbook-tls", resumption: resumption, sessionOut: session)
+            let first = try connect(
+                serverName: "pinned.iso.test", client: "jinsu-macbook-tls", resumption: resumption, sessionOut: session)
             XCTAssertEqual(first.status, 403, first.output)
             guard FileManager.default.fileExists(atPath: session) else { continue }
-            let second = try connect(serverName: "pinned.iso.test", client: nil, resumption: resumption, sessionIn: session)
+            let second = try connect(
+                serverName: "pinned.iso.test", client: nil, resumption: resumption, sessionIn: session)
             XCTAssertFalse(second.reused, "\(resumption): \(second.output)")
             XCTAssertFalse(second.reachedUpstream, "\(resumption): \(second.output)")
         }

@@ -14,7 +14,9 @@ final class ShutdownTests: XCTestCase {
             slowResult = try? harness.curl("/delay/1")
             slow.leave()
         }
-        try waitUntil(timeout: 10, "the slow request to reach the upstream") { ((try? harness.upstreamStats().inProgress) ?? 0) >= 1 }
+        try waitUntil(timeout: 10, "the slow request to reach the upstream") {
+            ((try? harness.upstreamStats().inProgress) ?? 0) >= 1
+        }
         harness.gateway!.signal(SIGTERM)
         slow.wait()
         XCTAssertEqual(slowResult?.status, 200, "the request in flight must complete: \(slowResult?.stderr ?? "")")
@@ -34,10 +36,13 @@ final class DrainTests: XCTestCase {
         let script = Paths.repository.appendingPathComponent("Tests/Fixtures/tls/step_client.py").path
         let pki = harness.pki
         func stepClient() throws -> InteractiveProcess {
-            try InteractiveProcess(executable: try Command.which("python3"), arguments: [
-                script, String(harness.port()), Manifests.host, pki.caCertificate, pki.path("jinsu-macbook-tls", "tls.crt"),
-                pki.path("jinsu-macbook-tls", "tls.key"), "/headers",
-            ], directory: harness.workDirectory)
+            try InteractiveProcess(
+                executable: try Command.which("python3"),
+                arguments: [
+                    script, String(harness.port()), Manifests.host, pki.caCertificate,
+                    pki.path("jinsu-macbook-tls", "tls.crt"),
+                    pki.path("jinsu-macbook-tls", "tls.key"), "/headers",
+                ], directory: harness.workDirectory)
         }
         // Connected over TCP, not a byte of TLS sent yet.
         let early = try stepClient()
@@ -63,9 +68,10 @@ final class DrainTests: XCTestCase {
         let harness = try GatewayHarness.running(mode: "MUTUAL", extraArguments: ["--drain-seconds", "20"])
         defer { harness.stop() }
         let pki = harness.pki
-        let client = try InteractiveTLSClient(port: harness.port(), serverName: Manifests.host, caFile: pki.caCertificate,
-                                              client: (pki.path("jinsu-macbook-tls", "tls.crt"), pki.path("jinsu-macbook-tls", "tls.key")),
-                                              directory: harness.workDirectory)
+        let client = try InteractiveTLSClient(
+            port: harness.port(), serverName: Manifests.host, caFile: pki.caCertificate,
+            client: (pki.path("jinsu-macbook-tls", "tls.crt"), pki.path("jinsu-macbook-tls", "tls.key")),
+            directory: harness.workDirectory)
         client.send("GET /uuid HTTP/1.1\r\nHost: \(Manifests.host)\r\n\r\n")
         try client.waitFor("\"uuid\"")
         let started = Date()

@@ -59,7 +59,8 @@ final class TLSModeTests: XCTestCase {
         let none12 = try harness.curl("/uuid", client: nil, arguments: ["--tls-max", "1.2"])
         XCTAssertTrue(none12.stderr.contains("alert handshake failure"), none12.stderr)
 
-        let good = try harness.curl("/headers", arguments: ["-H", "X-Forwarded-Client-Cert: By=spoofed;URI=spiffe://admin"])
+        let good = try harness.curl(
+            "/headers", arguments: ["-H", "X-Forwarded-Client-Cert: By=spoofed;URI=spiffe://admin"])
         XCTAssertEqual(good.status, 200, good.stderr)
         XCTAssertTrue(good.body.contains("URI=spiffe://jinsu-macbook"), good.body)
         XCTAssertTrue(good.body.contains("Subject=\\\"CN=jinsu-macbook\\\""), good.body)
@@ -101,10 +102,12 @@ final class TLSModeTests: XCTestCase {
     func testCertificateRequestNamesTheTrustedCA() throws {
         try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
         try harness.startGateway()
-        let result = try Command.run("openssl", [
-            "s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host, "-tls1_2",
-            "-CAfile", harness.pki.caCertificate,
-        ], input: Data(), timeout: 20)
+        let result = try Command.run(
+            "openssl",
+            [
+                "s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host, "-tls12",
+                "-CAfile", harness.pki.caCertificate,
+            ], input: Data(), timeout: 20)
         XCTAssertTrue(result.stdout.contains("Acceptable client certificate CA names"), result.stdout)
         XCTAssertTrue(result.stdout.contains("CN = self-signed-ca"), result.stdout)
     }
@@ -113,16 +116,27 @@ final class TLSModeTests: XCTestCase {
         try harness.write("gw.yaml", Manifests.gateway(mode: "SIMPLE"))
         try harness.startGateway()
         let port = harness.port()
-        let tls11 = try Command.run("openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-tls1_1"], input: Data(), timeout: 20)
+        let tls11 = try Command.run(
+            "openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-tls11"], input: Data(), timeout: 20)
         XCTAssertFalse(tls11.stdout.contains("Cipher is") && !tls11.stdout.contains("Cipher is (NONE)"), tls11.stdout)
-        let cbc = try Command.run("openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA256"],
-                                  input: Data(), timeout: 20)
-        XCTAssertTrue(cbc.stdout.contains("Cipher is (NONE)") || cbc.stderr.contains("handshake failure"), cbc.stdout + cbc.stderr)
-        let gcm = try Command.run("openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-tls1_2", "-CAfile", harness.pki.caCertificate,
-                                              "-servername", Manifests.host], input: Data(), timeout: 20)
-        XCTAssertTrue(gcm.stdout.contains("ECDHE-RSA-AES128-GCM-SHA256") || gcm.stdout.contains("ECDHE-RSA-AES256-GCM-SHA384")
-                      || gcm.stdout.contains("ECDHE-RSA-CHACHA20-POLY1305"), gcm.stdout)
-        XCTAssertTrue(gcm.stdout.contains("Secure Renegotiation IS NOT supported") || gcm.stdout.contains("Secure Renegotiation IS supported"),
-                      gcm.stdout)
+        let cbc = try Command.run(
+            "openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-tls12", "-cipher", "ECDHE-RSA-AES128-SHA256"],
+            input: Data(), timeout: 20)
+        XCTAssertTrue(
+            cbc.stdout.contains("Cipher is (NONE)") || cbc.stderr.contains("handshake failure"), cbc.stdout + cbc.stderr
+        )
+        let gcm = try Command.run(
+            "openssl",
+            [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-tls12", "-CAfile", harness.pki.caCertificate,
+                "-servername", Manifests.host,
+            ], input: Data(), timeout: 20)
+        XCTAssertTrue(
+            gcm.stdout.contains("ECDHE-RSA-AES128-GCM-SHA256") || gcm.stdout.contains("ECDHE-RSA-AES256-GCM-SHA384")
+                || gcm.stdout.contains("ECDHE-RSA-CHACHA20-POLY1305"), gcm.stdout)
+        XCTAssertTrue(
+            gcm.stdout.contains("Secure Renegotiation IS NOT supported")
+                || gcm.stdout.contains("Secure Renegotiation IS supported"),
+            gcm.stdout)
     }
 }

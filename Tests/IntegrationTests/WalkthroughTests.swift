@@ -34,7 +34,9 @@ final class WalkthroughTests: XCTestCase {
         let simple = try harness.curl("/uuid", client: nil)
         XCTAssertEqual(simple.status, 200, simple.stderr)
         XCTAssertTrue(simple.body.contains("\"uuid\""), simple.body)
-        XCTAssertEqual(try harness.curl("/uuid", client: nil, trustCA: false).exitCode, 60, "without the CA the server is not trusted")
+        XCTAssertEqual(
+            try harness.curl("/uuid", client: nil, trustCA: false).exitCode, 60,
+            "without the CA the server is not trusted")
 
         // Step 4: require client certificates, by live reload.
         try copySeed("gateway-mutual.yaml", as: "gateway.yaml")
@@ -56,12 +58,17 @@ final class WalkthroughTests: XCTestCase {
         XCTAssertEqual(iphone.status, 200, iphone.stderr)
 
         // Access-log lines are written in batches a few milliseconds apart.
-        try waitUntil(timeout: 10, "the access log of the denied request") { harness.gateway!.log.contains("\"GET /uuid HTTP/1.1\" 403") }
+        try waitUntil(timeout: 10, "the access log of the denied request") {
+            harness.gateway!.log.contains("\"GET /uuid HTTP/1.1\" 403")
+        }
         let finalLog = harness.gateway!.log
         XCTAssertTrue(finalLog.contains("policy=ns[istio-system]-policy[istio-ingressgateway-deny]-rule[0]"), finalLog)
         XCTAssertTrue(finalLog.contains("peer.principal=jinsu-macbook"), finalLog)
-        XCTAssertTrue(finalLog.contains("\"GET /uuid HTTP/1.1\" 403 - rbac_access_denied_matched_policy[ns[istio-system]-policy[istio-ingressgateway-deny]-rule[0]]"),
-                      finalLog)
+        XCTAssertTrue(
+            finalLog.contains(
+                "\"GET /uuid HTTP/1.1\" 403 - rbac_access_denied_matched_policy[ns[istio-system]-policy[istio-ingressgateway-deny]-rule[0]]"
+            ),
+            finalLog)
     }
 
     /// The walkthrough's own upstream, kennethreitz/httpbin, from PyPI instead of a container.
@@ -95,10 +102,17 @@ final class WalkthroughTests: XCTestCase {
         try copySeed("gateway-mutual.yaml")
         try harness.startGateway()
         XCTAssertEqual(try harness.curl("/uuid").status, 200)
-        try harness.write("broken.yaml", "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: x}\nspec:\n  servers:\n  - hosts: [a]\n    port: {number: 1, protocol: HTTP}\n    tls: {mood: SIMPLE}\n")
+        try harness.write(
+            "broken.yaml",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: x}\nspec:\n  servers:\n  - hosts: [a]\n    port: {number: 1, protocol: HTTP}\n    tls: {mood: SIMPLE}\n"
+        )
         harness.gateway!.signal(SIGHUP)
-        try waitUntil(timeout: 20, "the reload to be rejected") { harness.gateway!.log.contains("configuration rejected") }
-        XCTAssertTrue(harness.gateway!.log.contains("broken.yaml:8: error: spec.servers[0].tls.mood: unknown field"), harness.gateway!.log)
+        try waitUntil(timeout: 20, "the reload to be rejected") {
+            harness.gateway!.log.contains("configuration rejected")
+        }
+        XCTAssertTrue(
+            harness.gateway!.log.contains("broken.yaml:8: error: spec.servers[0].tls.mood: unknown field"),
+            harness.gateway!.log)
         XCTAssertEqual(try harness.curl("/uuid").status, 200, "the previous configuration keeps serving")
     }
 }

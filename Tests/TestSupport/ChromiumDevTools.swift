@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One headless Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: it reads
@@ -24,7 +25,8 @@ public final class ChromiumDevTools: PageDriver {
         self.stderrURL = stderrURL
         // A browser that dies mid-command must fail the test with an error, not end the test process.
         signal(SIGPIPE, SIG_IGN)
-        var toBrowser: [Int32] = [0, 0], fromBrowser: [Int32] = [0, 0]
+        var toBrowser: [Int32] = [0, 0]
+        var fromBrowser: [Int32] = [0, 0]
         guard pipe(&toBrowser) == 0, pipe(&fromBrowser) == 0 else { throw HarnessError("pipe: \(errno)") }
         // Every end moved above 10 with close-on-exec: dup2 onto 3 and 4 then clears it there only, and no end
         // is already 3 or 4 (where dup2 would be a no-op and leave it set).
@@ -33,7 +35,8 @@ public final class ChromiumDevTools: PageDriver {
             Glibc.close(fd)
             return moved
         }
-        let browserReads = high(toBrowser[0]), browserWrites = high(fromBrowser[1])
+        let browserReads = high(toBrowser[0])
+        let browserWrites = high(fromBrowser[1])
         commands = high(toBrowser[1])
         replies = high(fromBrowser[0])
 
@@ -54,7 +57,7 @@ public final class ChromiumDevTools: PageDriver {
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
+        defer { for pointer in argv + envp { free(pointer) } }
         var child: pid_t = 0
         let status = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
         Glibc.close(browserReads)
@@ -76,7 +79,9 @@ public final class ChromiumDevTools: PageDriver {
 
     /// Sends one command and waits (bounded) for its reply; a protocol error is thrown.
     @discardableResult
-    public func call(_ method: String, _ parameters: [String: Any] = [:], session: Bool = true, timeout: TimeInterval = 30) throws -> [String: Any] {
+    public func call(
+        _ method: String, _ parameters: [String: Any] = [:], session: Bool = true, timeout: TimeInterval = 30
+    ) throws -> [String: Any] {
         nextID += 1
         let id = nextID
         var message: [String: Any] = ["id": id, "method": method, "params": parameters]
@@ -98,12 +103,18 @@ public final class ChromiumDevTools: PageDriver {
     /// Navigates at `viewport` and waits for the load event. Returns Chromium's `net::ERR_…` text when the
     /// load failed (Chromium then shows its own error page, whose text `evaluate` can read).
     public func load(_ url: String, viewport: BrowserViewport, timeout: TimeInterval = 30) throws -> String? {
-        try call("Emulation.setDeviceMetricsOverride", ["width": viewport.width, "height": viewport.height,
-                                                         "deviceScaleFactor": viewport.scale, "mobile": viewport.mobile])
+        try call(
+            "Emulation.setDeviceMetricsOverride",
+            [
+                "width": viewport.width, "height": viewport.height,
+                "deviceScaleFactor": viewport.scale, "mobile": viewport.mobile,
+            ])
         self.viewport = viewport
         events.removeAll()
         let navigation = try call("Page.navigate", ["url": url], timeout: timeout)
-        _ = try receive(timeout: timeout, "the load event of \(url)") { $0["method"] as? String == "Page.loadEventFired" }
+        _ = try receive(timeout: timeout, "the load event of \(url)") {
+            $0["method"] as? String == "Page.loadEventFired"
+        }
         return (navigation["errorText"] as? String).flatMap { $0.isEmpty ? nil : $0 }
     }
 
@@ -121,9 +132,15 @@ public final class ChromiumDevTools: PageDriver {
         let visual = metrics["cssVisualViewport"] as? [String: Any] ?? [:]
         let width = Double(viewport?.width ?? 0) > 0 ? Double(viewport!.width) : (visual["clientWidth"] as? Double) ?? 0
         let height = max((content["height"] as? Double) ?? 0, (visual["clientHeight"] as? Double) ?? 0)
-        let shot = try call("Page.captureScreenshot", ["format": "png", "captureBeyondViewport": true,
-                                                       "clip": ["x": 0, "y": 0, "width": width, "height": height, "scale": 1]])
-        guard let base64 = shot["data"] as? String, let data = Data(base64Encoded: base64) else { throw HarnessError("no screenshot data") }
+        let shot = try call(
+            "Page.captureScreenshot",
+            [
+                "format": "png", "captureBeyondViewport": true,
+                "clip": ["x": 0, "y": 0, "width": width, "height": height, "scale": 1],
+            ])
+        guard let base64 = shot["data"] as? String, let data = Data(base64Encoded: base64) else {
+            throw HarnessError("no screenshot data")
+        }
         return data
     }
 
@@ -150,7 +167,9 @@ public final class ChromiumDevTools: PageDriver {
         }
     }
 
-    private func receive(timeout: TimeInterval, _ what: String, _ matches: ([String: Any]) -> Bool) throws -> [String: Any] {
+    private func receive(timeout: TimeInterval, _ what: String, _ matches: ([String: Any]) -> Bool) throws -> [String:
+        Any]
+    {
         if let index = events.firstIndex(where: matches) { return events.remove(at: index) }
         let deadline = Date().addingTimeInterval(timeout)
         while true {
@@ -160,7 +179,11 @@ public final class ChromiumDevTools: PageDriver {
                 if matches(message) { return message }
                 if message["method"] != nil { events.append(message) }
             }
-            guard try readSome(replies, into: &buffer, until: deadline, closed: "Chromium closed its DevTools pipe while waiting for \(what); \(stderrTail)") else {
+            guard
+                try readSome(
+                    replies, into: &buffer, until: deadline,
+                    closed: "Chromium closed its DevTools pipe while waiting for \(what); \(stderrTail)")
+            else {
                 throw HarnessError("timed out after \(timeout)s waiting for \(what); \(stderrTail)")
             }
         }

@@ -67,8 +67,9 @@ public final class GatewayHarness: @unchecked Sendable {
     @discardableResult
     public func startUpstream(_ name: String = "server") throws -> Int {
         let port = try Network.freePort()
-        let process = try ManagedProcess(name: "upstream-\(name)", executable: Paths.tollgate,
-                                         arguments: ["demo-upstream", "--port", String(port), "--name", name], logDirectory: workDirectory)
+        let process = try ManagedProcess(
+            name: "upstream-\(name)", executable: Paths.tollgate,
+            arguments: ["demo-upstream", "--port", String(port), "--name", name], logDirectory: workDirectory)
         try Network.waitForListening(port, process: process)
         upstreams[name] = (process, port)
         return port
@@ -83,9 +84,10 @@ public final class GatewayHarness: @unchecked Sendable {
     @discardableResult
     public func startHTTPBin(_ name: String = "server") throws -> Int {
         let port = try Network.freePort()
-        let process = try ManagedProcess(name: "httpbin-\(name)", executable: try Command.which("python3"),
-                                         arguments: ["-m", "gunicorn", "-b", "127.0.0.1:\(port)", "-w", "2", "httpbin:app"],
-                                         logDirectory: workDirectory)
+        let process = try ManagedProcess(
+            name: "httpbin-\(name)", executable: try Command.which("python3"),
+            arguments: ["-m", "gunicorn", "-b", "127.0.0.1:\(port)", "-w", "2", "httpbin:app"],
+            logDirectory: workDirectory)
         try Network.waitForListening(port, process: process, timeout: 30)
         upstreams[name] = (process, port)
         return port
@@ -98,10 +100,15 @@ public final class GatewayHarness: @unchecked Sendable {
     /// Starts the gateway; `declaredPorts` are the Gateway ports to remap to free ones.
     /// Each started upstream is mapped with `--service NAME=127.0.0.1:PORT`. With `fileLimit` it runs
     /// under `prlimit --nofile` (its descriptor limit, as `ulimit -n` sets it).
-    public func startGateway(declaredPorts: [Int] = [443], extraArguments: [String] = [], services: [String: Int] = [:],
-                             credentials: String? = nil, fileLimit: Int? = nil) throws {
-        var arguments = ["serve", "--config", configDirectory.path, "--credentials", credentials ?? pki.directory.path, "--loops", "2",
-                         "--log-level", "debug"]
+    public func startGateway(
+        declaredPorts: [Int] = [443], extraArguments: [String] = [], services: [String: Int] = [:],
+        credentials: String? = nil, fileLimit: Int? = nil
+    ) throws {
+        var arguments = [
+            "serve", "--config", configDirectory.path, "--credentials", credentials ?? pki.directory.path, "--loops",
+            "2",
+            "--log-level", "debug",
+        ]
         for declared in declaredPorts {
             let port = try Network.freePort()
             ports[declared] = port
@@ -115,7 +122,8 @@ public final class GatewayHarness: @unchecked Sendable {
             arguments = ["--nofile=\(fileLimit):\(fileLimit)", executable] + arguments
             executable = try Command.which("prlimit")
         }
-        let process = try ManagedProcess(name: "gateway", executable: executable, arguments: arguments, logDirectory: workDirectory)
+        let process = try ManagedProcess(
+            name: "gateway", executable: executable, arguments: arguments, logDirectory: workDirectory)
         gateway = process
         for port in ports.values { try Network.waitForListening(port, process: process) }
     }
@@ -132,11 +140,15 @@ public final class GatewayHarness: @unchecked Sendable {
 
     /// `curl` against `https://host:<mapped port>path`, resolving `host` to 127.0.0.1.
     /// Output: body on stdout; `-w` adds the status after a newline marker.
-    public func curl(_ path: String, host: String = "istio-server-mtls.dev.lab.jinsu.me", declaredPort: Int = 443,
-                     scheme: String = "https", client: String? = "jinsu-macbook-tls", trustCA: Bool = true,
-                     arguments: [String] = [], output: String = "-", timeout: TimeInterval = 60) throws -> CurlResult {
+    public func curl(
+        _ path: String, host: String = "istio-server-mtls.dev.lab.jinsu.me", declaredPort: Int = 443,
+        scheme: String = "https", client: String? = "jinsu-macbook-tls", trustCA: Bool = true,
+        arguments: [String] = [], output: String = "-", timeout: TimeInterval = 60
+    ) throws -> CurlResult {
         let port = self.port(declaredPort)
-        var args = ["-sS", "--resolve", "\(host):\(port):127.0.0.1", "-o", output, "-w", "\n%{http_code} %{num_connects}"]
+        var args = [
+            "-sS", "--resolve", "\(host):\(port):127.0.0.1", "-o", output, "-w", "\n%{http_code} %{num_connects}",
+        ]
         if scheme == "https" && trustCA { args += ["--cacert", pki.caCertificate] }
         if let client { args += pki.clientArguments(client) }
         args += arguments
@@ -146,18 +158,25 @@ public final class GatewayHarness: @unchecked Sendable {
     }
 
     /// An `openssl s_client` kept open on the gateway, for requests sent one by one on one TLS connection.
-    public func interactiveClient(_ client: String? = "jinsu-macbook-tls", serverName: String = Manifests.host,
-                                  declaredPort: Int = 443) throws -> InteractiveTLSClient {
-        try InteractiveTLSClient(port: port(declaredPort), serverName: serverName, caFile: pki.caCertificate,
-                                 client: client.map { (pki.path($0, "tls.crt"), pki.path($0, "tls.key")) }, directory: workDirectory)
+    public func interactiveClient(
+        _ client: String? = "jinsu-macbook-tls", serverName: String = Manifests.host,
+        declaredPort: Int = 443
+    ) throws -> InteractiveTLSClient {
+        try InteractiveTLSClient(
+            port: port(declaredPort), serverName: serverName, caFile: pki.caCertificate,
+            client: client.map { (pki.path($0, "tls.crt"), pki.path($0, "tls.key")) }, directory: workDirectory)
     }
 
     /// Sends raw bytes over TLS with `openssl s_client -quiet` and returns what came back before the server
     /// closed; throws when the server has not closed within `timeout` seconds.
-    public func raw(_ request: String, client: String? = "jinsu-macbook-tls", serverName: String = Manifests.host,
-                    declaredPort: Int = 443, timeout: TimeInterval = 30) throws -> String {
-        var args = ["s_client", "-quiet", "-connect", "127.0.0.1:\(port(declaredPort))", "-servername", serverName,
-                    "-CAfile", pki.caCertificate]
+    public func raw(
+        _ request: String, client: String? = "jinsu-macbook-tls", serverName: String = Manifests.host,
+        declaredPort: Int = 443, timeout: TimeInterval = 30
+    ) throws -> String {
+        var args = [
+            "s_client", "-quiet", "-connect", "127.0.0.1:\(port(declaredPort))", "-servername", serverName,
+            "-CAfile", pki.caCertificate,
+        ]
         if let client { args += ["-cert", pki.path(client, "tls.crt"), "-key", pki.path(client, "tls.key")] }
         return try Command.run("openssl", args, input: Data(request.utf8), timeout: timeout).stdout
     }

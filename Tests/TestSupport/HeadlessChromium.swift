@@ -19,19 +19,25 @@ public final class HeadlessChromium {
     /// - Parameters:
     ///   - caCertificate: PEM file to trust for websites.
     ///   - clientP12: optional .p12 to import, with its password and the CN to auto-select for `origin`.
-    public init(caCertificate: String, clientP12: (path: String, password: String, commonName: String)?, origin: String) throws {
+    public init(caCertificate: String, clientP12: (path: String, password: String, commonName: String)?, origin: String)
+        throws
+    {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            throw HarnessError("\(Self.binary) is missing: scripts/test installs it (apt-get install chromium libnss3-tools)")
+            throw HarnessError(
+                "\(Self.binary) is missing: scripts/test installs it (apt-get install chromium libnss3-tools)")
         }
         home = try Paths.temporaryDirectory("tollgate-chromium")
         let nssdb = home.appendingPathComponent(".pki/nssdb")
         try FileManager.default.createDirectory(at: nssdb, withIntermediateDirectories: true)
         func run(_ tool: String, _ args: [String]) throws {
             let r = try Command.run(tool, args)
-            guard r.exitCode == 0 else { throw HarnessError("\(tool) \(args.joined(separator: " ")): \(r.stdout)\(r.stderr)") }
+            guard r.exitCode == 0 else {
+                throw HarnessError("\(tool) \(args.joined(separator: " ")): \(r.stdout)\(r.stderr)")
+            }
         }
         try run("certutil", ["-N", "-d", "sql:\(nssdb.path)", "--empty-password"])
-        try run("certutil", ["-A", "-d", "sql:\(nssdb.path)", "-t", "C,,", "-n", "tollgate-test-ca", "-i", caCertificate])
+        try run(
+            "certutil", ["-A", "-d", "sql:\(nssdb.path)", "-t", "C,,", "-n", "tollgate-test-ca", "-i", caCertificate])
         if let p12 = clientP12 {
             try run("pk12util", ["-i", p12.path, "-d", "sql:\(nssdb.path)", "-W", p12.password])
         }
@@ -42,8 +48,17 @@ public final class HeadlessChromium {
         if let p12 = clientP12, !Self.canWritePolicy {
             let prefs = home.appendingPathComponent("profile/Default")
             try FileManager.default.createDirectory(at: prefs, withIntermediateDirectories: true)
-            let setting: [String: Any] = ["profile": ["content_settings": ["exceptions": ["auto_select_certificate": [
-                "\(origin),*": ["setting": ["filters": [["SUBJECT": ["CN": p12.commonName]]]]]]]]]]
+            let setting: [String: Any] = [
+                "profile": [
+                    "content_settings": [
+                        "exceptions": [
+                            "auto_select_certificate": [
+                                "\(origin),*": ["setting": ["filters": [["SUBJECT": ["CN": p12.commonName]]]]]
+                            ]
+                        ]
+                    ]
+                ]
+            ]
             try JSONSerialization.data(withJSONObject: setting).write(to: prefs.appendingPathComponent("Preferences"))
         }
     }
@@ -61,7 +76,8 @@ public final class HeadlessChromium {
     private func writePolicy() throws {
         guard Self.canWritePolicy else { return }
         if let autoSelect {
-            try JSONSerialization.data(withJSONObject: ["AutoSelectCertificateForUrls": [autoSelect]]).write(to: Self.policyFile)
+            try JSONSerialization.data(withJSONObject: ["AutoSelectCertificateForUrls": [autoSelect]]).write(
+                to: Self.policyFile)
         } else {
             try? FileManager.default.removeItem(at: Self.policyFile)
         }
@@ -73,8 +89,11 @@ public final class HeadlessChromium {
     }
 
     private func arguments(host: String) -> [String] {
-        ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-proxy-server",
-         "--user-data-dir=\(home.appendingPathComponent("profile").path)", "--host-resolver-rules=MAP \(host) 127.0.0.1"]
+        [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-proxy-server",
+            "--user-data-dir=\(home.appendingPathComponent("profile").path)",
+            "--host-resolver-rules=MAP \(host) 127.0.0.1",
+        ]
     }
 
     /// A clean environment: the test runner's (LD_LIBRARY_PATH to the Swift toolchain among others) can
@@ -84,8 +103,9 @@ public final class HeadlessChromium {
     /// Loads `url` (its host mapped to 127.0.0.1) and returns the page text.
     public func load(_ url: String, host: String) throws -> Load {
         try writePolicy()
-        let result = try Command.run(Self.binary, arguments(host: host) + ["--dump-dom", url], timeout: 90,
-                                     environment: environment, inheritEnvironment: false)
+        let result = try Command.run(
+            Self.binary, arguments(host: host) + ["--dump-dom", url], timeout: 90,
+            environment: environment, inheritEnvironment: false)
         return Load(dom: result.stdout, stderr: result.stderr)
     }
 
@@ -93,7 +113,8 @@ public final class HeadlessChromium {
     /// (phone emulation, measuring the page, screenshots). Close it before launching another.
     public func devTools(host: String) throws -> ChromiumDevTools {
         try writePolicy()
-        return try ChromiumDevTools(executable: Self.binary, arguments: arguments(host: host) + ["--remote-debugging-pipe"],
-                                    environment: environment, stderrURL: home.appendingPathComponent("chromium-devtools.log"))
+        return try ChromiumDevTools(
+            executable: Self.binary, arguments: arguments(host: host) + ["--remote-debugging-pipe"],
+            environment: environment, stderrURL: home.appendingPathComponent("chromium-devtools.log"))
     }
 }

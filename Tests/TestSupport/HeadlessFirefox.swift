@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Debian's Firefox ESR, headless, with a fresh profile whose NSS database (`cert9.db`) trusts a CA and may
@@ -29,7 +30,9 @@ public final class HeadlessFirefox: PageDriver {
         try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
         func run(_ tool: String, _ args: [String]) throws {
             let r = try Command.run(tool, args)
-            guard r.exitCode == 0 else { throw HarnessError("\(tool) \(args.joined(separator: " ")): \(r.stdout)\(r.stderr)") }
+            guard r.exitCode == 0 else {
+                throw HarnessError("\(tool) \(args.joined(separator: " ")): \(r.stdout)\(r.stderr)")
+            }
         }
         let db = "sql:\(profile.path)"
         try run("certutil", ["-N", "-d", db, "--empty-password"])
@@ -54,8 +57,13 @@ public final class HeadlessFirefox: PageDriver {
         let log = try FileHandle(forWritingTo: logURL)
         process.executableURL = URL(fileURLWithPath: Self.binary)
         // System access lets the test narrow the content area below Firefox's 500-pixel minimum window.
-        process.arguments = ["--headless", "--no-remote", "--marionette", "-remote-allow-system-access", "--profile", profile.path, "about:blank"]
-        process.environment = ["HOME": home.path, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MOZ_DISABLE_NONLOCAL_CONNECTIONS": "1"]
+        process.arguments = [
+            "--headless", "--no-remote", "--marionette", "-remote-allow-system-access", "--profile", profile.path,
+            "about:blank",
+        ]
+        process.environment = [
+            "HOME": home.path, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MOZ_DISABLE_NONLOCAL_CONNECTIONS": "1",
+        ]
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
@@ -82,7 +90,10 @@ public final class HeadlessFirefox: PageDriver {
         let portFile = profile.appendingPathComponent("MarionetteActivePort")
         var port: UInt16 = 0
         try waitUntil(timeout: 30, "Firefox's Marionette port") {
-            port = UInt16((try? String(contentsOf: portFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            port =
+                UInt16(
+                    (try? String(contentsOf: portFile, encoding: .utf8))?.trimmingCharacters(
+                        in: .whitespacesAndNewlines) ?? "") ?? 0
             return port != 0 || !process.isRunning
         }
         guard port != 0 else { throw HarnessError("Firefox exited before Marionette started: \(stderrTail)") }
@@ -92,14 +103,18 @@ public final class HeadlessFirefox: PageDriver {
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard status == 0 else { throw HarnessError("connecting to Marionette on \(port): errno \(errno)") }
     }
 
     /// One command, `[0, id, name, parameters]`; its reply is `[1, id, error, result]`.
     @discardableResult
-    public func call(_ name: String, _ parameters: [String: Any] = [:], timeout: TimeInterval = 30) throws -> [String: Any] {
+    public func call(_ name: String, _ parameters: [String: Any] = [:], timeout: TimeInterval = 30) throws -> [String:
+        Any]
+    {
         nextID += 1
         let id = nextID
         let body = try JSONSerialization.data(withJSONObject: [0, id, name, parameters] as [Any])
@@ -112,9 +127,14 @@ public final class HeadlessFirefox: PageDriver {
             written += n
         }
         while true {
-            guard let reply = try receive("the reply to \(name)", timeout: timeout) as? [Any], reply.count == 4 else { continue }
+            guard let reply = try receive("the reply to \(name)", timeout: timeout) as? [Any], reply.count == 4 else {
+                continue
+            }
             guard reply[1] as? Int == id else { continue }
-            if let error = reply[2] as? [String: Any] { throw MarionetteError(error: error["error"] as? String ?? "", message: error["message"] as? String ?? "") }
+            if let error = reply[2] as? [String: Any] {
+                throw MarionetteError(
+                    error: error["error"] as? String ?? "", message: error["message"] as? String ?? "")
+            }
             return reply[3] as? [String: Any] ?? [:]
         }
     }
@@ -131,10 +151,14 @@ public final class HeadlessFirefox: PageDriver {
         try call("WebDriver:SetWindowRect", ["width": max(viewport.width, 500), "height": viewport.height])
         try call("Marionette:SetContext", ["value": "chrome"])
         let width = viewport.mobile ? "\(viewport.width)px" : ""
-        try call("WebDriver:ExecuteScript", ["script": """
-            const b = gBrowser.selectedBrowser;
-            b.style.minWidth = '\(width)'; b.style.maxWidth = '\(width)';
-            """, "args": [Any]()])
+        try call(
+            "WebDriver:ExecuteScript",
+            [
+                "script": """
+                const b = gBrowser.selectedBrowser;
+                b.style.minWidth = '\(width)'; b.style.maxWidth = '\(width)';
+                """, "args": [Any](),
+            ])
         try call("Marionette:SetContext", ["value": "content"])
         do {
             try call("WebDriver:Navigate", ["url": url], timeout: timeout)
@@ -168,13 +192,19 @@ public final class HeadlessFirefox: PageDriver {
     private func receive(_ what: String, timeout: TimeInterval = 30) throws -> Any {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
-            if let colon = buffer.firstIndex(of: UInt8(ascii: ":")), let length = Int(String(decoding: buffer[..<colon], as: UTF8.self)),
-               buffer.count > colon + length {
+            if let colon = buffer.firstIndex(of: UInt8(ascii: ":")),
+                let length = Int(String(decoding: buffer[..<colon], as: UTF8.self)),
+                buffer.count > colon + length
+            {
                 let body = Data(buffer[(colon + 1)...(colon + length)])
                 buffer.removeSubrange(...(colon + length))
                 return try JSONSerialization.jsonObject(with: body)
             }
-            guard try readSome(socket, into: &buffer, until: deadline, closed: "Marionette closed the connection while waiting for \(what); \(stderrTail)") else {
+            guard
+                try readSome(
+                    socket, into: &buffer, until: deadline,
+                    closed: "Marionette closed the connection while waiting for \(what); \(stderrTail)")
+            else {
                 throw HarnessError("timed out after \(timeout)s waiting for \(what); \(stderrTail)")
             }
         }

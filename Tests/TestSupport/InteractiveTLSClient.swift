@@ -42,8 +42,12 @@ public class InteractiveProcess: @unchecked Sendable {
 
 /// `openssl s_client -quiet` kept open, so a test can send requests on one TLS connection over time.
 public final class InteractiveTLSClient: InteractiveProcess, @unchecked Sendable {
-    public init(port: Int, serverName: String, caFile: String, client: (cert: String, key: String)? = nil, directory: URL) throws {
-        var args = ["s_client", "-quiet", "-connect", "127.0.0.1:\(port)", "-servername", serverName, "-CAfile", caFile]
+    public init(
+        port: Int, serverName: String, caFile: String, client: (cert: String, key: String)? = nil, directory: URL
+    ) throws {
+        var args = [
+            "s_client", "-quiet", "-connect", "127.0.0.1:\(port)", "-servername", serverName, "-CAfile", caFile,
+        ]
         if let client { args += ["-cert", client.cert, "-key", client.key] }
         try super.init(executable: try Command.which("openssl"), arguments: args, directory: directory)
     }

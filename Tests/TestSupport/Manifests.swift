@@ -2,8 +2,10 @@
 public enum Manifests {
     public static let host = "istio-server-mtls.dev.lab.jinsu.me"
 
-    public static func gateway(mode: String, credential: String = "server-tls", hosts: [String] = [host], port: Int = 443,
-                        extraTLS: String = "") -> String {
+    public static func gateway(
+        mode: String, credential: String = "server-tls", hosts: [String] = [host], port: Int = 443,
+        extraTLS: String = ""
+    ) -> String {
         """
         apiVersion: networking.istio.io/v1alpha3
         kind: Gateway
@@ -25,8 +27,10 @@ public enum Manifests {
         """
     }
 
-    public static func virtualService(hosts: [String] = [host], destination: String = "server", port: Int = 80, extraRoute: String = "",
-                               routes: String? = nil) -> String {
+    public static func virtualService(
+        hosts: [String] = [host], destination: String = "server", port: Int = 80, extraRoute: String = "",
+        routes: String? = nil
+    ) -> String {
         """
         apiVersion: networking.istio.io/v1alpha3
         kind: VirtualService

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public enum Network {
@@ -14,7 +15,9 @@ public enum Network {
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
         }
         guard ok else { throw HarnessError("cannot find a free port") }
         return Int(UInt16(bigEndian: addr.sin_port))
@@ -28,12 +31,18 @@ public enum Network {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         return withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
     }
 
-    public static func waitForListening(_ port: Int, process: ManagedProcess? = nil, timeout: TimeInterval = 15) throws {
-        try waitUntil(timeout: timeout, "port \(port) to accept connections\(process.map { " (\($0.name) log: \($0.log))" } ?? "")") {
+    public static func waitForListening(_ port: Int, process: ManagedProcess? = nil, timeout: TimeInterval = 15) throws
+    {
+        try waitUntil(
+            timeout: timeout,
+            "port \(port) to accept connections\(process.map { " (\($0.name) log: \($0.log))" } ?? "")"
+        ) {
             if let process, !process.process.isRunning { return true }
             return isListening(port)
         }

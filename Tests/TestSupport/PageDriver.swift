@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A screen: size in CSS pixels, device pixel ratio, and whether it is a phone's (the page's
@@ -38,12 +39,16 @@ extension PageDriver {
 
 /// Waits (at most until `deadline`, a second at a time) for bytes on `fd` and appends what one read returns
 /// to `buffer`. Returns false when the deadline passed with nothing read; throws when the peer closed.
-func readSome(_ fd: Int32, into buffer: inout [UInt8], until deadline: Date, closed: @autoclosure () -> String) throws -> Bool {
+func readSome(_ fd: Int32, into buffer: inout [UInt8], until deadline: Date, closed: @autoclosure () -> String) throws
+    -> Bool
+{
     while true {
         let remaining = deadline.timeIntervalSinceNow
         guard remaining > 0 else { return false }
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, Int32(min(remaining, 1) * 1000)) >= 0 || errno == EINTR else { throw HarnessError("poll: \(errno)") }
+        guard poll(&descriptor, 1, Int32(min(remaining, 1) * 1000)) >= 0 || errno == EINTR else {
+            throw HarnessError("poll: \(errno)")
+        }
         guard descriptor.revents != 0 else { continue }
         var chunk = [UInt8](repeating: 0, count: 65_536)
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

@@ -11,18 +11,22 @@ public struct CommandResult: Sendable {
 public enum Command {
     @discardableResult
     /// `environment` is added to the inherited one, or replaces it with `inheritEnvironment: false`.
-    public static func run(_ executable: String, _ arguments: [String], input: Data? = nil, timeout: TimeInterval = 60,
-                           environment: [String: String]? = nil, inheritEnvironment: Bool = true) throws -> CommandResult {
+    public static func run(
+        _ executable: String, _ arguments: [String], input: Data? = nil, timeout: TimeInterval = 60,
+        environment: [String: String]? = nil, inheritEnvironment: Bool = true
+    ) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : try which(executable))
         process.arguments = arguments
         if let environment {
-            process.environment = inheritEnvironment ? ProcessInfo.processInfo.environment.merging(environment) { $1 } : environment
+            process.environment =
+                inheritEnvironment ? ProcessInfo.processInfo.environment.merging(environment) { $1 } : environment
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-cmd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
+        let outURL = dir.appendingPathComponent("out")
+        let errURL = dir.appendingPathComponent("err")
         FileManager.default.createFile(atPath: outURL.path, contents: nil)
         FileManager.default.createFile(atPath: errURL.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: outURL)
@@ -43,8 +47,9 @@ public enum Command {
         }
         let out = (try? Data(contentsOf: outURL)) ?? Data()
         let err = (try? Data(contentsOf: errURL)) ?? Data()
-        return CommandResult(exitCode: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                             stderr: String(decoding: err, as: UTF8.self), stdoutData: out)
+        return CommandResult(
+            exitCode: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+            stderr: String(decoding: err, as: UTF8.self), stdoutData: out)
     }
 
     public static func which(_ name: String) throws -> String {

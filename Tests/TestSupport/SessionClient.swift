@@ -8,9 +8,9 @@ public enum SessionClient {
 
         var arguments: [String] {
             switch self {
-            case .tls13Ticket: ["-tls1_3"]
-            case .tls12Ticket: ["-tls1_2"]
-            case .tls12SessionID: ["-tls1_2", "-no_ticket"]
+            case .tls13Ticket: ["-tls13"]
+            case .tls12Ticket: ["-tls12"]
+            case .tls12SessionID: ["-tls12", "-no_ticket"]
             }
         }
     }
@@ -31,9 +31,12 @@ public enum SessionClient {
 
     /// `GET /headers` with SNI `serverName` and `Host: host` (default: the SNI), optionally a client
     /// certificate (`pki` credential folder) and a session file to save or to resume.
-    public static func get(port: Int, serverName: String, host: String? = nil, client: String? = nil, pki: TestPKI,
-                           resumption: Resumption, sessionOut: String? = nil, sessionIn: String? = nil) throws -> Connection {
-        var args = ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", serverName, "-ign_eof"] + resumption.arguments
+    public static func get(
+        port: Int, serverName: String, host: String? = nil, client: String? = nil, pki: TestPKI,
+        resumption: Resumption, sessionOut: String? = nil, sessionIn: String? = nil
+    ) throws -> Connection {
+        var args =
+            ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", serverName, "-ign_eof"] + resumption.arguments
         if let client { args += ["-cert", pki.path(client, "tls.crt"), "-key", pki.path(client, "tls.key")] }
         if let sessionOut { args += ["-sess_out", sessionOut] }
         if let sessionIn { args += ["-sess_in", sessionIn] }

@@ -1,6 +1,7 @@
 import Foundation
-@testable import TollgateConfig
 import XCTest
+
+@testable import TollgateConfig
 
 private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures/seed")
@@ -23,11 +24,16 @@ private func errors(_ yaml: String, file: String = "gateway.yaml") -> [String] {
 final class SeedManifestTests: XCTestCase {
     /// The walkthrough's manifests, byte for byte (also checked against ../shared/seed when present).
     func testFixturesAreTheSeedVerbatim() throws {
-        let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("shared/seed")
         guard FileManager.default.fileExists(atPath: shared.path) else { return }
-        for name in ["server.yaml", "gateway.yaml", "gateway-mutual.yaml", "authorizationpolicy.yaml", "certificates.yaml"] {
-            XCTAssertEqual(try Data(contentsOf: fixtures.appendingPathComponent(name)), try Data(contentsOf: shared.appendingPathComponent(name)), name)
+        for name in [
+            "server.yaml", "gateway.yaml", "gateway-mutual.yaml", "authorizationpolicy.yaml", "certificates.yaml",
+        ] {
+            XCTAssertEqual(
+                try Data(contentsOf: fixtures.appendingPathComponent(name)),
+                try Data(contentsOf: shared.appendingPathComponent(name)), name)
         }
     }
 
@@ -48,7 +54,9 @@ final class SeedManifestTests: XCTestCase {
         XCTAssertEqual(vs.http[0].route[0].destination, Destination(host: "server", port: 80, subset: nil))
         XCTAssertEqual(model.serviceNames, ["server"])
         let notices = model.notices.map(\.description)
-        XCTAssertTrue(notices.contains { $0.hasPrefix("server.yaml:3: notice:") && $0.contains("skipping Deployment server") }, "\(notices)")
+        XCTAssertTrue(
+            notices.contains { $0.hasPrefix("server.yaml:3: notice:") && $0.contains("skipping Deployment server") },
+            "\(notices)")
         XCTAssertTrue(notices.contains { $0.contains("Service server: not run by Tollgate") }, "\(notices)")
     }
 
@@ -103,7 +111,9 @@ final class ConfigErrorTests: XCTestCase {
             """
         let found = errors(yaml)
         XCTAssertEqual(found.count, 1)
-        XCTAssertTrue(found[0].hasPrefix("gateway.yaml:8: error: spec.servers[0].tls.mode: PASSTHROUGH is not supported"), found[0])
+        XCTAssertTrue(
+            found[0].hasPrefix("gateway.yaml:8: error: spec.servers[0].tls.mode: PASSTHROUGH is not supported"),
+            found[0])
     }
 
     func testEveryErrorOfEveryFileIsReported() {
@@ -126,7 +136,9 @@ final class ConfigErrorTests: XCTestCase {
         let found = errors(bad, file: "vs.yaml")
         XCTAssertEqual(found.count, 2, "\(found)")
         XCTAssertTrue(found[0].hasPrefix("vs.yaml:5: error: spec.hosts[0]: invalid host '*.bad*.test'"), found[0])
-        XCTAssertTrue(found[1].hasPrefix("vs.yaml:13: error: spec.http[0]: route, redirect and directResponse are mutually exclusive"), found[1])
+        XCTAssertTrue(
+            found[1].hasPrefix(
+                "vs.yaml:13: error: spec.http[0]: route, redirect and directResponse are mutually exclusive"), found[1])
     }
 
     func testInvalidYAMLNamesTheLine() {
@@ -145,17 +157,29 @@ final class ConfigErrorTests: XCTestCase {
 
     func testPolicyValidationFollowsIstio() {
         func policy(_ spec: String) -> [String] {
-            errors("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec:\n\(spec)", file: "p.yaml")
+            errors(
+                "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec:\n\(spec)",
+                file: "p.yaml")
         }
         XCTAssertTrue(policy("  action: DENY\n").first?.contains("without rules is meaningless") ?? false)
         XCTAssertTrue(policy("  action: CUSTOM\n  rules: [{}]\n").first?.contains("CUSTOM") ?? false)
         XCTAssertTrue(policy("  rules: [{from: []}]\n").first?.contains("from must not be an empty list") ?? false)
-        XCTAssertTrue(policy("  rules: [{from: [{source: {}}]}]\n").first?.contains("source must set at least one field") ?? false)
-        XCTAssertTrue(policy("  rules: [{from: [{source: {principals: ['']}}]}]\n").first?.contains("empty string") ?? false)
-        XCTAssertTrue(policy("  rules: [{from: [{source: {requestPrincipals: ['*']}}]}]\n").first?.contains("JWT") ?? false)
-        XCTAssertTrue(policy("  rules: [{when: [{key: 'request.auth.claims[iss]', values: [x]}]}]\n").first?.contains("JWT") ?? false)
-        XCTAssertTrue(policy("  rules: [{when: [{key: 'destination.labels[app]', values: [x]}]}]\n").first?.contains("unknown attribute") ?? false)
-        XCTAssertTrue(policy("  rules: [{from: [{source: {ipBlocks: ['10.0.0.0/33']}}]}]\n").first?.contains("invalid IP or CIDR") ?? false)
+        XCTAssertTrue(
+            policy("  rules: [{from: [{source: {}}]}]\n").first?.contains("source must set at least one field") ?? false
+        )
+        XCTAssertTrue(
+            policy("  rules: [{from: [{source: {principals: ['']}}]}]\n").first?.contains("empty string") ?? false)
+        XCTAssertTrue(
+            policy("  rules: [{from: [{source: {requestPrincipals: ['*']}}]}]\n").first?.contains("JWT") ?? false)
+        XCTAssertTrue(
+            policy("  rules: [{when: [{key: 'request.auth.claims[iss]', values: [x]}]}]\n").first?.contains("JWT")
+                ?? false)
+        XCTAssertTrue(
+            policy("  rules: [{when: [{key: 'destination.labels[app]', values: [x]}]}]\n").first?.contains(
+                "unknown attribute") ?? false)
+        XCTAssertTrue(
+            policy("  rules: [{from: [{source: {ipBlocks: ['10.0.0.0/33']}}]}]\n").first?.contains("invalid IP or CIDR")
+                ?? false)
         XCTAssertTrue(policy("  targetRefs: [{kind: Gateway, name: g}]\n").first?.contains("targetRefs") ?? false)
         XCTAssertEqual(policy("  {}\n"), [])
     }
@@ -163,21 +187,35 @@ final class ConfigErrorTests: XCTestCase {
     /// A `when` key is accepted only if Tollgate evaluates it; anything else is refused at load, with where it is.
     func testEveryAcceptedConditionKeyIsOneTheMatcherEvaluates() throws {
         func load(_ key: String, _ values: String = "[x]") -> [String] {
-            errors("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - when:\n"
-                   + "    - key: '\(key)'\n      values: \(values)\n", file: "p.yaml")
+            errors(
+                "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - when:\n"
+                    + "    - key: '\(key)'\n      values: \(values)\n", file: "p.yaml")
         }
         for key in ["source.ip", "remote.ip", "destination.ip"] { XCTAssertEqual(load(key, "['10.0.0.0/8']"), [], key) }
         XCTAssertEqual(load("destination.port", "['443']"), [])
-        for key in ["source.namespace", "source.principal", "connection.sni", "request.headers[X-Team]"] { XCTAssertEqual(load(key), [], key) }
-        for key in ["destination.labels[app]", "request.headers[]", "request.headers[a b]", "request.headers", "destination.ip ",
-                    "experimental.envoy.filters.network.mysql_proxy[db.table]", "source.user"] {
-            XCTAssertEqual(load(key).first?.hasPrefix("p.yaml:7: error: spec.rules[0].when[0].key: unknown attribute '\(key)'"), true,
-                           "\(key): \(load(key))")
+        for key in ["source.namespace", "source.principal", "connection.sni", "request.headers[X-Team]"] {
+            XCTAssertEqual(load(key), [], key)
         }
-        XCTAssertEqual(load("destination.port", "[https]").first, "p.yaml:7: error: spec.rules[0].when[0]: invalid port 'https'")
-        XCTAssertEqual(load("destination.ip", "[gateway]").first, "p.yaml:7: error: spec.rules[0].when[0]: invalid IP or CIDR 'gateway'")
-        for key in ["source.ip", "remote.ip", "destination.ip", "destination.port", "source.namespace", "source.principal", "connection.sni",
-                    "request.headers[x-a]"] {
+        for key in [
+            "destination.labels[app]", "request.headers[]", "request.headers[a b]", "request.headers",
+            "destination.ip ",
+            "experimental.envoy.filters.network.mysql_proxy[db.table]", "source.user",
+        ] {
+            XCTAssertEqual(
+                load(key).first?.hasPrefix("p.yaml:7: error: spec.rules[0].when[0].key: unknown attribute '\(key)'"),
+                true,
+                "\(key): \(load(key))")
+        }
+        XCTAssertEqual(
+            load("destination.port", "[https]").first, "p.yaml:7: error: spec.rules[0].when[0]: invalid port 'https'")
+        XCTAssertEqual(
+            load("destination.ip", "[gateway]").first,
+            "p.yaml:7: error: spec.rules[0].when[0]: invalid IP or CIDR 'gateway'")
+        for key in [
+            "source.ip", "remote.ip", "destination.ip", "destination.port", "source.namespace", "source.principal",
+            "connection.sni",
+            "request.headers[x-a]",
+        ] {
             XCTAssertEqual(AuthorizationPolicy.Attribute(key: key)?.key, key)
         }
     }
@@ -218,7 +256,8 @@ final class ResourceDecodingTests: XCTestCase {
         XCTAssertEqual(route.match[0].uri, .regex("/r/[0-9]+"))
         XCTAssertEqual(route.match[0].queryParams.first?.1, .present)
         XCTAssertEqual(route.timeoutMilliseconds, 1500)
-        XCTAssertEqual(route.retries, HTTPRetry(attempts: 3, perTryTimeoutMilliseconds: 250, retryOn: ["connect-failure", "5xx"]))
+        XCTAssertEqual(
+            route.retries, HTTPRetry(attempts: 3, perTryTimeoutMilliseconds: 250, retryOn: ["connect-failure", "5xx"]))
         XCTAssertEqual(route.rewrite?.uri, "/new")
         XCTAssertEqual(route.headers.request.set.first?.0, "x-a")
         XCTAssertEqual(route.route.map(\.weight), [75, 25])

@@ -1,5 +1,6 @@
-@testable import TollgateConfig
 import XCTest
+
+@testable import TollgateConfig
 
 final class ContactLinkTests: XCTestCase {
     private func gateway(contact: String) -> String {
@@ -31,7 +32,10 @@ final class ContactLinkTests: XCTestCase {
     }
 
     func testMailtoAndHTTPSContactsLoad() throws {
-        for contact in ["mailto:ops@example.com", "mailto:ops@example.com,security@example.com", "https://help.example.com/ticket?team=edge#form"] {
+        for contact in [
+            "mailto:ops@example.com", "mailto:ops@example.com,security@example.com",
+            "https://help.example.com/ticket?team=edge#form",
+        ] {
             XCTAssertEqual(loadErrors(gateway(contact: contact)), [], contact)
         }
         let model = try ConfigLoader.load([("gateway.yaml", gateway(contact: "mailto:ops@example.com"))])
@@ -54,7 +58,9 @@ final class ContactLinkTests: XCTestCase {
         for (contact, message) in cases {
             let found = loadErrors(gateway(contact: contact))
             XCTAssertEqual(found.count, 1, "\(contact): \(found)")
-            XCTAssertTrue(found.first?.hasPrefix("gateway.yaml:7: error: metadata.annotations.tollgate.io/contact: ") ?? false, "\(contact): \(found)")
+            XCTAssertTrue(
+                found.first?.hasPrefix("gateway.yaml:7: error: metadata.annotations.tollgate.io/contact: ") ?? false,
+                "\(contact): \(found)")
             XCTAssertTrue(found.first?.contains(message) ?? false, "\(contact): \(found)")
         }
     }
@@ -62,8 +68,10 @@ final class ContactLinkTests: XCTestCase {
     func testEmailLinkCarriesTheRequestIDInSubjectAndBody() throws {
         let contact = try ContactLink(validating: "mailto:ops@example.com")
         XCTAssertEqual(contact.kind, .email)
-        XCTAssertEqual(contact.link(requestID: "r-1", subject: "Request r-1 on gw.test", body: "Request id: r-1\nPage: /a&b=c"),
-                       "mailto:ops@example.com?subject=Request%20r-1%20on%20gw.test&body=Request%20id%3A%20r-1%0D%0APage%3A%20%2Fa%26b%3Dc")
+        XCTAssertEqual(
+            contact.link(requestID: "r-1", subject: "Request r-1 on gw.test", body: "Request id: r-1\nPage: /a&b=c"),
+            "mailto:ops@example.com?subject=Request%20r-1%20on%20gw.test&body=Request%20id%3A%20r-1%0D%0APage%3A%20%2Fa%26b%3Dc"
+        )
     }
 
     func testWebLinkAddsARequestIDParameterBeforeTheFragment() throws {
@@ -71,9 +79,13 @@ final class ContactLinkTests: XCTestCase {
             try ContactLink(validating: url).link(requestID: id, subject: "s", body: "b")
         }
         XCTAssertEqual(try link("https://help.example.com"), "https://help.example.com?request_id=2f0d-7e")
-        XCTAssertEqual(try link("https://help.example.com/t?team=edge#form"), "https://help.example.com/t?team=edge&request_id=2f0d-7e#form")
+        XCTAssertEqual(
+            try link("https://help.example.com/t?team=edge#form"),
+            "https://help.example.com/t?team=edge&request_id=2f0d-7e#form")
         XCTAssertEqual(try link("https://help.example.com/t?"), "https://help.example.com/t?request_id=2f0d-7e")
         // A request id comes from the client (`x-request-id`): it cannot add parameters or markup.
-        XCTAssertEqual(try link("https://help.example.com/", "x&admin=1\"<"), "https://help.example.com/?request_id=x%26admin%3D1%22%3C")
+        XCTAssertEqual(
+            try link("https://help.example.com/", "x&admin=1\"<"),
+            "https://help.example.com/?request_id=x%26admin%3D1%22%3C")
     }
 }

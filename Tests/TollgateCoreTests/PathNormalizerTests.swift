@@ -4,8 +4,10 @@ import XCTest
 final class PathNormalizerTests: XCTestCase {
     func testIstioBaseNormalization() throws {
         let cases: [(String, String)] = [
-            ("/a/b", "/a/b"), ("/a/../b", "/b"), ("/a/./b", "/a/b"), ("/../../etc", "/etc"), ("/%2e%2e/admin", "/admin"),
-            ("/a%2Fb", "/a%2Fb"), ("/a%2fb", "/a%2Fb"), ("/a\\..\\b", "/b"), ("/%41dmin", "/Admin"), ("//double", "//double"),
+            ("/a/b", "/a/b"), ("/a/../b", "/b"), ("/a/./b", "/a/b"), ("/../../etc", "/etc"),
+            ("/%2e%2e/admin", "/admin"),
+            ("/a%2Fb", "/a%2Fb"), ("/a%2fb", "/a%2Fb"), ("/a\\..\\b", "/b"), ("/%41dmin", "/Admin"),
+            ("//double", "//double"),
             ("/a/b/..", "/a/"), ("/a/.", "/a/"), ("/%7Euser", "/~user"), ("/%5C", "/%5C"),
         ]
         for (input, expected) in cases {
@@ -37,7 +39,9 @@ final class PathNormalizerTests: XCTestCase {
     }
 
     func testNormalizingTwiceChangesNothing() throws {
-        let inputs = ["/a/\u{0301}/../b", "\u{06E3}5.", "/a/%2e%2E/b", "/%2F%2e%2e", "/x/..%2f..", "//..//.", "/a\\%2e\\..", "*"]
+        let inputs = [
+            "/a/\u{0301}/../b", "\u{06E3}5.", "/a/%2e%2E/b", "/%2F%2e%2e", "/x/..%2f..", "//..//.", "/a\\%2e\\..", "*",
+        ]
         for input in inputs {
             let once = try PathNormalizer.normalize(input)
             XCTAssertEqual(try PathNormalizer.normalize(once), once, input.debugDescription)

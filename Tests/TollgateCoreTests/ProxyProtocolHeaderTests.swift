@@ -13,7 +13,9 @@ final class ProxyProtocolHeaderTests: XCTestCase {
         XCTAssertEqual(parsed.source?.address.description, "203.0.113.7")
         XCTAssertEqual(parsed.source?.port, 51234)
         XCTAssertEqual(parsed.length, line.count, "only the line is consumed; TLS follows")
-        XCTAssertEqual(try header(Array("PROXY TCP6 2001:db8::1 2001:db8::2 1 443\r\n".utf8))?.source?.address.description, "2001:db8::1")
+        XCTAssertEqual(
+            try header(Array("PROXY TCP6 2001:db8::1 2001:db8::2 1 443\r\n".utf8))?.source?.address.description,
+            "2001:db8::1")
         XCTAssertNil(try header(Array("PROXY UNKNOWN\r\n".utf8))?.source)
         // Every prefix of a good line asks for more; none is mistaken for a header.
         for cut in 0..<line.count {

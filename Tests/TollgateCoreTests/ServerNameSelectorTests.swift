@@ -40,7 +40,9 @@ final class ServerNameSelectorTests: XCTestCase {
     func testHostMustSelectTheConnectionsOwnBlock() {
         let two = ServerNameSelector(blocks: [["secure.test"], ["*.test"]])
         XCTAssertTrue(two.admits(host: "secure.test", onBlock: 0))
-        XCTAssertFalse(two.admits(host: "secure.test", onBlock: 1), "a wildcard block's connection asking for the exact block's host")
+        XCTAssertFalse(
+            two.admits(host: "secure.test", onBlock: 1),
+            "a wildcard block's connection asking for the exact block's host")
         XCTAssertTrue(two.admits(host: "x.test", onBlock: 1))
         XCTAssertFalse(two.admits(host: "x.test", onBlock: 0))
         XCTAssertFalse(two.admits(host: "example.org", onBlock: 0), "a host no block serves")
@@ -48,6 +50,7 @@ final class ServerNameSelectorTests: XCTestCase {
         XCTAssertTrue(two.admits(host: "", onBlock: 0), "no Host: the first block, as without SNI")
         XCTAssertFalse(two.admits(host: "", onBlock: 1))
         let one = ServerNameSelector(blocks: [["secure.test"]])
-        XCTAssertTrue(one.admits(host: "anything.example", onBlock: 0), "one block: nothing to confuse; routing answers 404")
+        XCTAssertTrue(
+            one.admits(host: "anything.example", onBlock: 0), "one block: nothing to confuse; routing answers 404")
     }
 }

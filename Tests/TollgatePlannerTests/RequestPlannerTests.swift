@@ -72,25 +72,31 @@ final class RequestPlannerTests: XCTestCase {
         let plan = try ListenerPlan.plan(model)[0]
         let selector = ServerNameSelector(blocks: plan.servers.map(\.server.hosts))
         let engine = AuthorizationEngine(policies: model.authorizationPolicies)
-        return Fixture(listeners: plan.servers.indices.map { block in
-            ListenerContext(routeTable: RouteTable(servers: [plan.servers[block]], portBlocks: (selector, block), model: model),
-                            server: plan.servers[block], declaredPort: 443, authorization: engine)
-        })
+        return Fixture(
+            listeners: plan.servers.indices.map { block in
+                ListenerContext(
+                    routeTable: RouteTable(servers: [plan.servers[block]], portBlocks: (selector, block), model: model),
+                    server: plan.servers[block], declaredPort: 443, authorization: engine)
+            })
     }
 
-    private let device = PeerIdentity(verified: true, subjectAltNames: [.uniformResourceIdentifier("spiffe://jinsu-macbook")],
-                                      subject: "CN=jinsu-macbook", leafSHA256: "00", leafPEM: "")
+    private let device = PeerIdentity(
+        verified: true, subjectAltNames: [.uniformResourceIdentifier("spiffe://jinsu-macbook")],
+        subject: "CN=jinsu-macbook", leafSHA256: "00", leafPEM: "")
 
-    private func plan(_ target: String, host: String? = "app.test", method: String = "GET", headers: [(String, String)] = [],
-                      block: Int = 0, certificateProblem: Bool = false, listener: Bool = true) throws -> RequestPlan {
+    private func plan(
+        _ target: String, host: String? = "app.test", method: String = "GET", headers: [(String, String)] = [],
+        block: Int = 0, certificateProblem: Bool = false, listener: Bool = true
+    ) throws -> RequestPlan {
         var fields = headers
         if let host { fields.insert(("host", host), at: 0) }
         let fixture = try Self.fixture()
         return RequestPlanner.plan(
             RequestHead(method: method, target: target, headers: HTTPHeaders(fields)),
-            connection: ConnectionContext(identity: certificateProblem ? .anonymous : device, hasCertificateProblem: certificateProblem,
-                                          serverName: host, peerAddress: IPAddress("198.51.100.7"), localAddress: IPAddress("192.0.2.1"),
-                                          scheme: "https"),
+            connection: ConnectionContext(
+                identity: certificateProblem ? .anonymous : device, hasCertificateProblem: certificateProblem,
+                serverName: host, peerAddress: IPAddress("198.51.100.7"), localAddress: IPAddress("192.0.2.1"),
+                scheme: "https"),
             listener: listener ? fixture.listeners[block] : nil)
     }
 
@@ -108,12 +114,26 @@ final class RequestPlannerTests: XCTestCase {
             ("misdirected by absolute form", try plan("https://pages.test/x"), "misdirected"),
             ("whoami", try plan("/.tollgate/whoami", host: "pages.test", block: 1), "whoami"),
             ("whoami only where opted in", try plan("/.tollgate/whoami"), "forward"),
-            ("certificate problem explained, never routed", try plan("/x", host: "pages.test", block: 1, certificateProblem: true),
-             "explain certificate"),
-            ("whoami still answers with a certificate problem", try plan("/.tollgate/whoami", host: "pages.test", block: 1,
-                                                                         certificateProblem: true), "whoami"),
-            ("CORS preflight", try plan("/api/v1", method: "OPTIONS", headers: [("origin", "https://ui.test"),
-                                                                                  ("access-control-request-method", "POST")]), "cors preflight"),
+            (
+                "certificate problem explained, never routed",
+                try plan("/x", host: "pages.test", block: 1, certificateProblem: true),
+                "explain certificate"
+            ),
+            (
+                "whoami still answers with a certificate problem",
+                try plan(
+                    "/.tollgate/whoami", host: "pages.test", block: 1,
+                    certificateProblem: true), "whoami"
+            ),
+            (
+                "CORS preflight",
+                try plan(
+                    "/api/v1", method: "OPTIONS",
+                    headers: [
+                        ("origin", "https://ui.test"),
+                        ("access-control-request-method", "POST"),
+                    ]), "cors preflight"
+            ),
             ("CORS actual", try plan("/api/v1", headers: [("origin", "https://ui.test")]), "forward"),
             ("malformed path", try plan("/a%00b"), "reject 400"),
             ("port left the configuration", try plan("/x", listener: false), "port closed"),
@@ -133,13 +153,16 @@ final class RequestPlannerTests: XCTestCase {
         XCTAssertEqual(forward.target, "/x?q=1")
 
         // Underscore spellings of protected fields never reach routing, policy or the upstream (#17).
-        let lookalikes = try plan("/x", headers: [("Transfer_Encoding", "chunked"), ("x_forwarded_client_cert", "By=evil"), ("X_Team", "blue")])
+        let lookalikes = try plan(
+            "/x",
+            headers: [("Transfer_Encoding", "chunked"), ("x_forwarded_client_cert", "By=evil"), ("X_Team", "blue")])
         XCTAssertEqual(lookalikes.droppedHeaders, ["Transfer_Encoding", "x_forwarded_client_cert"])
         XCTAssertEqual(lookalikes.head.headers, HTTPHeaders([("host", "app.test"), ("X_Team", "blue")]))
 
         let cors = try plan("/api", headers: [("origin", "https://ui.test")])
         guard case .forward(_, let operations) = cors.action else { return XCTFail() }
-        XCTAssertTrue(operations.response.set.contains { $0.0 == "access-control-allow-origin" && $0.1 == "https://ui.test" })
+        XCTAssertTrue(
+            operations.response.set.contains { $0.0 == "access-control-allow-origin" && $0.1 == "https://ui.test" })
 
         let denied = try plan("/admin")
         XCTAssertEqual(denied.authorization?.allowed, false)
@@ -149,7 +172,9 @@ final class RequestPlannerTests: XCTestCase {
         XCTAssertEqual(audited.authorization?.audited.isEmpty, false)
         XCTAssertEqual(audited.action.kind, "forward")
 
-        guard case .whoami(let decision) = try plan("/.tollgate/whoami", host: "pages.test", block: 1).action else { return XCTFail() }
+        guard case .whoami(let decision) = try plan("/.tollgate/whoami", host: "pages.test", block: 1).action else {
+            return XCTFail()
+        }
         XCTAssertTrue(decision.allowed, "whoami shows the decision for GET /")
         guard case .misdirected(let host) = try plan("/", host: "PAGES.test:443").action else { return XCTFail() }
         XCTAssertEqual(host, "pages.test")
@@ -158,32 +183,44 @@ final class RequestPlannerTests: XCTestCase {
     func testRemoteAddressBehindTrustedProxies() {
         let peer = IPAddress("10.0.0.9")
         let xff = HTTPHeaders([("x-forwarded-for", "203.0.113.1, 198.51.100.2")])
-        XCTAssertEqual(RequestPlanner.remoteAddress(xff, peer: peer, trustedProxies: 0), peer, "no trusted proxy: the peer")
+        XCTAssertEqual(
+            RequestPlanner.remoteAddress(xff, peer: peer, trustedProxies: 0), peer, "no trusted proxy: the peer")
         XCTAssertEqual(RequestPlanner.remoteAddress(xff, peer: peer, trustedProxies: 1)?.description, "198.51.100.2")
         XCTAssertEqual(RequestPlanner.remoteAddress(xff, peer: peer, trustedProxies: 2)?.description, "203.0.113.1")
-        XCTAssertEqual(RequestPlanner.remoteAddress(xff, peer: peer, trustedProxies: 3), peer, "fewer hops than trusted")
-        XCTAssertEqual(RequestPlanner.remoteAddress(HTTPHeaders([("x-forwarded-for", "junk")]), peer: peer, trustedProxies: 1), peer)
+        XCTAssertEqual(
+            RequestPlanner.remoteAddress(xff, peer: peer, trustedProxies: 3), peer, "fewer hops than trusted")
+        XCTAssertEqual(
+            RequestPlanner.remoteAddress(HTTPHeaders([("x-forwarded-for", "junk")]), peer: peer, trustedProxies: 1),
+            peer)
     }
 
     func testDestinationIPIsTheGatewaysAddress() throws {
-        let model = try ConfigLoader.load([("config.yaml", Self.yaml + """
+        let model = try ConfigLoader.load([
+            (
+                "config.yaml",
+                Self.yaml + """
 
-            ---
-            apiVersion: security.istio.io/v1
-            kind: AuthorizationPolicy
-            metadata: {name: only-internal-address, namespace: istio-system}
-            spec:
-              action: DENY
-              rules: [{when: [{key: destination.ip, notValues: ["192.0.2.0/24"]}]}]
-            """)])
+                    ---
+                    apiVersion: security.istio.io/v1
+                    kind: AuthorizationPolicy
+                    metadata: {name: only-internal-address, namespace: istio-system}
+                    spec:
+                      action: DENY
+                      rules: [{when: [{key: destination.ip, notValues: ["192.0.2.0/24"]}]}]
+                    """
+            )
+        ])
         let fixture = try Self.fixture()
         var listener = fixture.listeners[0]
         listener.authorization = AuthorizationEngine(policies: model.authorizationPolicies)
         func decide(_ local: String) -> String {
-            RequestPlanner.plan(RequestHead(method: "GET", target: "/x", headers: HTTPHeaders([("host", "app.test")])),
-                                connection: ConnectionContext(identity: device, peerAddress: IPAddress("198.51.100.7"),
-                                                              localAddress: IPAddress(local), scheme: "https"),
-                                listener: listener).action.kind
+            RequestPlanner.plan(
+                RequestHead(method: "GET", target: "/x", headers: HTTPHeaders([("host", "app.test")])),
+                connection: ConnectionContext(
+                    identity: device, peerAddress: IPAddress("198.51.100.7"),
+                    localAddress: IPAddress(local), scheme: "https"),
+                listener: listener
+            ).action.kind
         }
         XCTAssertEqual(decide("192.0.2.1"), "forward")
         XCTAssertEqual(decide("203.0.113.9"), "deny")

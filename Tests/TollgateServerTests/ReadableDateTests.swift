@@ -1,5 +1,6 @@
-@testable import TollgateServer
 import XCTest
+
+@testable import TollgateServer
 
 final class ReadableDateTests: XCTestCase {
     func testCalendarDaysInUTC() {

@@ -31,8 +31,10 @@ final class CertificateParsingTests: XCTestCase {
             """
         try config.write(to: directory.appendingPathComponent("req.cnf"), atomically: true, encoding: .utf8)
         try run(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem"])
-        try run(["req", "-x509", "-new", "-key", "key.pem", "-config", "req.cnf", "-extensions", "ext", "-days", "1",
-                 "-outform", "DER", "-out", "cert.der"])
+        try run([
+            "req", "-x509", "-new", "-key", "key.pem", "-config", "req.cnf", "-extensions", "ext", "-days", "1",
+            "-outform", "DER", "-out", "cert.der",
+        ])
         return Array(try Data(contentsOf: directory.appendingPathComponent("cert.der")))
     }
 
@@ -50,20 +52,26 @@ final class CertificateParsingTests: XCTestCase {
     private func hex(_ text: String) -> String { text.utf8.map { String(format: "%02x", $0) }.joined() }
 
     func testIPNamesOfEveryLengthAreRead() throws {
-        let der = try certificate(sanItems: ["IMPLICIT:7,FORMAT:HEX,OCTETSTRING:c0000207", "IMPLICIT:7,FORMAT:HEX,OCTETSTRING:c00002",
-                                             "IMPLICIT:7,OCTETSTRING:"])
+        let der = try certificate(sanItems: [
+            "IMPLICIT:7,FORMAT:HEX,OCTETSTRING:c0000207", "IMPLICIT:7,FORMAT:HEX,OCTETSTRING:c00002",
+            "IMPLICIT:7,OCTETSTRING:",
+        ])
         let summary = try XCTUnwrap(CertificateSummary(der: der))
-        XCTAssertEqual(summary.subjectAltNames, [.ipAddress([192, 0, 2, 7]), .ipAddress([192, 0, 2]), .ipAddress([])])
-        XCTAssertEqual(summary.subjectAltNames.map { name -> String in
-            if case .ipAddress(let bytes) = name { IPAddress(bytes: bytes).description } else { "" }
-        }, ["192.0.2.7", "<invalid length=3>", "<invalid length=0>"])
+        XCTAssertEqual(
+            summary.subjectAltNames, [.ipAddress([192, 0, 2, 7]), .ipAddress([192, 0, 2]), .ipAddress([])])
+        XCTAssertEqual(
+            summary.subjectAltNames.map { name -> String in
+                if case .ipAddress(let bytes) = name { IPAddress(bytes: bytes).description } else { "" }
+            }, ["192.0.2.7", "<invalid length=3>", "<invalid length=0>"])
         XCTAssertTrue(summary.covers(host: "192.0.2.7"))
         XCTAssertFalse(summary.covers(host: "192.0.2.0"))
     }
 
     func testLineBreaksInNamesMakeNoIdentity() throws {
-        let der = try certificate(sanItems: ["IMPLICIT:6,FORMAT:HEX,OCTETSTRING:\(hex("spiffe://evil\r\nx-injected: yes"))",
-                                             "IMPLICIT:2,FORMAT:HEX,OCTETSTRING:\(hex("a.test\r\nx: y"))"])
+        let der = try certificate(sanItems: [
+            "IMPLICIT:6,FORMAT:HEX,OCTETSTRING:\(hex("spiffe://evil\r\nx-injected: yes"))",
+            "IMPLICIT:2,FORMAT:HEX,OCTETSTRING:\(hex("a.test\r\nx: y"))",
+        ])
         let identity = try XCTUnwrap(PeerIdentity(verifiedCertificateDER: der))
         XCTAssertEqual(identity.uris, ["spiffe://evil\r\nx-injected: yes"])
         XCTAssertNil(identity.principal)

@@ -1,5 +1,6 @@
-@testable import TollgateTLS
 import XCTest
+
+@testable import TollgateTLS
 
 /// The SNI extension body as the client-hello callback reads it, before OpenSSL has checked it.
 final class ServerNameExtensionTests: XCTestCase {

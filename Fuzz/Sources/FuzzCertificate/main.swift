@@ -9,7 +9,9 @@ import TollgateTLS
 public func fuzzCertificate(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = FuzzInput(data, size)
     guard let summary = CertificateSummary(der: input.bytes) else {
-        if PeerIdentity(verifiedCertificateDER: input.bytes) != nil { input.fail("identity from bytes with no summary") }
+        if PeerIdentity(verifiedCertificateDER: input.bytes) != nil {
+            input.fail("identity from bytes with no summary")
+        }
         return 0
     }
     guard let identity = PeerIdentity(verifiedCertificateDER: input.bytes) else {
@@ -37,6 +39,8 @@ public func fuzzCertificate(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
         input.fail("policy-matchable name with a line break or NUL: \(name.debugDescription)")
     }
     let element = ForwardedHeaders.clientCertElement(identity, by: ["spiffe://gateway"])
-    if containsLineBreakOrNUL(element) { input.fail("x-forwarded-client-cert with a line break or NUL: \(element.debugDescription)") }
+    if containsLineBreakOrNUL(element) {
+        input.fail("x-forwarded-client-cert with a line break or NUL: \(element.debugDescription)")
+    }
     return 0
 }

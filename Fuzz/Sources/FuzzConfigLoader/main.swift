@@ -16,7 +16,9 @@ public func fuzzConfigLoader(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt
         if error.diagnostics.isEmpty { input.fail("ConfigError without diagnostics") }
         for diagnostic in error.diagnostics {
             if diagnostic.file != "fuzz.yaml" { input.fail("diagnostic names another file: \(diagnostic)") }
-            if diagnostic.severity != .error { input.fail("a \(diagnostic.severity) made the load fail: \(diagnostic)") }
+            if diagnostic.severity != .error {
+                input.fail("a \(diagnostic.severity) made the load fail: \(diagnostic)")
+            }
             _ = diagnostic.description
         }
     } catch {

@@ -21,8 +21,11 @@ public func fuzzPathNormalizer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
     }
     if twice != once { input.fail("not idempotent: \(once.debugDescription) then \(twice.debugDescription)") }
     // Checked on bytes, as the upstream reads the path: String's prefix and search work on graphemes.
-    let bytes = Array(once.utf8), slash = UInt8(ascii: "/")
-    if input.bytes.first == slash && bytes.first != slash { input.fail("normalized path \(once.debugDescription) does not start with /") }
+    let bytes = Array(once.utf8)
+    let slash = UInt8(ascii: "/")
+    if input.bytes.first == slash && bytes.first != slash {
+        input.fail("normalized path \(once.debugDescription) does not start with /")
+    }
     let segments = bytes.split(separator: slash, omittingEmptySubsequences: false)
     if segments.contains(where: { $0.elementsEqual(".".utf8) || $0.elementsEqual("..".utf8) }) {
         input.fail("dot segment left in \(once.debugDescription)")

@@ -39,8 +39,10 @@ public struct DecoderTranscript<Head: Equatable & Sendable>: Equatable {
 
     /// Feeds `pieces` in order, then the end of the stream, pipelining through every complete message.
     /// `beforeMessage` sets per-message state (a response decoder's HEAD flag) from the message's index.
-    public init<D: FuzzedDecoder>(_ decoder: D, pieces: [ArraySlice<UInt8>], input: FuzzInput,
-                                  beforeMessage: (inout D, Int) -> Void = { _, _ in }) where D.Head == Head {
+    public init<D: FuzzedDecoder>(
+        _ decoder: D, pieces: [ArraySlice<UInt8>], input: FuzzInput,
+        beforeMessage: (inout D, Int) -> Void = { _, _ in }
+    ) where D.Head == Head {
         var decoder = decoder
         var messages = 0
         beforeMessage(&decoder, 0)

@@ -3,7 +3,9 @@ import TollgateCore
 /// `security.istio.io` AuthorizationPolicy, as written; `TollgatePolicy` compiles and evaluates it.
 public struct AuthorizationPolicy: Sendable, Equatable {
     public enum Action: String, Sendable {
-        case allow = "ALLOW", deny = "DENY", audit = "AUDIT"
+        case allow = "ALLOW"
+        case deny = "DENY"
+        case audit = "AUDIT"
     }
 
     public var meta: ResourceMeta
@@ -14,7 +16,9 @@ public struct AuthorizationPolicy: Sendable, Equatable {
     public var rules: [Rule]
     public var dryRun: Bool
 
-    public init(meta: ResourceMeta, matchLabels: [String: String]? = nil, action: Action, rules: [Rule], dryRun: Bool = false) {
+    public init(
+        meta: ResourceMeta, matchLabels: [String: String]? = nil, action: Action, rules: [Rule], dryRun: Bool = false
+    ) {
         self.meta = meta
         self.matchLabels = matchLabels
         self.action = action
@@ -85,7 +89,8 @@ public struct AuthorizationPolicy: Sendable, Equatable {
 
         private static let plain: [(String, Attribute)] = [
             ("source.ip", .sourceIP), ("remote.ip", .remoteIP), ("source.namespace", .sourceNamespace),
-            ("source.principal", .sourcePrincipal), ("destination.ip", .destinationIP), ("destination.port", .destinationPort),
+            ("source.principal", .sourcePrincipal), ("destination.ip", .destinationIP),
+            ("destination.port", .destinationPort),
             ("connection.sni", .connectionSNI),
         ]
 
@@ -110,7 +115,8 @@ public struct AuthorizationPolicy: Sendable, Equatable {
 
         /// tchar (RFC 9110 §5.6.2): a header name a request can carry.
         private static func isTokenByte(_ b: UInt8) -> Bool {
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                || "!#$%&'*+-.^_`|~".utf8.contains(b)
         }
     }
 }
@@ -119,7 +125,9 @@ extension AuthorizationPolicy {
     static func decode(_ spec: YAMLValue, meta: ResourceMeta) throws -> AuthorizationPolicy {
         try spec.checkKeys(["selector", "action", "rules", "provider", "targetRef", "targetRefs"])
         for key in ["targetRef", "targetRefs"] {
-            if let v = try spec.field(key) { throw v.error("\(key) selects Kubernetes Gateway API objects; use selector.matchLabels with Tollgate") }
+            if let v = try spec.field(key) {
+                throw v.error("\(key) selects Kubernetes Gateway API objects; use selector.matchLabels with Tollgate")
+            }
         }
         var matchLabels: [String: String]?
         if let selector = try spec.field("selector") {
@@ -129,15 +137,22 @@ extension AuthorizationPolicy {
         var action = Action.allow
         if let a = try spec.field("action") {
             let text = try a.string()
-            if text == "CUSTOM" { throw a.error("CUSTOM needs an external authorizer, which Tollgate does not support") }
-            guard let parsed = Action(rawValue: text) else { throw a.error("unsupported value '\(text)' (expected ALLOW, DENY or AUDIT)") }
+            if text == "CUSTOM" {
+                throw a.error("CUSTOM needs an external authorizer, which Tollgate does not support")
+            }
+            guard let parsed = Action(rawValue: text) else {
+                throw a.error("unsupported value '\(text)' (expected ALLOW, DENY or AUDIT)")
+            }
             action = parsed
         }
-        if let p = try spec.field("provider") { throw p.error("provider is only used with CUSTOM, which Tollgate does not support") }
+        if let p = try spec.field("provider") {
+            throw p.error("provider is only used with CUSTOM, which Tollgate does not support")
+        }
         let rulesValue = try spec.field("rules")
         let rules = try (rulesValue?.array() ?? []).map(Rule.decode)
         if action != .allow && rules.isEmpty {
-            throw (rulesValue ?? spec).error("a \(action.rawValue) policy without rules is meaningless (Istio rejects it)")
+            throw (rulesValue ?? spec).error(
+                "a \(action.rawValue) policy without rules is meaningless (Istio rejects it)")
         }
         let dryRun = meta.annotations["istio.io/dry-run"] == "true"
         return AuthorizationPolicy(meta: meta, matchLabels: matchLabels, action: action, rules: rules, dryRun: dryRun)
@@ -176,11 +191,15 @@ private func stringValues(_ parent: YAMLValue, _ key: String) throws -> [String]
 
 extension AuthorizationPolicy.Source {
     static func decode(_ value: YAMLValue) throws -> Self {
-        try value.checkKeys(["principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks",
-                             "remoteIpBlocks", "notRemoteIpBlocks", "requestPrincipals", "notRequestPrincipals",
-                             "serviceAccounts", "notServiceAccounts"])
+        try value.checkKeys([
+            "principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks",
+            "remoteIpBlocks", "notRemoteIpBlocks", "requestPrincipals", "notRequestPrincipals",
+            "serviceAccounts", "notServiceAccounts",
+        ])
         for jwt in ["requestPrincipals", "notRequestPrincipals"] {
-            if let v = try value.field(jwt) { throw v.error("\(jwt) needs JWT authentication, which Tollgate does not support") }
+            if let v = try value.field(jwt) {
+                throw v.error("\(jwt) needs JWT authentication, which Tollgate does not support")
+            }
         }
         for sa in ["serviceAccounts", "notServiceAccounts"] {
             if let v = try value.field(sa) { throw v.error("\(sa) is not supported; use principals") }
@@ -195,8 +214,10 @@ extension AuthorizationPolicy.Source {
         s.remoteIpBlocks = try stringValues(value, "remoteIpBlocks")
         s.notRemoteIpBlocks = try stringValues(value, "notRemoteIpBlocks")
         if s == Self() { throw value.error("source must set at least one field") }
-        for (key, blocks) in [("ipBlocks", s.ipBlocks), ("notIpBlocks", s.notIpBlocks), ("remoteIpBlocks", s.remoteIpBlocks),
-                              ("notRemoteIpBlocks", s.notRemoteIpBlocks)] {
+        for (key, blocks) in [
+            ("ipBlocks", s.ipBlocks), ("notIpBlocks", s.notIpBlocks), ("remoteIpBlocks", s.remoteIpBlocks),
+            ("notRemoteIpBlocks", s.notRemoteIpBlocks),
+        ] {
             for block in blocks ?? [] where CIDR(block) == nil {
                 throw try value.requiredField(key).error("invalid IP or CIDR '\(block)'")
             }
@@ -233,11 +254,16 @@ extension AuthorizationPolicy.Condition {
         let keyValue = try value.requiredField("key")
         let key = try keyValue.string()
         guard let attribute = AuthorizationPolicy.Attribute(key: key) else {
-            if key.hasPrefix("request.auth.") { throw keyValue.error("'\(key)' needs JWT authentication, which Tollgate does not support") }
-            throw keyValue.error("unknown attribute '\(key)' (Tollgate evaluates request.headers[NAME], source.ip, remote.ip, "
-                + "source.namespace, source.principal, destination.ip, destination.port, connection.sni)")
+            if key.hasPrefix("request.auth.") {
+                throw keyValue.error("'\(key)' needs JWT authentication, which Tollgate does not support")
+            }
+            throw keyValue.error(
+                "unknown attribute '\(key)' (Tollgate evaluates request.headers[NAME], source.ip, remote.ip, "
+                    + "source.namespace, source.principal, destination.ip, destination.port, connection.sni)")
         }
-        let c = Self(attribute: attribute, values: try stringValues(value, "values"), notValues: try stringValues(value, "notValues"))
+        let c = Self(
+            attribute: attribute, values: try stringValues(value, "values"),
+            notValues: try stringValues(value, "notValues"))
         if c.values == nil && c.notValues == nil { throw value.error("a condition needs values or notValues") }
         if attribute.takesAddresses {
             for v in (c.values ?? []) + (c.notValues ?? []) where CIDR(v) == nil {

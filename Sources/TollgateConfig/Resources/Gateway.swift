@@ -18,7 +18,9 @@ public struct GatewayServer: Sendable, Equatable {
     public var line: Int?
 
     /// Whether a VirtualService in `namespace` may bind to `hosts[index]` of this server of a Gateway in `gatewayNamespace`.
-    public func admits(virtualServiceNamespace namespace: String, hostIndex index: Int, gatewayNamespace: String) -> Bool {
+    public func admits(virtualServiceNamespace namespace: String, hostIndex index: Int, gatewayNamespace: String)
+        -> Bool
+    {
         let allowed = index < hostNamespaces.count ? hostNamespaces[index] : "*"
         return allowed == "*" || allowed == namespace || (allowed == "." && namespace == gatewayNamespace)
     }
@@ -26,7 +28,8 @@ public struct GatewayServer: Sendable, Equatable {
 
 public struct GatewayPort: Sendable, Equatable {
     public enum PortProtocol: String, Sendable {
-        case http = "HTTP", https = "HTTPS"
+        case http = "HTTP"
+        case https = "HTTPS"
     }
 
     public var number: Int
@@ -36,13 +39,19 @@ public struct GatewayPort: Sendable, Equatable {
 
 public struct ServerTLSSettings: Sendable, Equatable {
     public enum Mode: String, Sendable {
-        case simple = "SIMPLE", mutual = "MUTUAL", optionalMutual = "OPTIONAL_MUTUAL"
+        case simple = "SIMPLE"
+        case mutual = "MUTUAL"
+        case optionalMutual = "OPTIONAL_MUTUAL"
     }
 
     public enum ProtocolVersion: String, Sendable, Comparable {
-        case auto = "TLS_AUTO", v1_0 = "TLSV1_0", v1_1 = "TLSV1_1", v1_2 = "TLSV1_2", v1_3 = "TLSV1_3"
+        case auto = "TLS_AUTO"
+        case tls10 = "TLSV1_0"
+        case tls11 = "TLSV1_1"
+        case tls12 = "TLSV1_2"
+        case tls13 = "TLSV1_3"
 
-        private var rank: Int { [.auto: 0, .v1_0: 1, .v1_1: 2, .v1_2: 3, .v1_3: 4][self]! }
+        private var rank: Int { [.auto: 0, .tls10: 1, .tls11: 2, .tls12: 3, .tls13: 4][self]! }
         public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
     }
 
@@ -89,11 +98,15 @@ extension Gateway {
 extension GatewayServer {
     static func decode(_ value: YAMLValue) throws -> GatewayServer {
         try value.checkKeys(["port", "hosts", "tls", "name", "bind", "defaultEndpoint"])
-        if try value.field("defaultEndpoint") != nil { throw try value.requiredField("defaultEndpoint").error("not supported by Tollgate (sidecar only)") }
+        if try value.field("defaultEndpoint") != nil {
+            throw try value.requiredField("defaultEndpoint").error("not supported by Tollgate (sidecar only)")
+        }
         let portValue = try value.requiredField("port")
         try portValue.checkKeys(["number", "name", "protocol", "targetPort"])
         let number = try portValue.requiredField("number").int()
-        guard (1...65535).contains(number) else { throw try portValue.requiredField("number").error("port must be 1-65535") }
+        guard (1...65535).contains(number) else {
+            throw try portValue.requiredField("number").error("port must be 1-65535")
+        }
         let protocolValue = try portValue.requiredField("protocol")
         let protocolName = try protocolValue.string().uppercased()
         guard let portProtocol = GatewayPort.PortProtocol(rawValue: protocolName) else {
@@ -125,9 +138,10 @@ extension GatewayServer {
         } else if let tls, tls.mode != nil {
             throw try value.requiredField("tls").error("tls.mode is only valid on an HTTPS server")
         }
-        return GatewayServer(port: GatewayPort(number: number, name: try portValue.optionalString("name"), portProtocol: portProtocol),
-                             hosts: hosts, hostNamespaces: hostNamespaces, tls: tls, name: try value.optionalString("name"),
-                             bind: try value.optionalString("bind"), line: value.line)
+        return GatewayServer(
+            port: GatewayPort(number: number, name: try portValue.optionalString("name"), portProtocol: portProtocol),
+            hosts: hosts, hostNamespaces: hostNamespaces, tls: tls, name: try value.optionalString("name"),
+            bind: try value.optionalString("bind"), line: value.line)
     }
 }
 
@@ -146,7 +160,8 @@ extension ServerTLSSettings {
             let text = try modeValue.string()
             switch text {
             case "PASSTHROUGH", "AUTO_PASSTHROUGH":
-                throw modeValue.error("\(text) is not supported: Tollgate terminates TLS (use SIMPLE, MUTUAL or OPTIONAL_MUTUAL)")
+                throw modeValue.error(
+                    "\(text) is not supported: Tollgate terminates TLS (use SIMPLE, MUTUAL or OPTIONAL_MUTUAL)")
             case "ISTIO_MUTUAL":
                 throw modeValue.error("ISTIO_MUTUAL needs a mesh CA; use MUTUAL with caCertificates or credentialName")
             default:
@@ -160,7 +175,9 @@ extension ServerTLSSettings {
             guard let v = try value.field(key) else { return nil }
             let text = try v.string()
             guard let parsed = ProtocolVersion(rawValue: text) else { throw v.error("unsupported value '\(text)'") }
-            if parsed == .v1_0 || parsed == .v1_1 { throw v.error("\(text) is not allowed: Tollgate speaks TLS 1.2 and 1.3 only") }
+            if parsed == .tls10 || parsed == .tls11 {
+                throw v.error("\(text) is not allowed: Tollgate speaks TLS 1.2 and 1.3 only")
+            }
             return parsed
         }
         let settings = ServerTLSSettings(
@@ -181,7 +198,8 @@ extension ServerTLSSettings {
         if let m = settings.mode, m != .simple, settings.credentialName == nil, settings.caCertificates == nil {
             throw value.error("\(m.rawValue) needs caCertificates or a credentialName holding ca.crt")
         }
-        if let lo = settings.minProtocolVersion, let hi = settings.maxProtocolVersion, lo != .auto, hi != .auto, lo > hi {
+        if let lo = settings.minProtocolVersion, let hi = settings.maxProtocolVersion, lo != .auto, hi != .auto, lo > hi
+        {
             throw value.error("minProtocolVersion is above maxProtocolVersion")
         }
         return settings

@@ -7,8 +7,10 @@ public struct ResourceMeta: Sendable, Equatable {
     public var file: String
     public var line: Int?
 
-    public init(name: String, namespace: String, labels: [String: String] = [:], annotations: [String: String] = [:],
-                file: String = "<test>", line: Int? = nil) {
+    public init(
+        name: String, namespace: String, labels: [String: String] = [:], annotations: [String: String] = [:],
+        file: String = "<test>", line: Int? = nil
+    ) {
         self.name = name
         self.namespace = namespace
         self.labels = labels
@@ -24,13 +26,16 @@ public struct ResourceMeta: Sendable, Equatable {
 
 extension ResourceMeta {
     static func decode(_ value: YAMLValue?, defaultNamespace: String, file: String, line: Int?) throws -> ResourceMeta {
-        guard let value else { throw Diagnostic(.error, file: file, line: line, path: "metadata", "missing required field 'metadata'") }
+        guard let value else {
+            throw Diagnostic(.error, file: file, line: line, path: "metadata", "missing required field 'metadata'")
+        }
         // metadata carries many Kubernetes bookkeeping fields; only these matter here, the rest are ignored.
         let name = try value.requiredField("name").string()
         let namespace = try value.optionalString("namespace") ?? defaultNamespace
         let labels = try value.field("labels")?.stringMap() ?? [:]
         let annotations = try value.field("annotations")?.stringMap() ?? [:]
-        return ResourceMeta(name: name, namespace: namespace, labels: labels, annotations: annotations, file: file, line: line)
+        return ResourceMeta(
+            name: name, namespace: namespace, labels: labels, annotations: annotations, file: file, line: line)
     }
 }
 
@@ -38,11 +43,15 @@ extension ResourceMeta {
 enum DurationParser {
     static func milliseconds(_ value: YAMLValue) throws -> Int {
         let text = try value.string().trimmingCharacters(in: " ")
-        let units: [(String, Double)] = [("ms", 1), ("us", 0.001), ("µs", 0.001), ("ns", 0.000001), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        let units: [(String, Double)] = [
+            ("ms", 1), ("us", 0.001), ("µs", 0.001), ("ns", 0.000001), ("s", 1000), ("m", 60_000), ("h", 3_600_000),
+        ]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
             // Bounded so that later arithmetic in nanoseconds cannot overflow: ten years is plenty for any timeout.
-            if let v = Double(number), v >= 0, v.isFinite, v * factor <= 315_360_000_000 { return Int((v * factor).rounded()) }
+            if let v = Double(number), v >= 0, v.isFinite, v * factor <= 315_360_000_000 {
+                return Int((v * factor).rounded())
+            }
         }
         throw value.error("invalid duration '\(text)' (expected e.g. 500ms, 1.5s, 2m, at most 87600h)")
     }

@@ -1,7 +1,9 @@
 /// `networking.istio.io` ServiceEntry: names a destination host and where its endpoints are.
 public struct ServiceEntry: Sendable, Equatable {
     public enum Resolution: String, Sendable {
-        case staticAddresses = "STATIC", dns = "DNS", dnsRoundRobin = "DNS_ROUND_ROBIN"
+        case staticAddresses = "STATIC"
+        case dns = "DNS"
+        case dnsRoundRobin = "DNS_ROUND_ROBIN"
     }
 
     public struct Port: Sendable, Equatable {
@@ -35,7 +37,8 @@ public struct ServiceEntry: Sendable, Equatable {
             guard ports.count == 1, let p = ports.first else { return nil }
             port = p
         }
-        let targets = endpoints.isEmpty && resolution != .staticAddresses
+        let targets =
+            endpoints.isEmpty && resolution != .staticAddresses
             ? hosts.filter { !$0.hasPrefix("*") }.map { Endpoint(address: $0, ports: [:], weight: nil) }
             : endpoints
         return targets.map { ($0.address, $0.ports[port.name] ?? port.targetPort ?? port.number) }
@@ -44,31 +47,41 @@ public struct ServiceEntry: Sendable, Equatable {
 
 extension ServiceEntry {
     static func decode(_ spec: YAMLValue, meta: ResourceMeta) throws -> ServiceEntry {
-        try spec.checkKeys(["hosts", "addresses", "ports", "location", "resolution", "endpoints", "exportTo",
-                            "subjectAltNames", "workloadSelector"])
-        if let w = try spec.field("workloadSelector") { throw w.error("workloadSelector needs a mesh; list endpoints instead") }
+        try spec.checkKeys([
+            "hosts", "addresses", "ports", "location", "resolution", "endpoints", "exportTo",
+            "subjectAltNames", "workloadSelector",
+        ])
+        if let w = try spec.field("workloadSelector") {
+            throw w.error("workloadSelector needs a mesh; list endpoints instead")
+        }
         let hosts = try spec.requiredField("hosts").strings().map { $0.lowercased() }
         guard !hosts.isEmpty else { throw try spec.requiredField("hosts").error("needs at least one host") }
         let ports = try (spec.field("ports")?.array() ?? []).map { p -> Port in
             try p.checkKeys(["number", "name", "protocol", "targetPort"])
-            return Port(number: try p.requiredField("number").int(), name: try p.optionalString("name") ?? "",
-                        portProtocol: try p.optionalString("protocol"), targetPort: try p.optionalInt("targetPort"))
+            return Port(
+                number: try p.requiredField("number").int(), name: try p.optionalString("name") ?? "",
+                portProtocol: try p.optionalString("protocol"), targetPort: try p.optionalInt("targetPort"))
         }
         var resolution = Resolution.staticAddresses
         if let r = try spec.field("resolution") {
             let text = try r.string()
             guard let parsed = Resolution(rawValue: text) else {
-                throw r.error("unsupported value '\(text)' (Tollgate needs STATIC, DNS or DNS_ROUND_ROBIN to know where to connect)")
+                throw r.error(
+                    "unsupported value '\(text)' (Tollgate needs STATIC, DNS or DNS_ROUND_ROBIN to know where to connect)"
+                )
             }
             resolution = parsed
         } else {
-            throw spec.error("missing required field 'resolution' (STATIC or DNS: Tollgate cannot pass through the original destination)")
+            throw spec.error(
+                "missing required field 'resolution' (STATIC or DNS: Tollgate cannot pass through the original destination)"
+            )
         }
         let endpoints = try (spec.field("endpoints")?.array() ?? []).map { e -> Endpoint in
             try e.checkKeys(["address", "ports", "labels", "network", "locality", "weight", "serviceAccount"])
             var ports: [String: Int] = [:]
             for (k, v) in try e.field("ports")?.mapping() ?? [] { ports[k] = try v.int() }
-            return Endpoint(address: try e.requiredField("address").string(), ports: ports, weight: try e.optionalInt("weight"))
+            return Endpoint(
+                address: try e.requiredField("address").string(), ports: ports, weight: try e.optionalInt("weight"))
         }
         if resolution == .staticAddresses && endpoints.isEmpty {
             throw spec.error("resolution STATIC needs endpoints")

@@ -50,7 +50,9 @@ public struct CompiledRegex: @unchecked Sendable, Equatable, CustomStringConvert
 
     /// For patterns written in code: an invalid one is a programmer error.
     public init(stringLiteral pattern: String) {
-        guard let compiled = CompiledRegex(pattern) else { preconditionFailure("invalid regular expression literal '\(pattern)'") }
+        guard let compiled = CompiledRegex(pattern) else {
+            preconditionFailure("invalid regular expression literal '\(pattern)'")
+        }
         self = compiled
     }
 

@@ -87,7 +87,8 @@ public struct HTTPRewrite: Sendable, Equatable {
     public var uriRegex: (match: CompiledRegex, rewrite: String)?
 
     public static func == (a: Self, b: Self) -> Bool {
-        a.uri == b.uri && a.authority == b.authority && a.uriRegex?.match == b.uriRegex?.match && a.uriRegex?.rewrite == b.uriRegex?.rewrite
+        a.uri == b.uri && a.authority == b.authority && a.uriRegex?.match == b.uriRegex?.match
+            && a.uriRegex?.rewrite == b.uriRegex?.rewrite
     }
 }
 
@@ -102,8 +103,9 @@ public struct HTTPRetry: Sendable, Equatable {
     public var retryOn: [String]
 
     /// Istio's default when a route sets no `retries`: 2 retries on connection-level failures.
-    public static let istioDefault = HTTPRetry(attempts: 2, perTryTimeoutMilliseconds: nil,
-                                               retryOn: ["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"])
+    public static let istioDefault = HTTPRetry(
+        attempts: 2, perTryTimeoutMilliseconds: nil,
+        retryOn: ["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"])
 }
 
 public struct HeaderOperations: Sendable, Equatable {
@@ -135,7 +137,9 @@ extension VirtualService {
     static func decode(_ spec: YAMLValue, meta: ResourceMeta) throws -> VirtualService {
         try spec.checkKeys(["hosts", "gateways", "http", "tls", "tcp", "exportTo"])
         for l4 in ["tls", "tcp"] {
-            if let v = try spec.field(l4), !(try v.array().isEmpty) { throw v.error("\(l4) routes are not supported by Tollgate (HTTP only)") }
+            if let v = try spec.field(l4), !(try v.array().isEmpty) {
+                throw v.error("\(l4) routes are not supported by Tollgate (HTTP only)")
+            }
         }
         let hostsValue = try spec.requiredField("hosts")
         var hosts: [String] = []
@@ -164,14 +168,18 @@ extension HTTPRoute {
         for unsupported in ["delegate", "fault", "mirror", "mirrors", "mirrorPercentage", "mirrorPercent"] {
             if let v = try value.field(unsupported) { throw v.error("not supported by Tollgate") }
         }
-        let matches = try (value.field("match")?.array() ?? []).map { try HTTPMatchRequest.decode($0, namespace: namespace) }
+        let matches = try (value.field("match")?.array() ?? []).map {
+            try HTTPMatchRequest.decode($0, namespace: namespace)
+        }
         let route = try (value.field("route")?.array() ?? []).map(HTTPRouteDestination.decode)
         let redirect = try value.field("redirect").map(HTTPRedirect.decode)
         let direct = try value.field("directResponse").map(HTTPDirectResponse.decode)
         let actions = [!route.isEmpty, redirect != nil, direct != nil].filter { $0 }.count
         guard actions == 1 else {
-            throw value.error(actions == 0 ? "a route needs one of route, redirect, directResponse"
-                                           : "route, redirect and directResponse are mutually exclusive")
+            throw value.error(
+                actions == 0
+                    ? "a route needs one of route, redirect, directResponse"
+                    : "route, redirect and directResponse are mutually exclusive")
         }
         let rewrite = try value.field("rewrite").map(HTTPRewrite.decode)
         if rewrite != nil && redirect != nil { throw value.error("rewrite cannot be combined with redirect") }
@@ -192,10 +200,14 @@ extension HTTPMatchRequest {
             "ignoreUriCase", "port", "gateways", "sourceLabels", "sourceNamespace", "statPrefix",
         ])
         for sidecarOnly in ["sourceLabels", "sourceNamespace"] {
-            if let v = try value.field(sidecarOnly) { throw v.error("only meaningful for sidecars; not supported at a gateway") }
+            if let v = try value.field(sidecarOnly) {
+                throw v.error("only meaningful for sidecars; not supported at a gateway")
+            }
         }
         func pairs(_ key: String, allowEmpty: Bool) throws -> [(String, StringMatch)] {
-            try (value.field(key)?.mapping() ?? []).map { ($0.key.lowercased(), try StringMatch.decode($0.value, allowEmpty: allowEmpty)) }
+            try (value.field(key)?.mapping() ?? []).map {
+                ($0.key.lowercased(), try StringMatch.decode($0.value, allowEmpty: allowEmpty))
+            }
         }
         var m = HTTPMatchRequest()
         m.name = try value.optionalString("name")
@@ -205,7 +217,9 @@ extension HTTPMatchRequest {
         m.authority = try value.field("authority").map { try StringMatch.decode($0) }
         m.headers = try pairs("headers", allowEmpty: true)
         m.withoutHeaders = try pairs("withoutHeaders", allowEmpty: true)
-        m.queryParams = try (value.field("queryParams")?.mapping() ?? []).map { ($0.key, try StringMatch.decode($0.value, allowEmpty: true)) }
+        m.queryParams = try (value.field("queryParams")?.mapping() ?? []).map {
+            ($0.key, try StringMatch.decode($0.value, allowEmpty: true))
+        }
         m.ignoreUriCase = try value.optionalBool("ignoreUriCase") ?? false
         m.port = try value.optionalInt("port")
         m.gateways = try value.stringList("gateways").map { VirtualService.qualify($0, namespace: namespace) }
@@ -223,7 +237,9 @@ extension HTTPRouteDestination {
             try p.checkKeys(["number"])
             port = try p.requiredField("number").int()
         }
-        if let subset = try d.field("subset") { throw subset.error("subsets need a DestinationRule, which Tollgate does not support") }
+        if let subset = try d.field("subset") {
+            throw subset.error("subsets need a DestinationRule, which Tollgate does not support")
+        }
         let weight = try value.optionalInt("weight") ?? 0
         guard weight >= 0 else { throw try value.requiredField("weight").error("weight must not be negative") }
         return HTTPRouteDestination(
@@ -243,9 +259,10 @@ extension HTTPRedirect {
         if let d = try value.field("derivePort") {
             derive = try d.enumeration(["FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"]) == "FROM_REQUEST_PORT"
         }
-        return HTTPRedirect(uri: try value.optionalString("uri"), authority: try value.optionalString("authority"),
-                            scheme: try value.optionalString("scheme"), port: try value.optionalInt("port"),
-                            derivePortFromRequest: derive, redirectCode: code)
+        return HTTPRedirect(
+            uri: try value.optionalString("uri"), authority: try value.optionalString("authority"),
+            scheme: try value.optionalString("scheme"), port: try value.optionalInt("port"),
+            derivePortFromRequest: derive, redirectCode: code)
     }
 }
 
@@ -256,10 +273,13 @@ extension HTTPRewrite {
         if let r = try value.field("uriRegexRewrite") {
             try r.checkKeys(["match", "rewrite"])
             let pattern = try r.requiredField("match").string()
-            guard let compiled = CompiledRegex(pattern) else { throw try r.requiredField("match").error("invalid regular expression") }
+            guard let compiled = CompiledRegex(pattern) else {
+                throw try r.requiredField("match").error("invalid regular expression")
+            }
             regex = (compiled, try r.requiredField("rewrite").string())
         }
-        let rewrite = HTTPRewrite(uri: try value.optionalString("uri"), authority: try value.optionalString("authority"), uriRegex: regex)
+        let rewrite = HTTPRewrite(
+            uri: try value.optionalString("uri"), authority: try value.optionalString("authority"), uriRegex: regex)
         if rewrite.uri != nil && regex != nil { throw value.error("uri and uriRegexRewrite are mutually exclusive") }
         return rewrite
     }
@@ -269,7 +289,9 @@ extension HTTPDirectResponse {
     static func decode(_ value: YAMLValue) throws -> HTTPDirectResponse {
         try value.checkKeys(["status", "body"])
         let status = try value.requiredField("status").int()
-        guard (200...599).contains(status) else { throw try value.requiredField("status").error("status must be 200-599") }
+        guard (200...599).contains(status) else {
+            throw try value.requiredField("status").error("status must be 200-599")
+        }
         var body: [UInt8]?
         if let b = try value.field("body") {
             try b.checkKeys(["string", "bytes"])
@@ -290,7 +312,9 @@ extension HTTPRetry {
     ]
 
     static func decode(_ value: YAMLValue) throws -> HTTPRetry {
-        try value.checkKeys(["attempts", "perTryTimeout", "retryOn", "retryRemoteLocalities", "retryIgnorePreviousHosts", "backoff"])
+        try value.checkKeys([
+            "attempts", "perTryTimeout", "retryOn", "retryRemoteLocalities", "retryIgnorePreviousHosts", "backoff",
+        ])
         let attempts = try value.optionalInt("attempts") ?? 0
         guard attempts >= 0 else { throw try value.requiredField("attempts").error("attempts must not be negative") }
         var retryOn: [String] = []
@@ -305,8 +329,10 @@ extension HTTPRetry {
         } else {
             retryOn = istioDefault.retryOn
         }
-        return HTTPRetry(attempts: attempts, perTryTimeoutMilliseconds: try value.field("perTryTimeout").map(DurationParser.milliseconds),
-                         retryOn: retryOn)
+        return HTTPRetry(
+            attempts: attempts,
+            perTryTimeoutMilliseconds: try value.field("perTryTimeout").map(DurationParser.milliseconds),
+            retryOn: retryOn)
     }
 }
 
@@ -329,13 +355,16 @@ extension HeaderOperations {
 
 extension CorsPolicy {
     static func decode(_ value: YAMLValue) throws -> CorsPolicy {
-        try value.checkKeys(["allowOrigins", "allowOrigin", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge",
-                             "allowCredentials", "unmatchedPreflights"])
+        try value.checkKeys([
+            "allowOrigins", "allowOrigin", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge",
+            "allowCredentials", "unmatchedPreflights",
+        ])
         var origins = try (value.field("allowOrigins")?.array() ?? []).map { try StringMatch.decode($0) }
         origins += try value.stringList("allowOrigin").map { $0 == "*" ? StringMatch.regex(".*") : .exact($0) }
-        return CorsPolicy(allowOrigins: origins, allowMethods: try value.stringList("allowMethods"),
-                          allowHeaders: try value.stringList("allowHeaders"), exposeHeaders: try value.stringList("exposeHeaders"),
-                          maxAgeSeconds: try value.field("maxAge").map { try DurationParser.milliseconds($0) / 1000 },
-                          allowCredentials: try value.optionalBool("allowCredentials"))
+        return CorsPolicy(
+            allowOrigins: origins, allowMethods: try value.stringList("allowMethods"),
+            allowHeaders: try value.stringList("allowHeaders"), exposeHeaders: try value.stringList("exposeHeaders"),
+            maxAgeSeconds: try value.field("maxAge").map { try DurationParser.milliseconds($0) / 1000 },
+            allowCredentials: try value.optionalBool("allowCredentials"))
     }
 }

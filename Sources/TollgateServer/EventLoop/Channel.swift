@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Dispatch
 import TollgateTLS
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a channel tells its owner. Called on the channel's loop only.
 protocol ChannelHandler: AnyObject {
@@ -315,7 +316,9 @@ final class Channel: Selectable, @unchecked Sendable {
             switch try? System.read(fd, loop.readBuffer) {
             case .done(let n)? where n > 0: continue
             case .wouldBlock?: return
-            default: close(); return
+            default:
+                close()
+                return
             }
         }
     }

@@ -1,8 +1,9 @@
-import Dispatch
-#if canImport(Glibc)
-import Glibc
-#endif
 internal import CLinux
+import Dispatch
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Something watched by a loop's epoll set: a connection's socket or a listening socket.
 /// Called on its loop's queue only.
@@ -88,7 +89,7 @@ public final class EventLoop: @unchecked Sendable {
     @inline(__always)
     func assertOnLoop() {
         #if DEBUG
-        dispatchPrecondition(condition: .onQueue(queue))
+            dispatchPrecondition(condition: .onQueue(queue))
         #endif
     }
 
@@ -99,7 +100,8 @@ public final class EventLoop: @unchecked Sendable {
         assertOnLoop()
         let slot = Int(fd)
         if slot >= registrations.count {
-            registrations.append(contentsOf: repeatElement(nil, count: max(slot + 1, registrations.count * 2) - registrations.count))
+            registrations.append(
+                contentsOf: repeatElement(nil, count: max(slot + 1, registrations.count * 2) - registrations.count))
         }
         nextGeneration &+= 1
         try epoll.add(fd, interest: interest, token: UInt64(nextGeneration) << 32 | UInt64(UInt32(bitPattern: fd)))
@@ -125,7 +127,8 @@ public final class EventLoop: @unchecked Sendable {
                 let token = events[i].data.u64
                 let slot = Int(UInt32(truncatingIfNeeded: token))
                 guard slot < registrations.count, let registration = registrations[slot],
-                      registration.generation == UInt32(truncatingIfNeeded: token >> 32) else { continue }
+                    registration.generation == UInt32(truncatingIfNeeded: token >> 32)
+                else { continue }
                 registration.target.ready(events[i].events)
                 flushPendingWrites()
             }
@@ -249,7 +252,9 @@ extension EventLoop {
 
     /// A new configuration is in force: connections verified under settings it changed are closed.
     func configurationChanged(_ snapshot: ConfigSnapshot) {
-        for channel in Array(openChannels.values) { (channel.handler as? LoopSweepable)?.configurationChanged(snapshot) }
+        for channel in Array(openChannels.values) {
+            (channel.handler as? LoopSweepable)?.configurationChanged(snapshot)
+        }
     }
 }
 

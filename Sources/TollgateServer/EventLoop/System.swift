@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 internal import CLinux
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A failed system call: which call and `errno` read at once.
 public struct SystemError: Error, CustomStringConvertible, Sendable {
@@ -187,7 +188,8 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
         self.storage = storage
         var copy = storage
         let family = Int32(storage.ss_family)
-        let length = family == AF_INET6 ? socklen_t(MemoryLayout<sockaddr_in6>.size) : socklen_t(MemoryLayout<sockaddr_in>.size)
+        let length =
+            family == AF_INET6 ? socklen_t(MemoryLayout<sockaddr_in6>.size) : socklen_t(MemoryLayout<sockaddr_in>.size)
         var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         _ = withUnsafePointer(to: &copy) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -198,9 +200,13 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
         host = text.hasPrefix("::ffff:") && text.contains(".") ? String(text.dropFirst(7)) : text
         port = withUnsafePointer(to: &copy) { pointer in
             if family == AF_INET6 {
-                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    Int(UInt16(bigEndian: $0.pointee.sin6_port))
+                }
             }
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                Int(UInt16(bigEndian: $0.pointee.sin_port))
+            }
         }
         description = family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
@@ -209,7 +215,8 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
     public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
     var length: socklen_t {
-        Int32(storage.ss_family) == AF_INET6 ? socklen_t(MemoryLayout<sockaddr_in6>.size) : socklen_t(MemoryLayout<sockaddr_in>.size)
+        Int32(storage.ss_family) == AF_INET6
+            ? socklen_t(MemoryLayout<sockaddr_in6>.size) : socklen_t(MemoryLayout<sockaddr_in>.size)
     }
 
     var family: Int32 { Int32(storage.ss_family) }
@@ -232,7 +239,8 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
         while let info = cursor {
             var storage = sockaddr_storage()
             withUnsafeMutableBytes(of: &storage) { dst in
-                dst.copyMemory(from: UnsafeRawBufferPointer(start: info.pointee.ai_addr, count: Int(info.pointee.ai_addrlen)))
+                dst.copyMemory(
+                    from: UnsafeRawBufferPointer(start: info.pointee.ai_addr, count: Int(info.pointee.ai_addrlen)))
             }
             let address = SocketAddress(storage: storage)
             if !addresses.contains(address) { addresses.append(address) }

@@ -54,9 +54,12 @@ enum ExplainPage {
             ("You were seen as", seenAs(identity)),
             ("Decision", decision.reason),
             ("Request id", context.requestID),
-            ("What to do", identity.verified
-                ? "If you should have access, send the request id to the operator of this gateway and ask them to allow your principal."
-                : "This site admits known devices only: install the certificate (.p12) you were given, then reload and choose it."),
+            (
+                "What to do",
+                identity.verified
+                    ? "If you should have access, send the request id to the operator of this gateway and ask them to allow your principal."
+                    : "This site admits known devices only: install the certificate (.p12) you were given, then reload and choose it."
+            ),
         ]
         return text(title: "RBAC: access denied", lines: lines, context: context)
     }
@@ -67,34 +70,62 @@ enum ExplainPage {
         let (title, advice): (String, String)
         switch problem {
         case .missing:
-            (title, advice) = ("No client certificate", "This site admits known devices only and your browser sent no certificate. Install the .p12 file you were given (it holds your certificate and key), restart the browser, reload, and pick the certificate when asked.")
+            (title, advice) = (
+                "No client certificate",
+                "This site admits known devices only and your browser sent no certificate. Install the .p12 file you were given (it holds your certificate and key), restart the browser, reload, and pick the certificate when asked."
+            )
         case .untrustedIssuer(let s):
-            (title, advice) = ("Certificate from an unknown issuer", "Your certificate \(s.subject) was issued by \(s.issuer), which this site does not trust. Use the certificate issued for this site.")
+            (title, advice) = (
+                "Certificate from an unknown issuer",
+                "Your certificate \(s.subject) was issued by \(s.issuer), which this site does not trust. Use the certificate issued for this site."
+            )
         case .expired(let s):
-            (title, advice) = ("Certificate expired", "Your certificate \(s.subject) expired on \(date(s.notAfter)). Ask for a renewed certificate and install it.")
+            (title, advice) = (
+                "Certificate expired",
+                "Your certificate \(s.subject) expired on \(date(s.notAfter)). Ask for a renewed certificate and install it."
+            )
         case .notYetValid(let s):
-            (title, advice) = ("Certificate not yet valid", "Your certificate \(s.subject) is valid from \(date(s.notBefore)). Check this device's clock.")
+            (title, advice) = (
+                "Certificate not yet valid",
+                "Your certificate \(s.subject) is valid from \(date(s.notBefore)). Check this device's clock."
+            )
         case .revoked(let s):
-            (title, advice) = ("Certificate revoked", "Your certificate \(s.subject) has been revoked. Ask the operator for a new one.")
+            (title, advice) = (
+                "Certificate revoked", "Your certificate \(s.subject) has been revoked. Ask the operator for a new one."
+            )
         case .invalid(let s, let reason):
             (title, advice) = ("Certificate rejected", "Your certificate \(s.subject) was rejected: \(reason).")
         }
-        return text(title: title, lines: [("What happened", advice), ("Request id", context.requestID)], context: context)
+        return text(
+            title: title, lines: [("What happened", advice), ("Request id", context.requestID)], context: context)
     }
 
-    static func whoami(identity: PeerIdentity, problem: ClientCertificateProblem?, tls: TLSConnection?, decision: AuthorizationDecision,
-                       context: Context) -> Page {
-        let session = tls.map { TLSSession(serverName: $0.serverName, version: $0.protocolVersion, cipher: $0.cipher, resumed: $0.sessionReused) }
+    static func whoami(
+        identity: PeerIdentity, problem: ClientCertificateProblem?, tls: TLSConnection?,
+        decision: AuthorizationDecision,
+        context: Context
+    ) -> Page {
+        let session = tls.map {
+            TLSSession(
+                serverName: $0.serverName, version: $0.protocolVersion, cipher: $0.cipher, resumed: $0.sessionReused)
+        }
         return whoami(identity: identity, problem: problem, tls: session, decision: decision, context: context)
     }
 
     /// What the gateway knows about this client, and what the policies decide for `GET /` on this host.
     /// With a certificate problem every request on the connection is refused, whatever the policies say.
-    static func whoami(identity: PeerIdentity, problem: ClientCertificateProblem?, tls: TLSSession?, decision: AuthorizationDecision,
-                       context: Context) -> Page {
+    static func whoami(
+        identity: PeerIdentity, problem: ClientCertificateProblem?, tls: TLSSession?, decision: AuthorizationDecision,
+        context: Context
+    ) -> Page {
         let decision = problem.map { refusedForCertificate($0) } ?? decision
-        if context.html { return htmlPage(whoamiHTML(identity: identity, problem: problem, tls: tls, decision: decision, context: context)) }
-        var certificate: [String: Any] = ["status": identity.verified ? "verified" : (problem.map(describe) ?? "none presented")]
+        if context.html {
+            return htmlPage(
+                whoamiHTML(identity: identity, problem: problem, tls: tls, decision: decision, context: context))
+        }
+        var certificate: [String: Any] = [
+            "status": identity.verified ? "verified" : (problem.map(describe) ?? "none presented")
+        ]
         if identity.verified {
             certificate["subject"] = identity.subject
             certificate["issuer"] = identity.issuer
@@ -111,23 +142,31 @@ enum ExplainPage {
             "principal": identity.principal ?? NSNull(),
             "namespace": identity.namespace ?? NSNull(),
             "certificate": certificate,
-            "decision": ["allowed": decision.allowed, "policy": decision.matchedPolicy ?? NSNull(), "reason": decision.reason,
-                         "for": "GET / on this host"] as [String: Any],
+            "decision": [
+                "allowed": decision.allowed, "policy": decision.matchedPolicy ?? NSNull(), "reason": decision.reason,
+                "for": "GET / on this host",
+            ] as [String: Any],
             "requestId": context.requestID,
         ]
         if let tls {
-            object["tls"] = ["sni": tls.serverName ?? NSNull(), "version": tls.version, "cipher": tls.cipher,
-                             "resumed": tls.resumed] as [String: Any]
+            object["tls"] =
+                [
+                    "sni": tls.serverName ?? NSNull(), "version": tls.version, "cipher": tls.cipher,
+                    "resumed": tls.resumed,
+                ] as [String: Any]
         }
         if let contact = context.contact { object["contact"] = contact.url }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(
+                withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return Page(contentType: "application/json", body: Array(data) + [0x0A])
     }
 
     /// The decision every request gets on a connection whose client certificate failed.
     static func refusedForCertificate(_ problem: ClientCertificateProblem) -> AuthorizationDecision {
-        AuthorizationDecision(allowed: false, matchedPolicy: nil,
-                              reason: "every request is refused: client certificate \(describe(problem))", audited: [], dryRunDenied: [])
+        AuthorizationDecision(
+            allowed: false, matchedPolicy: nil,
+            reason: "every request is refused: client certificate \(describe(problem))", audited: [], dryRunDenied: [])
     }
 
     static func describe(_ problem: ClientCertificateProblem) -> String {
@@ -156,8 +195,11 @@ enum ExplainPage {
 
 
             """
-        let href = contact.link(requestID: context.requestID, subject: "Request \(context.requestID) on \(context.hostName)", body: body)
-        let text = contact.kind == .email ? "Email the operator (the request id is filled in)" : "Contact the operator (the request id is passed on)"
+        let href = contact.link(
+            requestID: context.requestID, subject: "Request \(context.requestID) on \(context.hostName)", body: body)
+        let text =
+            contact.kind == .email
+            ? "Email the operator (the request id is filled in)" : "Contact the operator (the request id is passed on)"
         return HTMLExplanation.Link(href: href, text: text)
     }
 
@@ -176,8 +218,12 @@ enum ExplainPage {
 
 extension ExplainPage.Context {
     /// The context of a request the gateway answers itself, on the Gateway server `server`, at this moment.
-    init(requestID: String, head: RequestHead, path: String, server: ListenerPlan.Server, now: Int64 = Clock.epochSeconds()) {
-        self.init(requestID: requestID, html: ExplainPage.wantsHTML(head.headers), contact: server.contact, now: now,
-                  method: head.method, host: head.authority ?? "", path: path)
+    init(
+        requestID: String, head: RequestHead, path: String, server: ListenerPlan.Server,
+        now: Int64 = Clock.epochSeconds()
+    ) {
+        self.init(
+            requestID: requestID, html: ExplainPage.wantsHTML(head.headers), contact: server.contact, now: now,
+            method: head.method, host: head.authority ?? "", path: path)
     }
 }

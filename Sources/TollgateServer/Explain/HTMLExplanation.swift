@@ -65,7 +65,8 @@ struct HTMLExplanation {
             }
         }
         if let contact {
-            html += "<p><a class=\"contact\" href=\"\(Self.escape(contact.href))\">\(Self.escape(contact.text))</a></p>\n"
+            html +=
+                "<p><a class=\"contact\" href=\"\(Self.escape(contact.href))\">\(Self.escape(contact.text))</a></p>\n"
         }
         if !operatorDetails.isEmpty {
             html += "<details><summary>Details for the operator</summary>\n\(Self.list(operatorDetails))</details>\n"
@@ -76,7 +77,8 @@ struct HTMLExplanation {
 
     private static func list(_ rows: [(String, String)]) -> String {
         guard !rows.isEmpty else { return "" }
-        return "<dl>\n" + rows.map { "<div><dt>\(escape($0.0))</dt><dd>\(escape($0.1))</dd></div>\n" }.joined() + "</dl>\n"
+        return "<dl>\n" + rows.map { "<div><dt>\(escape($0.0))</dt><dd>\(escape($0.1))</dd></div>\n" }.joined()
+            + "</dl>\n"
     }
 
     static func escape(_ text: String) -> String {

@@ -38,9 +38,13 @@ final class AdminConnection: ChannelHandler, LoopSweepable, @unchecked Sendable 
         do {
             guard case .head(let head)? = try decoder.next() else { return }
             let (status, type, body) = answer(head)
-            var headers = HTTPHeaders([("content-type", type), ("content-length", String(body.count)), ("connection", "close")])
+            var headers = HTTPHeaders([
+                ("content-type", type), ("content-length", String(body.count)), ("connection", "close"),
+            ])
             headers.add("server", GatewayRuntime.serverName)
-            channel.write(MessageEncoder.encode(ResponseHead(status: status, headers: headers)) + (head.method == "HEAD" ? [] : body))
+            channel.write(
+                MessageEncoder.encode(ResponseHead(status: status, headers: headers))
+                    + (head.method == "HEAD" ? [] : body))
         } catch {
             channel.write(Array("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".utf8))
         }
@@ -49,14 +53,19 @@ final class AdminConnection: ChannelHandler, LoopSweepable, @unchecked Sendable 
     }
 
     private func answer(_ head: RequestHead) -> (Int, String, [UInt8]) {
-        guard head.method == "GET" || head.method == "HEAD" else { return (405, "text/plain", Array("method not allowed\n".utf8)) }
+        guard head.method == "GET" || head.method == "HEAD" else {
+            return (405, "text/plain", Array("method not allowed\n".utf8))
+        }
         switch head.path {
         case "/stats/prometheus", "/metrics":
             return (200, "text/plain; version=0.0.4; charset=utf-8", runtime.metrics.exposition())
         case "/healthz/ready":
             // Replicas that run the same configuration show the same digest, whatever their generations.
             let snapshot = runtime.current
-            return (200, "text/plain", Array("ok\ngeneration \(snapshot.generation)\nconfig sha256:\(snapshot.digest)\n".utf8))
+            return (
+                200, "text/plain",
+                Array("ok\ngeneration \(snapshot.generation)\nconfig sha256:\(snapshot.digest)\n".utf8)
+            )
         default:
             return (404, "text/plain", Array("not found: try /stats/prometheus or /healthz/ready\n".utf8))
         }

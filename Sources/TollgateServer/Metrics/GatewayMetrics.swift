@@ -6,16 +6,30 @@ import Prometheus
 public final class GatewayMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     /// Envoy's default histogram buckets, in milliseconds.
-    static let durationBuckets: [Double] = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000,
-                                            1_800_000, 3_600_000]
+    static let durationBuckets: [Double] = [
+        0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000,
+        1_800_000, 3_600_000,
+    ]
 
-    static var requestsTotal: MetricNameDescriptor { MetricNameDescriptor(metricName: "istio_requests", unitName: "total",
-                                                    helpText: "Requests handled by the gateway (Istio standard metric).") }
-    static var requestDuration: MetricNameDescriptor { MetricNameDescriptor(metricName: "istio_request_duration", unitName: "milliseconds",
-                                                      helpText: "Request duration (Istio standard metric).") }
-    static var handshakeFailures: MetricNameDescriptor { MetricNameDescriptor(metricName: "tollgate_tls_handshake_failures", unitName: "total",
-                                                        helpText: "Failed TLS handshakes by reason.") }
-    static var reloads: MetricNameDescriptor { MetricNameDescriptor(metricName: "tollgate_config_reloads", unitName: "total", helpText: "Configuration reloads.") }
+    static var requestsTotal: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "istio_requests", unitName: "total",
+            helpText: "Requests handled by the gateway (Istio standard metric).")
+    }
+    static var requestDuration: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "istio_request_duration", unitName: "milliseconds",
+            helpText: "Request duration (Istio standard metric).")
+    }
+    static var handshakeFailures: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "tollgate_tls_handshake_failures", unitName: "total",
+            helpText: "Failed TLS handshakes by reason.")
+    }
+    static var reloads: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "tollgate_config_reloads", unitName: "total", helpText: "Configuration reloads.")
+    }
 
     let connectionsOpened: Counter
     let connectionsActive: Gauge
@@ -26,20 +40,30 @@ public final class GatewayMetrics: Sendable {
     let configGeneration: Gauge
 
     public init() {
-        connectionsOpened = registry.makeCounter(descriptor: MetricNameDescriptor(
-            metricName: "tollgate_downstream_connections", unitName: "total", helpText: "Client connections accepted."))
-        connectionsActive = registry.makeGauge(descriptor: MetricNameDescriptor(
-            metricName: "tollgate_downstream_connections", unitName: "active", helpText: "Client connections open now."))
-        connectionsRefused = registry.makeCounter(descriptor: MetricNameDescriptor(
-            metricName: "tollgate_downstream_connections_refused", unitName: "total",
-            helpText: "Client connections closed at once because --max-connections were open."))
-        acceptPauses = registry.makeCounter(descriptor: MetricNameDescriptor(
-            metricName: "tollgate_accept_pauses", unitName: "total",
-            helpText: "Times accepting paused because the process ran out of file descriptors (or the kernel of memory)."))
+        connectionsOpened = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "tollgate_downstream_connections", unitName: "total",
+                helpText: "Client connections accepted."))
+        connectionsActive = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "tollgate_downstream_connections", unitName: "active",
+                helpText: "Client connections open now."))
+        connectionsRefused = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "tollgate_downstream_connections_refused", unitName: "total",
+                helpText: "Client connections closed at once because --max-connections were open."))
+        acceptPauses = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "tollgate_accept_pauses", unitName: "total",
+                helpText:
+                    "Times accepting paused because the process ran out of file descriptors (or the kernel of memory).")
+        )
         reloadsSucceeded = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "success")])
         reloadsRejected = registry.makeCounter(descriptor: Self.reloads, labels: [("result", "rejected")])
-        configGeneration = registry.makeGauge(descriptor: MetricNameDescriptor(
-            metricName: "tollgate_config_generation", unitName: "", helpText: "Generation of the configuration in use (1 at start, +1 per reload)."))
+        configGeneration = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "tollgate_config_generation", unitName: "",
+                helpText: "Generation of the configuration in use (1 at start, +1 per reload)."))
         configGeneration.set(Double(1))
     }
 
@@ -47,7 +71,8 @@ public final class GatewayMetrics: Sendable {
     public func exposition() -> [UInt8] { registry.emitToBuffer() }
 
     func handshakeFailed(reason: String) {
-        registry.makeCounter(descriptor: Self.handshakeFailures, labels: [("reason", Self.handshakeReason(reason))]).increment()
+        registry.makeCounter(descriptor: Self.handshakeFailures, labels: [("reason", Self.handshakeReason(reason))])
+            .increment()
     }
 
     /// Reason classes for failed handshakes (bounded label values).
@@ -59,7 +84,8 @@ public final class GatewayMetrics: Sendable {
         case text.contains("local issuer") || text.contains("self-signed") || text.contains("self signed"): "unknown_ca"
         case text.contains("purpose"): "certificate_usage"
         case text.contains("application verification"): "certificate_not_admitted"
-        case text.contains("unrecognized name") || text.contains("servername") || text.contains("serves SNI"): "unknown_server_name"
+        case text.contains("unrecognized name") || text.contains("servername") || text.contains("serves SNI"):
+            "unknown_server_name"
         case text.contains("server_name extension") || text.contains("second ClientHello"): "malformed_client_hello"
         default: "other"
         }
@@ -92,11 +118,13 @@ final class RequestMetrics {
         if let cached = counters[key] {
             counter = cached
         } else {
-            counter = metrics.registry.makeCounter(descriptor: GatewayMetrics.requestsTotal, labels: [
-                ("reporter", "source"), ("response_code", String(status)), ("response_flags", flags),
-                ("source_principal", principal.map { "spiffe://\($0)" } ?? "unknown"),
-                ("destination_service", destination ?? "unknown"), ("request_protocol", "http"),
-            ])
+            counter = metrics.registry.makeCounter(
+                descriptor: GatewayMetrics.requestsTotal,
+                labels: [
+                    ("reporter", "source"), ("response_code", String(status)), ("response_flags", flags),
+                    ("source_principal", principal.map { "spiffe://\($0)" } ?? "unknown"),
+                    ("destination_service", destination ?? "unknown"), ("request_protocol", "http"),
+                ])
             counters[key] = counter
         }
         counter.increment()
@@ -105,9 +133,12 @@ final class RequestMetrics {
         if let cached = histograms[histogramKey] {
             histogram = cached
         } else {
-            histogram = metrics.registry.makeValueHistogram(descriptor: GatewayMetrics.requestDuration, labels: [
-                ("reporter", "source"), ("response_code", String(status)), ("destination_service", destination ?? "unknown"),
-            ], buckets: GatewayMetrics.durationBuckets)
+            histogram = metrics.registry.makeValueHistogram(
+                descriptor: GatewayMetrics.requestDuration,
+                labels: [
+                    ("reporter", "source"), ("response_code", String(status)),
+                    ("destination_service", destination ?? "unknown"),
+                ], buckets: GatewayMetrics.durationBuckets)
             histograms[histogramKey] = histogram
         }
         histogram.record(Double(milliseconds))

@@ -13,22 +13,31 @@ extension DownstreamConnection {
         guard let id = runtime.admitConnection() else {
             System.close(fd)
             if let refused = runtime.refusalLog.shouldLog() {
-                runtime.logger.warning("connections refused: --max-connections are open", metadata: [
-                    "listener.port": "\(port)", "max.connections": "\(runtime.settings.maxConnections)",
-                    "refused.since.last.log": "\(refused)",
-                ])
+                runtime.logger.warning(
+                    "connections refused: --max-connections are open",
+                    metadata: [
+                        "listener.port": "\(port)", "max.connections": "\(runtime.settings.maxConnections)",
+                        "refused.since.last.log": "\(refused)",
+                    ])
             }
             return
         }
         let proxied = !runtime.settings.proxyProtocolSources.isEmpty
-        if proxied, !(IPAddress(peer.host).map { address in runtime.settings.proxyProtocolSources.contains { $0.contains(address) } } ?? false) {
+        if proxied,
+            !(IPAddress(peer.host).map { address in
+                runtime.settings.proxyProtocolSources.contains { $0.contains(address) }
+            } ?? false)
+        {
             // Only the balancers may speak for clients: anyone else could claim any address.
             System.close(fd)
             runtime.connectionClosed(id)
             if let refused = runtime.refusalLog.shouldLog() {
-                runtime.logger.warning("connection refused: not from a --proxy-protocol source", metadata: [
-                    "peer.address": "\(peer.host)", "listener.port": "\(port)", "refused.since.last.log": "\(refused)",
-                ])
+                runtime.logger.warning(
+                    "connection refused: not from a --proxy-protocol source",
+                    metadata: [
+                        "peer.address": "\(peer.host)", "listener.port": "\(port)",
+                        "refused.since.last.log": "\(refused)",
+                    ])
             }
             return
         }

@@ -16,43 +16,58 @@ extension DownstreamConnection {
             // A reload changed how this port verifies clients (e.g. SIMPLE to MUTUAL): requests on a
             // connection verified the old way are not served. Closing without a response lets clients
             // retry on a new connection, with a new handshake, as they do when a keep-alive connection ends.
-            logger.info("closing a connection verified under a previous TLS configuration", metadata: [
-                "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
-            ])
+            logger.info(
+                "closing a connection verified under a previous TLS configuration",
+                metadata: [
+                    "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
+                ])
             channel.close()
             return
         }
         let listener = snapshot.listeners[listenPort]
         // The block the handshake chose; after a reload, the block SNI chooses in the new configuration,
         // which `stillVerifiedAsConfigured` has checked verifies clients the same way.
-        let serverIndex = tls.map { tls in
-            listener?.tls === tls.group ? tls.serverIndex : (listener?.tls?.entryIndex(serverName: serverName) ?? 0)
-        } ?? 0
+        let serverIndex =
+            tls.map { tls in
+                listener?.tls === tls.group ? tls.serverIndex : (listener?.tls?.entryIndex(serverName: serverName) ?? 0)
+            } ?? 0
         let plan = RequestPlanner.plan(
             received,
             connection: ConnectionContext(
                 identity: identity, hasCertificateProblem: tls?.clientCertificateProblem != nil, serverName: serverName,
-                peerAddress: IPAddress(peerHost), localAddress: localAddress, scheme: scheme, trustedProxies: runtime.settings.trustedProxies),
-            listener: listener.map { ListenerContext(routeTable: $0.routeTable(serverIndex: serverIndex), server: $0.server(serverIndex),
-                                                     declaredPort: $0.plan.declaredPort, authorization: snapshot.authorization) })
+                peerAddress: IPAddress(peerHost), localAddress: localAddress, scheme: scheme,
+                trustedProxies: runtime.settings.trustedProxies),
+            listener: listener.map {
+                ListenerContext(
+                    routeTable: $0.routeTable(serverIndex: serverIndex), server: $0.server(serverIndex),
+                    declaredPort: $0.plan.declaredPort, authorization: snapshot.authorization)
+            })
         if case .reject(let status, let reason) = plan.action {
             requestMalformed(HTTPParseError(status: status, reason))
             return
         }
         let head = plan.head
         if !plan.droppedHeaders.isEmpty {
-            logger.debug("dropped header look-alikes", metadata: ["connection.id": "\(id)", "headers": "\(plan.droppedHeaders.joined(separator: ","))"])
+            logger.debug(
+                "dropped header look-alikes",
+                metadata: ["connection.id": "\(id)", "headers": "\(plan.droppedHeaders.joined(separator: ","))"])
         }
-        let exchange = Exchange(head: head, snapshot: snapshot, startNanos: Clock.nowNanos(),
-                                requestID: ForwardedHeaders.clientRequestID(head.headers) ?? Clock.uuid(), normalizedPath: plan.normalizedPath)
+        let exchange = Exchange(
+            head: head, snapshot: snapshot, startNanos: Clock.nowNanos(),
+            requestID: ForwardedHeaders.clientRequestID(head.headers) ?? Clock.uuid(),
+            normalizedPath: plan.normalizedPath)
         self.exchange = exchange
         exchange.routeName = plan.routeName
         exchange.authorization = plan.authorization
         if !HopByHop.wantsKeepAlive(head.headers, version: head.version) { keepAlive = false }
         for audited in plan.authorization?.audited ?? [] {
-            logger.info("audit policy matched", metadata: ["request.id": "\(exchange.requestID)", "policy": "\(audited)"])
+            logger.info(
+                "audit policy matched", metadata: ["request.id": "\(exchange.requestID)", "policy": "\(audited)"])
         }
-        let explain = listener.map { ExplainPage.Context(requestID: exchange.requestID, head: head, path: plan.normalizedPath, server: $0.server(serverIndex)) }
+        let explain = listener.map {
+            ExplainPage.Context(
+                requestID: exchange.requestID, head: head, path: plan.normalizedPath, server: $0.server(serverIndex))
+        }
 
         switch plan.action {
         case .reject:
@@ -63,25 +78,40 @@ extension DownstreamConnection {
             respondLocally(status: 404, body: nil)
         case .misdirected(let host):
             exchange.responseDetails = "misdirected_request"
-            respondLocally(status: 421, body: Array("Misdirected Request: \(host) is not served on this TLS connection\n".utf8))
+            respondLocally(
+                status: 421, body: Array("Misdirected Request: \(host) is not served on this TLS connection\n".utf8))
         case .whoami(let decision):
-            let page = ExplainPage.whoami(identity: identity, problem: tls?.clientCertificateProblem, tls: tls, decision: decision, context: explain!)
+            let page = ExplainPage.whoami(
+                identity: identity, problem: tls?.clientCertificateProblem, tls: tls, decision: decision,
+                context: explain!)
             exchange.responseDetails = "whoami"
-            respondLocally(status: 200, body: page.body, contentType: page.contentType, extraHeaders: [("cache-control", "no-store")])
+            respondLocally(
+                status: 200, body: page.body, contentType: page.contentType,
+                extraHeaders: [("cache-control", "no-store")])
         case .explainCertificateProblem:
             guard let problem = tls?.clientCertificateProblem else { return }
             let page = ExplainPage.certificateProblem(problem, context: explain!)
             exchange.responseDetails = "client_certificate_rejected"
-            logger.info("client certificate explained", metadata: ["request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)",
-                                                                  "problem": "\(problem)"])
-            respondLocally(status: 403, body: page.body, contentType: page.contentType, extraHeaders: [("cache-control", "no-store")])
+            logger.info(
+                "client certificate explained",
+                metadata: [
+                    "request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)",
+                    "problem": "\(problem)",
+                ])
+            respondLocally(
+                status: 403, body: page.body, contentType: page.contentType,
+                extraHeaders: [("cache-control", "no-store")])
         case .deny(let explained):
             let verdict = plan.authorization!
-            logger.info("request denied", metadata: [
-                "request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)", "peer.principal": "\(identity.principal ?? "-")",
-                "request.method": "\(head.method)", "request.path": "\(plan.normalizedPath)", "policy": "\(verdict.matchedPolicy ?? "none")",
-                "reason": "\(verdict.reason)",
-            ])
+            logger.info(
+                "request denied",
+                metadata: [
+                    "request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)",
+                    "peer.principal": "\(identity.principal ?? "-")",
+                    "request.method": "\(head.method)", "request.path": "\(plan.normalizedPath)",
+                    "policy": "\(verdict.matchedPolicy ?? "none")",
+                    "reason": "\(verdict.reason)",
+                ])
             exchange.responseDetails = verdict.responseDetails ?? "-"
             if explained {
                 let page = ExplainPage.denied(verdict, identity: identity, context: explain!)
@@ -97,10 +127,13 @@ extension DownstreamConnection {
             exchange.responseDetails = "route_not_found"
             respondLocally(status: 404, body: nil)
         case .redirect(let status, let location, let headerOperations):
-            respondLocally(status: status, body: nil, extraHeaders: [("location", location)], headerOperations: headerOperations)
+            respondLocally(
+                status: status, body: nil, extraHeaders: [("location", location)], headerOperations: headerOperations)
         case .directResponse(let status, let body, let headerOperations):
             exchange.responseDetails = "direct_response"
-            respondLocally(status: status, body: body, contentType: body == nil ? nil : "text/plain", headerOperations: headerOperations)
+            respondLocally(
+                status: status, body: body, contentType: body == nil ? nil : "text/plain",
+                headerOperations: headerOperations)
         case .forward(let forward, let headerOperations):
             startForward(forward, headerOperations: headerOperations)
         }
@@ -112,8 +145,11 @@ extension DownstreamConnection {
         guard let index = group.entryIndex(serverName: serverName) else { return false }
         let context = group.entries[index].context
         // Verified alike, or only the CRL changed and this client's certificate passes the new one.
-        guard context.settings.verifiesClientsLike(tls.verificationSettings)
-            || (context.settings.differsOnlyInRevocation(from: tls.verificationSettings) && tls.clientStillPasses(context)) else { return false }
+        guard
+            context.settings.verifiesClientsLike(tls.verificationSettings)
+                || (context.settings.differsOnlyInRevocation(from: tls.verificationSettings)
+                    && tls.clientStillPasses(context))
+        else { return false }
         verifiedUnder = group
         return true
     }
@@ -145,11 +181,16 @@ extension DownstreamConnection {
     /// Answers from the gateway itself. When the request has not ended yet, the rest of a small body is
     /// read and dropped afterwards and the connection kept (`requestEnd` finishes the exchange); otherwise
     /// the connection closes, so no leftover bytes are mistaken for a next request.
-    func respondLocally(status: Int, body: [UInt8]?, contentType: String? = nil, extraHeaders: [(String, String)] = [],
-                        headerOperations: HeaderOperations = HeaderOperations()) {
+    func respondLocally(
+        status: Int, body: [UInt8]?, contentType: String? = nil, extraHeaders: [(String, String)] = [],
+        headerOperations: HeaderOperations = HeaderOperations()
+    ) {
         guard let exchange else { return }
-        if !exchange.requestComplete, !UnreadRequestBody.mayDrain(declaredLength: exchange.declaredBodyLength, bytesRead: exchange.bytesReceived,
-                                                                  awaitingContinue: exchange.expectsContinue && !exchange.continueSent) {
+        if !exchange.requestComplete,
+            !UnreadRequestBody.mayDrain(
+                declaredLength: exchange.declaredBodyLength, bytesRead: exchange.bytesReceived,
+                awaitingContinue: exchange.expectsContinue && !exchange.continueSent)
+        {
             keepAlive = false
         }
         var headers = HTTPHeaders([("date", loop.httpDate()), ("server", GatewayRuntime.serverName)])

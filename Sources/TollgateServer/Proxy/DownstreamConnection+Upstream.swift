@@ -28,9 +28,11 @@ extension DownstreamConnection: UpstreamDelegate {
         HopByHop.strip(&headers)
         headers.remove("expect")
         headers.remove("content-length")
-        ForwardedHeaders.apply(to: &headers, ForwardedHeaders.Context(
-            peerAddress: peerHost, scheme: scheme, clientCertElement: clientCertElement,
-            requestID: exchange.requestID, trustedProxies: runtime.settings.trustedProxies))
+        ForwardedHeaders.apply(
+            to: &headers,
+            ForwardedHeaders.Context(
+                peerAddress: peerHost, scheme: scheme, clientCertElement: clientCertElement,
+                requestID: exchange.requestID, trustedProxies: runtime.settings.trustedProxies))
         headers.set("host", plan.authority)
         HeaderEditor.apply(headerOperations.request, to: &headers)
         HeaderEditor.apply(destination.headers.request, to: &headers)
@@ -48,7 +50,8 @@ extension DownstreamConnection: UpstreamDelegate {
         response.response.add += destination.headers.response.add
         response.response.remove += destination.headers.response.remove
         exchange.headerOperations = response
-        exchange.upstreamHead = MessageEncoder.encode(RequestHead(method: exchange.head.method, target: plan.target, headers: headers))
+        exchange.upstreamHead = MessageEncoder.encode(
+            RequestHead(method: exchange.head.method, target: plan.target, headers: headers))
         if exchange.expectsContinue && !exchange.requestComplete {
             channel.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
             exchange.continueSent = true
@@ -92,7 +95,9 @@ extension DownstreamConnection: UpstreamDelegate {
         }
         if exchange.requestComplete && exchange.requestBodyChunked { upstream.write(MessageEncoder.lastChunk) }
         exchange.tryTimer?.cancel()
-        if let perTry = plan.retries.perTryTimeoutMilliseconds, perTry > 0, perTry < (plan.timeoutMilliseconds ?? Int.max) {
+        if let perTry = plan.retries.perTryTimeoutMilliseconds, perTry > 0,
+            perTry < (plan.timeoutMilliseconds ?? Int.max)
+        {
             exchange.tryTimer = loop.schedule(afterMilliseconds: perTry) { [weak self, weak exchange] in
                 guard let self, let exchange, self.exchange === exchange, !exchange.responseStarted else { return }
                 if exchange.mayRetry(policy: "per-try-timeout") {
@@ -127,20 +132,30 @@ extension DownstreamConnection: UpstreamDelegate {
             return
         }
         if exchange.mayRetry(policy: failure.retryPolicyName, reusedConnection: reused) {
-            logger.debug("retrying upstream", metadata: ["request.id": "\(exchange.requestID)", "reason": "\(failure.resetReason)",
-                                                         "attempt": "\(exchange.attempts + 1)"])
+            logger.debug(
+                "retrying upstream",
+                metadata: [
+                    "request.id": "\(exchange.requestID)", "reason": "\(failure.resetReason)",
+                    "attempt": "\(exchange.attempts + 1)",
+                ])
             attemptUpstream()
             return
         }
         let retried = exchange.attempts > 1
-        var body = "upstream connect error or disconnect/reset before headers. \(retried ? "retried and the latest " : "")reset reason: \(failure.resetReason)"
+        var body =
+            "upstream connect error or disconnect/reset before headers. \(retried ? "retried and the latest " : "")reset reason: \(failure.resetReason)"
         if let detail = failure.detail { body += ", transport failure reason: \(detail)" }
         let status = failure.kind == .protocolError ? 502 : 503
-        exchange.responseFlags = failure.kind == .protocolError ? "UPE" : (failure.kind == .connectionTermination ? "UC" : "UF")
+        exchange.responseFlags =
+            failure.kind == .protocolError ? "UPE" : (failure.kind == .connectionTermination ? "UC" : "UF")
         if retried { exchange.responseFlags += ",URX" }
         exchange.responseDetails = "upstream_reset_before_response_started{\(failure.resetReason.replacingSpaces())}"
-        logger.info("upstream failed", metadata: ["request.id": "\(exchange.requestID)", "upstream.host": "\(exchange.upstreamHost)",
-                                                  "reason": "\(failure.resetReason)", "detail": "\(failure.detail ?? "-")"])
+        logger.info(
+            "upstream failed",
+            metadata: [
+                "request.id": "\(exchange.requestID)", "upstream.host": "\(exchange.upstreamHost)",
+                "reason": "\(failure.resetReason)", "detail": "\(failure.detail ?? "-")",
+            ])
         respondLocally(status: status, body: Array(body.utf8), contentType: "text/plain")
     }
 
@@ -199,7 +214,8 @@ extension DownstreamConnection: UpstreamDelegate {
     }
 
     private func sendResponseHead(_ upstreamHead: ResponseHead, _ exchange: Exchange) throws {
-        let framing = try ResponseFraming.plan(upstreamHead, requestMethod: exchange.head.method, clientVersion: exchange.head.version)
+        let framing = try ResponseFraming.plan(
+            upstreamHead, requestMethod: exchange.head.method, clientVersion: exchange.head.version)
         var headers = framing.headers
         exchange.responseChunked = framing.chunked
         if framing.delimitedByClose { keepAlive = false }
@@ -212,8 +228,11 @@ extension DownstreamConnection: UpstreamDelegate {
         exchange.status = upstreamHead.status
         exchange.responseDetails = "via_upstream"
         exchange.responseStarted = true
-        channel.write(MessageEncoder.encode(ResponseHead(status: upstreamHead.status, reason: upstreamHead.reason.isEmpty ? nil : upstreamHead.reason,
-                                                         headers: headers)))
+        channel.write(
+            MessageEncoder.encode(
+                ResponseHead(
+                    status: upstreamHead.status, reason: upstreamHead.reason.isEmpty ? nil : upstreamHead.reason,
+                    headers: headers)))
     }
 }
 

@@ -31,8 +31,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// loop's once-a-second sweep: re-arming it per request costs nothing.
     private var deadline: (nanos: UInt64, reason: String)?
     /// Computed once per connection: the XFCC element of the client certificate.
-    private(set) lazy var clientCertElement: String? = identity.verified
-        ? ForwardedHeaders.clientCertElement(identity, by: runtime.current.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
+    private(set) lazy var clientCertElement: String? =
+        identity.verified
+        ? ForwardedHeaders.clientCertElement(
+            identity, by: runtime.current.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
         : nil
     /// The client's address: the socket's peer, or behind a balancer what its PROXY header says.
     private(set) var peerHost: String
@@ -84,10 +86,12 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// device keeps nothing open. A reload that leaves verification alone changes nothing here.
     func configurationChanged(_ snapshot: ConfigSnapshot) {
         guard let tls, tls.isHandshakeComplete, !stillVerifiedAsConfigured(tls, snapshot: snapshot) else { return }
-        logger.info("closing a connection verified under a previous TLS configuration", metadata: [
-            "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
-            "peer.principal": "\(identity.principal ?? "-")",
-        ])
+        logger.info(
+            "closing a connection verified under a previous TLS configuration",
+            metadata: [
+                "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
+                "peer.principal": "\(identity.principal ?? "-")",
+            ])
         if exchange != nil {
             exchange?.responseDetails = "downstream_verification_changed"
             abortExchange(reason: "the port's client verification changed")
@@ -100,7 +104,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         if let exchange {
             let idleLimit = UInt64(runtime.settings.streamIdleTimeout) * 1_000_000
             guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }
-            logger.info("stream idle timeout", metadata: ["request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)"])
+            logger.info(
+                "stream idle timeout", metadata: ["request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)"])
             exchange.responseFlags = "SI"
             exchange.responseDetails = "stream_idle_timeout"
             if exchange.responseStarted {
@@ -134,17 +139,21 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     func channelActive(_ channel: Channel) {
         if let proxied = (channel.transport as? ProxyProtocolTransport)?.source {
             peerHost = proxied.address.description
-            peerDescription = proxied.address.bytes.count == 16 ? "[\(peerHost)]:\(proxied.port)" : "\(peerHost):\(proxied.port)"
+            peerDescription =
+                proxied.address.bytes.count == 16 ? "[\(peerHost)]:\(proxied.port)" : "\(peerHost):\(proxied.port)"
         }
         if let tls {
             identity = tls.peerIdentity()
             serverName = tls.serverName
             if identity.verified { runtime.lastSeen?.saw(certificateSHA256: identity.leafSHA256) }
-            logger.debug("tls handshake complete", metadata: [
-                "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
-                "tls.version": "\(tls.protocolVersion)", "tls.cipher": "\(tls.cipher)", "tls.resumed": "\(tls.sessionReused)",
-                "peer.principal": "\(identity.principal ?? "-")", "peer.subject": "\(identity.subject)",
-            ])
+            logger.debug(
+                "tls handshake complete",
+                metadata: [
+                    "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
+                    "tls.version": "\(tls.protocolVersion)", "tls.cipher": "\(tls.cipher)",
+                    "tls.resumed": "\(tls.sessionReused)",
+                    "peer.principal": "\(identity.principal ?? "-")", "peer.subject": "\(identity.subject)",
+                ])
         }
         armTimer(runtime.settings.headerTimeout, reason: "no request within the header timeout")
     }
@@ -174,9 +183,12 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     func channel(_ channel: Channel, didFail reason: String) {
         if !channel.isOpen && tls != nil && !(tls?.isHandshakeComplete ?? true) {
             runtime.metrics.handshakeFailed(reason: reason)
-            logger.warning("tls handshake failed", metadata: [
-                "connection.id": "\(id)", "peer.address": "\(peerHost)", "listener.port": "\(listenPort)", "reason": "\(reason)",
-            ])
+            logger.warning(
+                "tls handshake failed",
+                metadata: [
+                    "connection.id": "\(id)", "peer.address": "\(peerHost)", "listener.port": "\(listenPort)",
+                    "reason": "\(reason)",
+                ])
         } else {
             logger.debug("connection failed", metadata: ["connection.id": "\(id)", "reason": "\(reason)"])
         }
@@ -219,7 +231,9 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
                 }
             }
             if !channel.isOpen { return }
-            if peerFinishedSending, exchange == nil, let event = try decoder.finishAtEOF(), case .end = event { requestEnd() }
+            if peerFinishedSending, exchange == nil, let event = try decoder.finishAtEOF(), case .end = event {
+                requestEnd()
+            }
         } catch let error as HTTPParseError {
             requestMalformed(error)
         } catch {
@@ -230,7 +244,9 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     }
 
     func requestMalformed(_ error: HTTPParseError) {
-        logger.info("malformed request", metadata: ["connection.id": "\(id)", "peer.address": "\(peerHost)", "reason": "\(error.reason)"])
+        logger.info(
+            "malformed request",
+            metadata: ["connection.id": "\(id)", "peer.address": "\(peerHost)", "reason": "\(error.reason)"])
         keepAlive = false
         if let exchange {
             if exchange.responseStarted {
@@ -244,8 +260,9 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8))
         } else {
             let head = RequestHead(method: "-", target: "-", headers: HTTPHeaders())
-            let exchange = Exchange(head: head, snapshot: runtime.current, startNanos: Clock.nowNanos(), requestID: Clock.uuid(),
-                                    normalizedPath: "-")
+            let exchange = Exchange(
+                head: head, snapshot: runtime.current, startNanos: Clock.nowNanos(), requestID: Clock.uuid(),
+                normalizedPath: "-")
             exchange.responseFlags = "DPE"
             exchange.responseDetails = "downstream_protocol_error"
             self.exchange = exchange
@@ -286,15 +303,20 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
 
     func logAccess(_ e: Exchange) {
         let duration = Int((Clock.nowNanos() - e.startNanos) / 1_000_000)
-        loop.requestMetrics(runtime.metrics).record(status: e.status, flags: e.responseFlags, principal: identity.principal,
-                                                    destination: e.destination?.destination.host, milliseconds: duration)
+        loop.requestMetrics(runtime.metrics).record(
+            status: e.status, flags: e.responseFlags, principal: identity.principal,
+            destination: e.destination?.destination.host, milliseconds: duration)
         guard runtime.accessLog.enabled else { return }
-        loop.accessLog.append(AccessLog.Entry(
-            method: e.head.method, path: e.head.target, protocolVersion: e.head.version.description, status: e.status,
-            flags: e.responseFlags, details: e.responseDetails, bytesReceived: e.bytesReceived, bytesSent: e.bytesSent,
-            durationMilliseconds: duration, forwardedFor: e.head.headers["x-forwarded-for"] ?? "-",
-            userAgent: e.head.headers["user-agent"] ?? "-", requestID: e.requestID, authority: e.head.authority ?? "-",
-            upstreamHost: e.upstreamHost, routeName: e.routeName ?? "-", peer: peerDescription,
-            serverName: serverName ?? "-", principal: identity.principal ?? "-"))
+        loop.accessLog.append(
+            AccessLog.Entry(
+                method: e.head.method, path: e.head.target, protocolVersion: e.head.version.description,
+                status: e.status,
+                flags: e.responseFlags, details: e.responseDetails, bytesReceived: e.bytesReceived,
+                bytesSent: e.bytesSent,
+                durationMilliseconds: duration, forwardedFor: e.head.headers["x-forwarded-for"] ?? "-",
+                userAgent: e.head.headers["user-agent"] ?? "-", requestID: e.requestID,
+                authority: e.head.authority ?? "-",
+                upstreamHost: e.upstreamHost, routeName: e.routeName ?? "-", peer: peerDescription,
+                serverName: serverName ?? "-", principal: identity.principal ?? "-"))
     }
 }

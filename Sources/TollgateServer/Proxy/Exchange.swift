@@ -1,8 +1,8 @@
 import HTTP1
+import TollgateConfig
 import TollgateCore
 import TollgatePolicy
 import TollgateRouting
-import TollgateConfig
 
 /// One request/response pair on a downstream connection, from head to the last byte of the
 /// response. Owned by the downstream connection, on its loop.
@@ -87,7 +87,9 @@ final class Exchange: @unchecked Sendable {
         let retryOn = plan.retries.retryOn
         // A pooled connection the upstream closed while idle: retried once more than the policy allows, but
         // only for idempotent methods, since the upstream may have seen the request before closing.
-        if reusedConnection && attempts <= plan.retries.attempts + 1 && Self.idempotentMethods.contains(head.method) { return true }
+        if reusedConnection && attempts <= plan.retries.attempts + 1 && Self.idempotentMethods.contains(head.method) {
+            return true
+        }
         guard attempts <= plan.retries.attempts else { return false }
         switch policy {
         case "connect-failure":

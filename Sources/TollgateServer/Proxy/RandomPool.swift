@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import Foundation
 internal import CLinux
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Random words for request ids and weighted picks, drawn from the kernel 4 KiB at a time: one
 /// `getrandom` per 256 request ids instead of three system calls per request. Shared by the loops

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import HTTP1
 import TollgateCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What an upstream connection reports to the exchange using it. Called on the loop.
 protocol UpstreamDelegate: AnyObject {
@@ -69,10 +70,12 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
         System.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
         do {
             let state = try System.connect(fd, to: endpoint)
-            channel = Channel(fd: fd, loop: loop, transport: PlainTransport(fd: fd), peer: endpoint, connecting: {
-                if case .wouldBlock = state { return true }
-                return false
-            }())
+            channel = Channel(
+                fd: fd, loop: loop, transport: PlainTransport(fd: fd), peer: endpoint,
+                connecting: {
+                    if case .wouldBlock = state { return true }
+                    return false
+                }())
         } catch let error as SystemError {
             System.close(fd)
             throw UpstreamFailure(kind: .connectFailure, detail: "delayed connect error: \(error.errno)")
@@ -185,8 +188,11 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
         connectTimer?.cancel()
         if !isConnected {
             let errno = channel.connectErrno
-            d?.upstream(self, didFail: UpstreamFailure(kind: .connectFailure,
-                                                       detail: errno != 0 ? "delayed connect error: \(errno)" : reason))
+            d?.upstream(
+                self,
+                didFail: UpstreamFailure(
+                    kind: .connectFailure,
+                    detail: errno != 0 ? "delayed connect error: \(errno)" : reason))
         } else {
             d?.upstream(self, didFail: UpstreamFailure(kind: .connectionTermination, detail: nil))
         }

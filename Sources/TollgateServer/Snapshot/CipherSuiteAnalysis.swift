@@ -10,11 +10,14 @@ enum CipherSuiteAnalysis {
         for gateway in model.gateways {
             for (serverIndex, server) in gateway.servers.enumerated() {
                 guard let tls = server.tls, !tls.cipherSuites.isEmpty else { continue }
-                let found = CipherSuitePolicy.findings(tls.cipherSuites, defaultSecurityLevel: CipherSuiteCatalog.defaultSecurityLevel,
-                                                       expand: CipherSuiteCatalog.expand)
+                let found = CipherSuitePolicy.findings(
+                    tls.cipherSuites, defaultSecurityLevel: CipherSuiteCatalog.defaultSecurityLevel,
+                    expand: CipherSuiteCatalog.expand)
                 for (index, message) in found {
-                    out.append(Diagnostic(.warning, file: gateway.meta.file, line: tls.cipherSuiteLines[safe: index] ?? server.line,
-                                          path: "spec.servers[\(serverIndex)].tls.cipherSuites[\(index)]", message))
+                    out.append(
+                        Diagnostic(
+                            .warning, file: gateway.meta.file, line: tls.cipherSuiteLines[safe: index] ?? server.line,
+                            path: "spec.servers[\(serverIndex)].tls.cipherSuites[\(index)]", message))
                 }
             }
         }

@@ -14,7 +14,8 @@ public enum ConfigFiles {
             }
             if isDirectory.boolValue {
                 let entries = try fm.contentsOfDirectory(atPath: path).sorted()
-                for entry in entries where (entry.hasSuffix(".yaml") || entry.hasSuffix(".yml")) && !entry.hasPrefix(".") {
+                for entry in entries
+                where (entry.hasSuffix(".yaml") || entry.hasSuffix(".yml")) && !entry.hasPrefix(".") {
                     files.append((path as NSString).appendingPathComponent(entry))
                 }
             } else {

@@ -55,14 +55,18 @@ public final class ConfigSnapshot: Sendable {
             sha.update(Array("port \(listener.plan.declaredPort)".utf8) + [0])
             for entry in listener.tls?.entries ?? [] {
                 let settings = entry.context.settings
-                for part in [settings.certificateChainPEM, settings.clientCAPEM ?? [], settings.crlPEM ?? []] { sha.update(part + [0]) }
+                for part in [settings.certificateChainPEM, settings.clientCAPEM ?? [], settings.crlPEM ?? []] {
+                    sha.update(part + [0])
+                }
             }
         }
         return sha.finalizeHex()
     }
 
-    init(generation: Int, model: ConfigModel, listeners: [Int: ListenerRuntime], upstreams: UpstreamCatalog,
-         authorization: AuthorizationEngine, destinationWarnings: [Diagnostic], digest: String) {
+    init(
+        generation: Int, model: ConfigModel, listeners: [Int: ListenerRuntime], upstreams: UpstreamCatalog,
+        authorization: AuthorizationEngine, destinationWarnings: [Diagnostic], digest: String
+    ) {
         self.digest = digest
         self.generation = generation
         self.model = model
@@ -74,18 +78,24 @@ public final class ConfigSnapshot: Sendable {
 
     /// The same configuration with freshly resolved upstream endpoints.
     func replacingUpstreams(_ upstreams: UpstreamCatalog) -> ConfigSnapshot {
-        ConfigSnapshot(generation: generation, model: model, listeners: listeners, upstreams: upstreams, authorization: authorization,
-                       destinationWarnings: destinationWarnings, digest: digest)
+        ConfigSnapshot(
+            generation: generation, model: model, listeners: listeners, upstreams: upstreams,
+            authorization: authorization,
+            destinationWarnings: destinationWarnings, digest: digest)
     }
 
     /// Everything `tollgate validate` reports about a configuration that loaded: skipped kinds, references
     /// and routes (`ConfigAnalysis`), certificates, destinations that do not resolve, policies that do not apply.
     public func analysis() -> [Diagnostic] {
-        var out = model.notices + ConfigAnalysis.findings(model) + CredentialAnalysis.findings(self) + CipherSuiteAnalysis.findings(model)
+        var out =
+            model.notices + ConfigAnalysis.findings(model) + CredentialAnalysis.findings(self)
+            + CipherSuiteAnalysis.findings(model)
         out += destinationWarnings
         out += authorization.skipped.map { skipped in
             let meta = model.authorizationPolicies.first { $0.meta.qualifiedName == skipped.name }?.meta
-            return Diagnostic(.notice, file: meta?.file ?? "-", line: meta?.line, path: "", "AuthorizationPolicy \(skipped.name) does not apply: \(skipped.reason)")
+            return Diagnostic(
+                .notice, file: meta?.file ?? "-", line: meta?.line, path: "",
+                "AuthorizationPolicy \(skipped.name) does not apply: \(skipped.reason)")
         }
         return out
     }
@@ -97,8 +107,9 @@ public final class ConfigSnapshot: Sendable {
         let model = try ConfigLoader.load(sources)
         let plans = try ListenerPlan.plan(model, portMap: settings.portMap)
         let base = baseDirectory(settings)
-        let credentials = CredentialStore(directory: settings.credentialsDirectory ?? defaultCredentialsDirectory(settings),
-                                          secrets: model.secrets)
+        let credentials = CredentialStore(
+            directory: settings.credentialsDirectory ?? defaultCredentialsDirectory(settings),
+            secrets: model.secrets)
         var listeners: [Int: ListenerRuntime] = [:]
         var errors: [Diagnostic] = []
         for plan in plans {
@@ -109,11 +120,15 @@ public final class ConfigSnapshot: Sendable {
                     do {
                         let context = try tlsContext(server, credentials: credentials, base: base)
                         entries.append(TLSServerGroup.Entry(hosts: server.server.hosts, context: context))
-                        uris.append(context.certificateSummary.subjectAltNames.compactMap {
-                            if case .uniformResourceIdentifier(let u) = $0 { u } else { nil }
-                        })
+                        uris.append(
+                            context.certificateSummary.subjectAltNames.compactMap {
+                                if case .uniformResourceIdentifier(let u) = $0 { u } else { nil }
+                            })
                     } catch {
-                        errors.append(Diagnostic(.error, file: server.file, line: server.server.line, path: "spec.servers.tls", "\(error)"))
+                        errors.append(
+                            Diagnostic(
+                                .error, file: server.file, line: server.server.line, path: "spec.servers.tls",
+                                "\(error)"))
                     }
                 }
                 guard entries.count == plan.servers.count else { continue }
@@ -122,23 +137,30 @@ public final class ConfigSnapshot: Sendable {
                     let tables = plan.servers.indices.map { block in
                         RouteTable(servers: [plan.servers[block]], portBlocks: (group.selector, block), model: model)
                     }
-                    listeners[plan.listenPort] = ListenerRuntime(plan: plan, tls: group, routeTables: tables, gatewayURIs: uris)
+                    listeners[plan.listenPort] = ListenerRuntime(
+                        plan: plan, tls: group, routeTables: tables, gatewayURIs: uris)
                 } catch {
-                    errors.append(Diagnostic(.error, file: plan.servers[0].file, line: plan.servers[0].server.line, path: "spec.servers.tls",
-                                             "\(error)"))
+                    errors.append(
+                        Diagnostic(
+                            .error, file: plan.servers[0].file, line: plan.servers[0].server.line,
+                            path: "spec.servers.tls",
+                            "\(error)"))
                 }
             } else {
-                listeners[plan.listenPort] = ListenerRuntime(plan: plan, tls: nil, routeTables: [RouteTable(servers: plan.servers, model: model)],
-                                                             gatewayURIs: [[]])
+                listeners[plan.listenPort] = ListenerRuntime(
+                    plan: plan, tls: nil, routeTables: [RouteTable(servers: plan.servers, model: model)],
+                    gatewayURIs: [[]])
             }
         }
         if !errors.isEmpty { throw ConfigError(errors) }
         let (upstreams, warnings) = UpstreamCatalog.build(model: model, services: settings.services)
-        let authorization = AuthorizationEngine(policies: model.authorizationPolicies, labels: settings.labels,
-                                                namespace: settings.namespace, rootNamespace: settings.rootNamespace)
-        return ConfigSnapshot(generation: generation, model: model, listeners: listeners, upstreams: upstreams,
-                              authorization: authorization, destinationWarnings: warnings,
-                              digest: digest(sources: sources, listeners: listeners))
+        let authorization = AuthorizationEngine(
+            policies: model.authorizationPolicies, labels: settings.labels,
+            namespace: settings.namespace, rootNamespace: settings.rootNamespace)
+        return ConfigSnapshot(
+            generation: generation, model: model, listeners: listeners, upstreams: upstreams,
+            authorization: authorization, destinationWarnings: warnings,
+            digest: digest(sources: sources, listeners: listeners))
     }
 
     /// The folder relative paths in the configuration are resolved against: the first config folder.
@@ -155,14 +177,19 @@ public final class ConfigSnapshot: Sendable {
         (baseDirectory(settings) as NSString).appendingPathComponent("credentials")
     }
 
-    static func tlsContext(_ server: ListenerPlan.Server, credentials: CredentialStore, base: String) throws -> TLSServerContext {
-        guard let tls = server.server.tls, let mode = tls.mode else { throw CredentialError("HTTPS server without tls.mode") }
+    static func tlsContext(_ server: ListenerPlan.Server, credentials: CredentialStore, base: String) throws
+        -> TLSServerContext
+    {
+        guard let tls = server.server.tls, let mode = tls.mode else {
+            throw CredentialError("HTTPS server without tls.mode")
+        }
         let credential: Credential
         if let name = tls.credentialName {
             credential = try credentials.credential(named: name)
         } else {
-            credential = try CredentialStore.files(certificate: tls.serverCertificate ?? "", key: tls.privateKey ?? "",
-                                                   ca: tls.caCertificates, crl: tls.caCrl, relativeTo: base)
+            credential = try CredentialStore.files(
+                certificate: tls.serverCertificate ?? "", key: tls.privateKey ?? "",
+                ca: tls.caCertificates, crl: tls.caCrl, relativeTo: base)
         }
         var clientCA = credential.caCertificates
         var crl = credential.crl
@@ -178,12 +205,15 @@ public final class ConfigSnapshot: Sendable {
         case .optionalMutual: authentication = .optional
         }
         if authentication != .none && clientCA == nil {
-            throw CredentialError("\(mode.rawValue) needs a client CA: \(credential.source) has no ca.crt and no caCertificates is set")
+            throw CredentialError(
+                "\(mode.rawValue) needs a client CA: \(credential.source) has no ca.crt and no caCertificates is set")
         }
-        func version(_ v: ServerTLSSettings.ProtocolVersion?, default d: TLSServerSettings.ProtocolVersion) -> TLSServerSettings.ProtocolVersion {
+        func version(_ v: ServerTLSSettings.ProtocolVersion?, default d: TLSServerSettings.ProtocolVersion)
+            -> TLSServerSettings.ProtocolVersion
+        {
             switch v {
-            case .v1_3?: .tls13
-            case .v1_2?: .tls12
+            case .tls13?: .tls13
+            case .tls12?: .tls12
             default: d
             }
         }

@@ -11,20 +11,30 @@ enum CredentialAnalysis {
             for (server, entry) in zip(listener.plan.servers, group.entries) {
                 let summary = entry.context.certificateSummary
                 func note(_ severity: Diagnostic.Severity, _ message: String) {
-                    out.append(Diagnostic(severity, file: server.file, line: server.server.line, path: "spec.servers.tls", message))
+                    out.append(
+                        Diagnostic(
+                            severity, file: server.file, line: server.server.line, path: "spec.servers.tls", message))
                 }
                 if let notAfter = summary.notAfter {
                     let remaining = TimeInterval(notAfter) - now.timeIntervalSince1970
                     if remaining < 0 {
-                        note(.error, "the server certificate \(summary.subject) expired on \(ExplainPage.date(notAfter))")
+                        note(
+                            .error, "the server certificate \(summary.subject) expired on \(ExplainPage.date(notAfter))"
+                        )
                     } else if remaining < 15 * 86_400 {
-                        note(.warning, "the server certificate \(summary.subject) expires on \(ExplainPage.date(notAfter)), in \(Int(remaining / 86_400)) days")
+                        note(
+                            .warning,
+                            "the server certificate \(summary.subject) expires on \(ExplainPage.date(notAfter)), in \(Int(remaining / 86_400)) days"
+                        )
                     }
                 }
                 for host in server.server.hosts where host != "*" {
                     let probe = host.hasPrefix("*.") ? "x" + host.dropFirst(1) : host
                     if !summary.covers(host: probe) {
-                        note(.warning, "the server certificate (\(summary.subject)) does not cover host \(host): browsers will refuse it")
+                        note(
+                            .warning,
+                            "the server certificate (\(summary.subject)) does not cover host \(host): browsers will refuse it"
+                        )
                     }
                 }
             }

@@ -46,17 +46,24 @@ public struct CredentialStore: Sendable {
 
     public func credential(named name: String) throws -> Credential {
         guard let keys = keys(name) else {
-            throw CredentialError("credential '\(name)' not found: no folder \((directory as NSString).appendingPathComponent(name)) and no Secret named \(name)")
+            throw CredentialError(
+                "credential '\(name)' not found: no folder \((directory as NSString).appendingPathComponent(name)) and no Secret named \(name)"
+            )
         }
-        let cert: [UInt8], key: [UInt8]
+        let cert: [UInt8]
+        let key: [UInt8]
         if let c = keys["cert"], let k = keys["key"] {
             (cert, key) = (c, k)
         } else if let c = keys["tls.crt"], let k = keys["tls.key"] {
             (cert, key) = (c, k)
         } else {
-            throw CredentialError("credential '\(name)' (\(location(name))) has no tls.crt and tls.key (found: \(keys.keys.sorted().joined(separator: ", ")))")
+            throw CredentialError(
+                "credential '\(name)' (\(location(name))) has no tls.crt and tls.key (found: \(keys.keys.sorted().joined(separator: ", ")))"
+            )
         }
-        guard !cert.isEmpty, !key.isEmpty else { throw CredentialError("credential '\(name)' has an empty certificate or key") }
+        guard !cert.isEmpty, !key.isEmpty else {
+            throw CredentialError("credential '\(name)' has an empty certificate or key")
+        }
         var ca = keys["cacert"] ?? keys["ca.crt"]
         var crl = keys["crl"] ?? keys["ca.crl"]
         if let caKeys = self.keys("\(name)-cacert") {
@@ -67,10 +74,13 @@ public struct CredentialStore: Sendable {
     }
 
     /// File-mode settings (`serverCertificate`, `privateKey`, `caCertificates`, `caCrl`).
-    public static func files(certificate: String, key: String, ca: String?, crl: String?, relativeTo base: String) throws -> Credential {
+    public static func files(certificate: String, key: String, ca: String?, crl: String?, relativeTo base: String)
+        throws -> Credential
+    {
         func read(_ path: String) throws -> [UInt8] { try readFile(path, relativeTo: base) }
-        return Credential(certificateChain: try read(certificate), privateKey: try read(key), caCertificates: try ca.map(read),
-                          crl: try crl.map(read), source: certificate)
+        return Credential(
+            certificateChain: try read(certificate), privateKey: try read(key), caCertificates: try ca.map(read),
+            crl: try crl.map(read), source: certificate)
     }
 }
 
@@ -78,7 +88,9 @@ extension CredentialStore {
     /// One file named by a Gateway's file-mode field, relative paths resolved against the config folder.
     public static func readFile(_ path: String, relativeTo base: String) throws -> [UInt8] {
         let full = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
-        guard let data = FileManager.default.contents(atPath: full) else { throw CredentialError("cannot read \(full)") }
+        guard let data = FileManager.default.contents(atPath: full) else {
+            throw CredentialError("cannot read \(full)")
+        }
         return Array(data)
     }
 }

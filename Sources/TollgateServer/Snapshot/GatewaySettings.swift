@@ -32,12 +32,15 @@ public struct GatewaySettings: Sendable {
     /// empty: no PROXY protocol, clients connect directly.
     public var proxyProtocolSources: [CIDR] = []
 
-    public init(configPaths: [String], credentialsDirectory: String? = nil, portMap: [Int: Int] = [:],
-                services: [String: (host: String, port: Int)] = [:], bindAddress: String = "0.0.0.0", loops: Int = 2,
-                limits: HTTPLimits = HTTPLimits(), trustedProxies: Int = 0, labels: [String: String] = ["istio": "ingressgateway"],
-                namespace: String = "istio-system", rootNamespace: String = "istio-system", headerTimeout: Int = 60_000,
-                idleTimeout: Int = 300_000, streamIdleTimeout: Int = 300_000, connectTimeout: Int = 10_000,
-                maxConnections: Int = GatewaySettings.defaultMaxConnections()) {
+    public init(
+        configPaths: [String], credentialsDirectory: String? = nil, portMap: [Int: Int] = [:],
+        services: [String: (host: String, port: Int)] = [:], bindAddress: String = "0.0.0.0", loops: Int = 2,
+        limits: HTTPLimits = HTTPLimits(), trustedProxies: Int = 0,
+        labels: [String: String] = ["istio": "ingressgateway"],
+        namespace: String = "istio-system", rootNamespace: String = "istio-system", headerTimeout: Int = 60_000,
+        idleTimeout: Int = 300_000, streamIdleTimeout: Int = 300_000, connectTimeout: Int = 10_000,
+        maxConnections: Int = GatewaySettings.defaultMaxConnections()
+    ) {
         self.configPaths = configPaths
         self.credentialsDirectory = credentialsDirectory
         self.portMap = portMap

@@ -23,12 +23,15 @@ public struct UpstreamCatalog: Sendable {
 
     /// Whether two catalogs resolve every destination to the same endpoints.
     func sameEndpoints(as other: UpstreamCatalog) -> Bool {
-        clusters.count == other.clusters.count && clusters.allSatisfy { other.clusters[$0.key]?.endpoints == $0.value.endpoints }
+        clusters.count == other.clusters.count
+            && clusters.allSatisfy { other.clusters[$0.key]?.endpoints == $0.value.endpoints }
     }
 
     /// Resolves every destination named by a VirtualService route: ServiceEntry endpoints first,
     /// then `--service NAME=HOST:PORT` mappings, then the name itself as a DNS host. Blocks on DNS.
-    public static func build(model: ConfigModel, services: [String: (host: String, port: Int)]) -> (UpstreamCatalog, [Diagnostic]) {
+    public static func build(model: ConfigModel, services: [String: (host: String, port: Int)]) -> (
+        UpstreamCatalog, [Diagnostic]
+    ) {
         var catalog = UpstreamCatalog()
         var warnings: [Diagnostic] = []
         for vs in model.virtualServices {
@@ -38,8 +41,11 @@ public struct UpstreamCatalog: Sendable {
                     guard catalog.clusters[key] == nil else { continue }
                     let cluster = resolve(destination, model: model, services: services)
                     if let error = cluster.resolutionError {
-                        warnings.append(Diagnostic(.warning, file: vs.meta.file, line: route.line, path: "spec.http[\(index)].route",
-                            "destination \(destination.host)\(destination.port.map { ":\($0)" } ?? "") has no endpoint (requests get 503): \(error)"))
+                        warnings.append(
+                            Diagnostic(
+                                .warning, file: vs.meta.file, line: route.line, path: "spec.http[\(index)].route",
+                                "destination \(destination.host)\(destination.port.map { ":\($0)" } ?? "") has no endpoint (requests get 503): \(error)"
+                            ))
                     }
                     catalog.clusters[key] = cluster
                 }
@@ -48,12 +54,17 @@ public struct UpstreamCatalog: Sendable {
         return (catalog, warnings)
     }
 
-    static func resolve(_ d: Destination, model: ConfigModel, services: [String: (host: String, port: Int)]) -> UpstreamCluster {
+    static func resolve(_ d: Destination, model: ConfigModel, services: [String: (host: String, port: Int)])
+        -> UpstreamCluster
+    {
         let name = "outbound|\(d.port.map(String.init) ?? "")||\(d.host)"
         if let entry = model.serviceEntries.first(where: { $0.hosts.contains(d.host) }) {
             guard let targets = entry.endpoints(forPort: d.port) else {
-                return UpstreamCluster(name: name, endpoints: [], resolutionError:
-                    "ServiceEntry \(entry.meta.qualifiedName) has no port \(d.port.map(String.init) ?? "(several ports: name one)")")
+                return UpstreamCluster(
+                    name: name, endpoints: [],
+                    resolutionError:
+                        "ServiceEntry \(entry.meta.qualifiedName) has no port \(d.port.map(String.init) ?? "(several ports: name one)")"
+                )
             }
             var addresses: [SocketAddress] = []
             var errors: [String] = []
@@ -66,24 +77,33 @@ public struct UpstreamCatalog: Sendable {
                     errors.append("\(error)")
                 }
             }
-            return UpstreamCluster(name: name, endpoints: addresses, resolutionError: addresses.isEmpty ? errors.joined(separator: "; ") : nil)
+            return UpstreamCluster(
+                name: name, endpoints: addresses,
+                resolutionError: addresses.isEmpty ? errors.joined(separator: "; ") : nil)
         }
         if let mapped = services[d.host] ?? services[shortName(d.host)] {
             do {
-                return UpstreamCluster(name: name, endpoints: try SocketAddress.resolve(host: mapped.host, port: mapped.port), resolutionError: nil)
+                return UpstreamCluster(
+                    name: name, endpoints: try SocketAddress.resolve(host: mapped.host, port: mapped.port),
+                    resolutionError: nil)
             } catch {
                 return UpstreamCluster(name: name, endpoints: [], resolutionError: "\(error)")
             }
         }
         guard let port = d.port else {
-            return UpstreamCluster(name: name, endpoints: [], resolutionError:
-                "no ServiceEntry or --service mapping for \(d.host), and no destination port to connect to")
+            return UpstreamCluster(
+                name: name, endpoints: [],
+                resolutionError:
+                    "no ServiceEntry or --service mapping for \(d.host), and no destination port to connect to")
         }
         do {
-            return UpstreamCluster(name: name, endpoints: try SocketAddress.resolve(host: d.host, port: port), resolutionError: nil)
+            return UpstreamCluster(
+                name: name, endpoints: try SocketAddress.resolve(host: d.host, port: port), resolutionError: nil)
         } catch {
-            return UpstreamCluster(name: name, endpoints: [], resolutionError:
-                "\(error) (add a ServiceEntry or --service \(d.host)=HOST:PORT)")
+            return UpstreamCluster(
+                name: name, endpoints: [],
+                resolutionError:
+                    "\(error) (add a ServiceEntry or --service \(d.host)=HOST:PORT)")
         }
     }
 

@@ -1,8 +1,13 @@
 /// What a certificate should say. Pure values; `PKI` turns them into keys and certificates.
 public struct CertificateSpec: Sendable, Equatable {
     public enum Usage: String, Sendable, CaseIterable {
-        case serverAuth = "server auth", clientAuth = "client auth", digitalSignature = "digital signature",
-             keyEncipherment = "key encipherment", certSign = "cert sign", crlSign = "crl sign"
+        case serverAuth = "server auth"
+        case clientAuth = "client auth"
+        case digitalSignature = "digital signature"
+        case
+            keyEncipherment = "key encipherment"
+        case certSign = "cert sign"
+        case crlSign = "crl sign"
     }
 
     public var commonName: String
@@ -16,9 +21,12 @@ public struct CertificateSpec: Sendable, Equatable {
     public var key: KeyAlgorithm
     public var keyEncoding: KeyEncoding
 
-    public init(commonName: String, isCA: Bool = false, dnsNames: [String] = [], ipAddresses: [String] = [], uris: [String] = [],
-                emailAddresses: [String] = [], usages: Set<Usage> = [], validitySeconds: Int64 = 90 * 86_400,
-                key: KeyAlgorithm = .ecdsa(curve: .p256), keyEncoding: KeyEncoding = .pkcs8) {
+    public init(
+        commonName: String, isCA: Bool = false, dnsNames: [String] = [], ipAddresses: [String] = [],
+        uris: [String] = [],
+        emailAddresses: [String] = [], usages: Set<Usage> = [], validitySeconds: Int64 = 90 * 86_400,
+        key: KeyAlgorithm = .ecdsa(curve: .p256), keyEncoding: KeyEncoding = .pkcs8
+    ) {
         self.commonName = commonName
         self.isCA = isCA
         self.dnsNames = dnsNames
@@ -33,7 +41,10 @@ public struct CertificateSpec: Sendable, Equatable {
 }
 
 public enum KeyAlgorithm: Sendable, Equatable, CustomStringConvertible {
-    public enum Curve: String, Sendable { case p256 = "P-256", p384 = "P-384" }
+    public enum Curve: String, Sendable {
+        case p256 = "P-256"
+        case p384 = "P-384"
+    }
 
     case rsa(bits: Int)
     case ecdsa(curve: Curve)
@@ -59,7 +70,10 @@ public enum KeyAlgorithm: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// PEM form of a private key: PKCS#1 / SEC 1 (`BEGIN RSA PRIVATE KEY`) or PKCS#8 (`BEGIN PRIVATE KEY`).
-public enum KeyEncoding: String, Sendable { case pkcs1 = "PKCS1", pkcs8 = "PKCS8" }
+public enum KeyEncoding: String, Sendable {
+    case pkcs1 = "PKCS1"
+    case pkcs8 = "PKCS8"
+}
 
 /// A certificate and its key, PEM, as a credential folder holds them.
 public struct IssuedCredential: Sendable {

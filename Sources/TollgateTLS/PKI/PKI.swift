@@ -5,8 +5,10 @@ import TollgateCore
 public enum PKI {
     /// Issues `spec`, signed by `authority` (self-signed when nil). `reusingKey` keeps an existing key,
     /// as a CA renewal must so that certificates it issued still chain to it.
-    public static func issue(_ spec: CertificateSpec, signedBy authority: CertificateAuthority?, reusingKey: [UInt8]? = nil,
-                             backdateSeconds: Int = 300) throws -> IssuedCredential {
+    public static func issue(
+        _ spec: CertificateSpec, signedBy authority: CertificateAuthority?, reusingKey: [UInt8]? = nil,
+        backdateSeconds: Int = 300
+    ) throws -> IssuedCredential {
         ERR_clear_error()
         let key = try reusingKey.map { try PrivateKey.parse(pem: $0) } ?? generateKey(spec.key)
         let signerKey = try authority.map { try PrivateKey.parse(pem: $0.privateKeyPEM) } ?? key
@@ -45,9 +47,10 @@ public enum PKI {
         }
         guard X509_sign(x509, signerKey.pointer, EVP_sha256()) > 0 else { throw TLSError("signing failed") }
         let certPEM = Array(readMemoryBIO { _ = PEM_write_bio_X509($0, x509) }.utf8)
-        return IssuedCredential(certificatePEM: certPEM, privateKeyPEM: try encode(key, spec.keyEncoding),
-                                caPEM: authority.map { Array(firstPEMBlock($0.certificatePEM)) } ?? certPEM,
-                                serialHex: serialHex, notAfter: epochSeconds(X509_get0_notAfter(x509)) ?? 0)
+        return IssuedCredential(
+            certificatePEM: certPEM, privateKeyPEM: try encode(key, spec.keyEncoding),
+            caPEM: authority.map { Array(firstPEMBlock($0.certificatePEM)) } ?? certPEM,
+            serialHex: serialHex, notAfter: epochSeconds(X509_get0_notAfter(x509)) ?? 0)
     }
 
     static func extensions(_ spec: CertificateSpec, isRSA: Bool) -> [(Int32, String)] {
@@ -58,14 +61,17 @@ public enum PKI {
         } else {
             list.append((NID_basic_constraints, "critical,CA:FALSE"))
             var usage = ["digitalSignature"]
-            if isRSA && (spec.usages.contains(.keyEncipherment) || spec.usages.contains(.serverAuth)) { usage.append("keyEncipherment") }
+            if isRSA && (spec.usages.contains(.keyEncipherment) || spec.usages.contains(.serverAuth)) {
+                usage.append("keyEncipherment")
+            }
             list.append((NID_key_usage, "critical," + usage.joined(separator: ",")))
             var eku: [String] = []
             if spec.usages.contains(.serverAuth) { eku.append("serverAuth") }
             if spec.usages.contains(.clientAuth) { eku.append("clientAuth") }
             if !eku.isEmpty { list.append((NID_ext_key_usage, eku.joined(separator: ","))) }
         }
-        let sans = spec.dnsNames.map { "DNS:\($0)" } + spec.ipAddresses.map { "IP:\($0)" } + spec.uris.map { "URI:\($0)" }
+        let sans =
+            spec.dnsNames.map { "DNS:\($0)" } + spec.ipAddresses.map { "IP:\($0)" } + spec.uris.map { "URI:\($0)" }
             + spec.emailAddresses.map { "email:\($0)" }
         if !sans.isEmpty { list.append((NID_subject_alt_name, sans.joined(separator: ","))) }
         list.append((NID_subject_key_identifier, "hash"))
@@ -79,7 +85,9 @@ public enum PKI {
         case .rsa: typeName = "RSA"
         case .ecdsa: typeName = "EC"
         }
-        guard let ctx = EVP_PKEY_CTX_new_from_name(nil, typeName, nil) else { throw TLSError("cannot create a key context") }
+        guard let ctx = EVP_PKEY_CTX_new_from_name(nil, typeName, nil) else {
+            throw TLSError("cannot create a key context")
+        }
         defer { EVP_PKEY_CTX_free(ctx) }
         guard EVP_PKEY_keygen_init(ctx) == 1 else { throw TLSError("cannot start key generation") }
         switch algorithm {
@@ -88,7 +96,9 @@ public enum PKI {
                 throw TLSError("unsupported RSA size \(bits)")
             }
         case .ecdsa(let curve):
-            guard EVP_PKEY_CTX_set_group_name(ctx, curve.rawValue) == 1 else { throw TLSError("unsupported curve \(curve.rawValue)") }
+            guard EVP_PKEY_CTX_set_group_name(ctx, curve.rawValue) == 1 else {
+                throw TLSError("unsupported curve \(curve.rawValue)")
+            }
         }
         var key: OpaquePointer?
         guard EVP_PKEY_generate(ctx, &key) == 1, let key else { throw TLSError("key generation failed") }
@@ -110,7 +120,8 @@ public enum PKI {
     static func setRandomSerial(_ x509: OpaquePointer) throws -> String {
         guard let bn = BN_new() else { throw TLSError("cannot allocate a number") }
         defer { BN_free(bn) }
-        guard BN_rand(bn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) == 1, let serial = BN_to_ASN1_INTEGER(bn, nil) else {
+        guard BN_rand(bn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) == 1, let serial = BN_to_ASN1_INTEGER(bn, nil)
+        else {
             throw TLSError("cannot draw a serial number")
         }
         defer { ASN1_INTEGER_free(serial) }

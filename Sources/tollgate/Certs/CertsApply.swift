@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import TollgateCore
 import TollgateConfig
+import TollgateCore
 import TollgateServer
 import TollgateTLS
 
@@ -32,7 +32,9 @@ struct CertsApply: ParsableCommand {
             FileHandle.standardError.write(Data("\(error.description)\n".utf8))
             throw ExitCode(1)
         }
-        guard !manifests.certificates.isEmpty else { throw CertsError("no cert-manager Certificate found in \(files.joined(separator: ", "))") }
+        guard !manifests.certificates.isEmpty else {
+            throw CertsError("no cert-manager Certificate found in \(files.joined(separator: ", "))")
+        }
         let plan = try CertificatePlan(manifests: manifests, directory: out, force: force, now: Date())
         for warning in plan.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         let results = try plan.issue()
@@ -41,14 +43,20 @@ struct CertsApply: ParsableCommand {
             let folder = CredentialFolder(out, certificate.secretName)
             switch outcome {
             case .kept(let until):
-                print("kept \(folder.url.path) (\(certificate.name)): valid until \(until), renewal due from \(plan.renewalDate(certificate, notAfter: until))")
+                print(
+                    "kept \(folder.url.path) (\(certificate.name)): valid until \(until), renewal due from \(plan.renewalDate(certificate, notAfter: until))"
+                )
             case .issued(let credential, let reason):
                 try folder.write(credential)
                 if let signer = plan.signerFolder(of: certificate) {
-                    try IssuedIndex(ca: CredentialFolder(out, signer)).append(name: folder.name, kind: certificate.isCA ? "ca" : (certificate.uris.isEmpty ? "server" : "client"),
-                                                                             credential)
+                    try IssuedIndex(ca: CredentialFolder(out, signer)).append(
+                        name: folder.name,
+                        kind: certificate.isCA ? "ca" : (certificate.uris.isEmpty ? "server" : "client"),
+                        credential)
                 }
-                print("issued \(folder.url.path) (\(certificate.name)): \(reason); serial \(credential.serialHex), valid until \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(credential.notAfter))))")
+                print(
+                    "issued \(folder.url.path) (\(certificate.name)): \(reason); serial \(credential.serialHex), valid until \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(credential.notAfter))))"
+                )
             }
         }
     }
@@ -66,7 +74,9 @@ struct CertificatePlan {
 
     /// The credential folder of the CA that signs `certificate`; nil when it is self-signed.
     func signerFolder(of certificate: CertManagerCertificate) -> String? {
-        guard case .ca(let secretName)? = issuers["\(certificate.issuerKind)/\(certificate.issuerName)"]?.kind else { return nil }
+        guard case .ca(let secretName)? = issuers["\(certificate.issuerKind)/\(certificate.issuerName)"]?.kind else {
+            return nil
+        }
         return secretName
     }
     let directory: String
@@ -74,9 +84,14 @@ struct CertificatePlan {
     let now: Date
     var warnings: [String] = []
 
-    init(manifests: (issuers: [CertManagerIssuer], certificates: [CertManagerCertificate]), directory: String, force: Bool, now: Date) throws {
+    init(
+        manifests: (issuers: [CertManagerIssuer], certificates: [CertManagerCertificate]), directory: String,
+        force: Bool, now: Date
+    ) throws {
         var byName: [String: CertManagerIssuer] = [:]
-        for issuer in manifests.issuers { byName["\(issuer.clusterScoped ? "ClusterIssuer" : "Issuer")/\(issuer.name)"] = issuer }
+        for issuer in manifests.issuers {
+            byName["\(issuer.clusterScoped ? "ClusterIssuer" : "Issuer")/\(issuer.name)"] = issuer
+        }
         issuers = byName
         certificates = manifests.certificates
         self.directory = directory
@@ -84,10 +99,14 @@ struct CertificatePlan {
         self.now = now
         for cert in certificates {
             guard byName["\(cert.issuerKind)/\(cert.issuerName)"] != nil else {
-                throw CertsError("\(cert.file):\(cert.line ?? 0): Certificate \(cert.name): issuerRef \(cert.issuerKind) \(cert.issuerName) is not defined in the given manifests")
+                throw CertsError(
+                    "\(cert.file):\(cert.line ?? 0): Certificate \(cert.name): issuerRef \(cert.issuerKind) \(cert.issuerName) is not defined in the given manifests"
+                )
             }
             for name in cert.dnsNames where IPAddress(name) != nil {
-                warnings.append("Certificate \(cert.name): dnsNames entry \(name) is an IP address; like cert-manager, Tollgate writes it as a DNS name, which clients will not match against an IP — list it under ipAddresses")
+                warnings.append(
+                    "Certificate \(cert.name): dnsNames entry \(name) is an IP address; like cert-manager, Tollgate writes it as a DNS name, which clients will not match against an IP — list it under ipAddresses"
+                )
             }
         }
     }
@@ -98,23 +117,32 @@ struct CertificatePlan {
     }
 
     func spec(_ cert: CertManagerCertificate) -> CertificateSpec {
-        let key: KeyAlgorithm = cert.keyAlgorithm == "ECDSA" ? .ecdsa(curve: cert.keySize == 384 ? .p384 : .p256) : .rsa(bits: cert.keySize ?? 2048)
+        let key: KeyAlgorithm =
+            cert.keyAlgorithm == "ECDSA"
+            ? .ecdsa(curve: cert.keySize == 384 ? .p384 : .p256) : .rsa(bits: cert.keySize ?? 2048)
         var usages = Set(cert.usages.compactMap(CertificateSpec.Usage.init(rawValue:)))
         if cert.usages.isEmpty && !cert.isCA { usages = [.digitalSignature, .keyEncipherment] }
-        return CertificateSpec(commonName: cert.commonName ?? cert.dnsNames.first ?? cert.uris.first ?? cert.name, isCA: cert.isCA,
-                               dnsNames: cert.dnsNames, ipAddresses: cert.ipAddresses, uris: cert.uris, emailAddresses: cert.emailAddresses,
-                               usages: usages, validitySeconds: cert.durationSeconds, key: key,
-                               keyEncoding: cert.keyEncoding == "PKCS8" ? .pkcs8 : .pkcs1)
+        return CertificateSpec(
+            commonName: cert.commonName ?? cert.dnsNames.first ?? cert.uris.first ?? cert.name, isCA: cert.isCA,
+            dnsNames: cert.dnsNames, ipAddresses: cert.ipAddresses, uris: cert.uris,
+            emailAddresses: cert.emailAddresses,
+            usages: usages, validitySeconds: cert.durationSeconds, key: key,
+            keyEncoding: cert.keyEncoding == "PKCS8" ? .pkcs8 : .pkcs1)
     }
 
     /// Why an existing secret must be renewed, or nil to keep it.
-    func renewalReason(_ cert: CertManagerCertificate, existing: CredentialFolder, issuerRenewedWithNewKey: Bool) -> String? {
+    func renewalReason(_ cert: CertManagerCertificate, existing: CredentialFolder, issuerRenewedWithNewKey: Bool)
+        -> String?
+    {
         guard existing.exists, let pem = existing.readIfPresent("tls.crt"), existing.readIfPresent("tls.key") != nil,
-              let report = try? PKI.inspect(pem: pem, caPEM: nil) else { return "new" }
+            let report = try? PKI.inspect(pem: pem, caPEM: nil)
+        else { return "new" }
         if force { return "renewed (--force)" }
         if issuerRenewedWithNewKey { return "its issuer was created anew" }
         let notAfter = TimeInterval(report.summary.notAfter ?? 0)
-        if notAfter - now.timeIntervalSince1970 < TimeInterval(cert.renewBeforeSeconds) { return "renewed (inside renewBefore)" }
+        if notAfter - now.timeIntervalSince1970 < TimeInterval(cert.renewBeforeSeconds) {
+            return "renewed (inside renewBefore)"
+        }
         let wanted = spec(cert)
         let sans = report.summary.subjectAltNames
         let dns = sans.compactMap { if case .dnsName(let v) = $0 { v } else { nil } }
@@ -154,12 +182,17 @@ struct CertificatePlan {
                     let issued = try PKI.issue(spec(cert), signedBy: signer, reusingKey: reuse)
                     outcome = .issued(issued, reason: reason)
                     if cert.isCA {
-                        authorities[cert.secretName] = (CertificateAuthority(certificatePEM: issued.certificatePEM, privateKeyPEM: issued.privateKeyPEM),
-                                                        reuse == nil)
+                        authorities[cert.secretName] = (
+                            CertificateAuthority(
+                                certificatePEM: issued.certificatePEM, privateKeyPEM: issued.privateKeyPEM),
+                            reuse == nil
+                        )
                     }
                 } else {
                     let report = try PKI.inspect(pem: try folder.read("tls.crt"), caPEM: nil)
-                    outcome = .kept(until: ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(report.summary.notAfter ?? 0))))
+                    outcome = .kept(
+                        until: ISO8601DateFormatter().string(
+                            from: Date(timeIntervalSince1970: TimeInterval(report.summary.notAfter ?? 0))))
                     if cert.isCA { authorities[cert.secretName] = (try folder.authority, false) }
                 }
                 outcomes[cert.name + "/" + cert.namespace] = outcome
@@ -167,7 +200,9 @@ struct CertificatePlan {
                 progressed = true
             }
             if !progressed {
-                throw CertsError("cannot order the Certificates: \(pending.map(\.name).joined(separator: ", ")) wait for CAs that are never issued")
+                throw CertsError(
+                    "cannot order the Certificates: \(pending.map(\.name).joined(separator: ", ")) wait for CAs that are never issued"
+                )
             }
         }
         return certificates.map { ($0, outcomes[$0.name + "/" + $0.namespace]!) }

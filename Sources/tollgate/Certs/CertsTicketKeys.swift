@@ -22,7 +22,9 @@ struct CertsTicketKeys: ParsableCommand {
         guard (1...16).contains(keep) else { throw ValidationError("--keep must be 1-16") }
         var keys: [[UInt8]] = []
         if rotate {
-            guard let text = try? String(contentsOfFile: out, encoding: .utf8) else { throw CertsError("\(out): cannot read the key file to rotate") }
+            guard let text = try? String(contentsOfFile: out, encoding: .utf8) else {
+                throw CertsError("\(out): cannot read the key file to rotate")
+            }
             do {
                 keys = try SessionTicketKeyRing.parse(text)
             } catch {
@@ -35,7 +37,10 @@ struct CertsTicketKeys: ParsableCommand {
         let text = keys.map(Base64.encode).joined(separator: "\n") + "\n"
         // Written beside the file and renamed over it, so a watching gateway never reads half a file.
         let temporary = out + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        else {
             throw CertsError("\(temporary): cannot write")
         }
         guard rename(temporary, out) == 0 else {

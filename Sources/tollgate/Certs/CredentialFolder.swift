@@ -36,7 +36,9 @@ struct CredentialFolder {
         let staging = parent.appendingPathComponent(".\(name).staging-\(UUID().uuidString.prefix(8))")
         try fm.createDirectory(at: staging, withIntermediateDirectories: false)
         do {
-            var files: [String: [UInt8]] = ["tls.crt": credential.certificatePEM, "tls.key": credential.privateKeyPEM, "ca.crt": credential.caPEM]
+            var files: [String: [UInt8]] = [
+                "tls.crt": credential.certificatePEM, "tls.key": credential.privateKeyPEM, "ca.crt": credential.caPEM,
+            ]
             for (k, v) in extra { files[k] = v }
             // Keep files the folder already has and this write does not replace (a CRL, a revocation list).
             if fm.fileExists(atPath: url.path) {
@@ -46,7 +48,11 @@ struct CredentialFolder {
             }
             for (file, bytes) in files {
                 let path = staging.appendingPathComponent(file).path
-                guard fm.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: file.hasSuffix(".key") ? 0o600 : 0o644]) else {
+                guard
+                    fm.createFile(
+                        atPath: path, contents: Data(bytes),
+                        attributes: [.posixPermissions: file.hasSuffix(".key") ? 0o600 : 0o644])
+                else {
                     throw CertsError("cannot write \(path)")
                 }
             }
@@ -63,9 +69,13 @@ struct CredentialFolder {
     func writeFile(_ file: String, _ bytes: [UInt8]) throws {
         let path = url.appendingPathComponent(file).path
         let temp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temp, contents: Data(bytes)) else { throw CertsError("cannot write \(temp)") }
+        guard FileManager.default.createFile(atPath: temp, contents: Data(bytes)) else {
+            throw CertsError("cannot write \(temp)")
+        }
         // rename(2) replaces the old file in one step: a reader sees the old or the new file, never half of one.
-        guard rename(temp, path) == 0 else { throw CertsError("cannot replace \(path): \(String(cString: strerror(errno)))") }
+        guard rename(temp, path) == 0 else {
+            throw CertsError("cannot replace \(path): \(String(cString: strerror(errno)))")
+        }
     }
 }
 
@@ -79,7 +89,9 @@ struct CertsError: Error, CustomStringConvertible {
 enum PasswordSource {
     static func read(file: String?, confirm: Bool) throws -> String {
         if let file {
-            guard let data = FileManager.default.contents(atPath: file) else { throw CertsError("cannot read the password file \(file)") }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CertsError("cannot read the password file \(file)")
+            }
             let password = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
             guard !password.isEmpty else { throw CertsError("the password file \(file) is empty") }
             return password

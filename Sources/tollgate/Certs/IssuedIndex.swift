@@ -12,15 +12,18 @@ struct IssuedIndex {
     func append(name: String, kind: String, _ issued: IssuedCredential, now: Date = Date()) throws {
         let report = try PKI.inspect(pem: issued.certificatePEM, caPEM: nil)
         let record = IssuedCertificateRecord(
-            name: name, kind: kind, principal: report.principal, serial: report.serialHex, sha256: report.sha256Hex, key: report.keyDescription,
-            notBefore: report.summary.notBefore ?? 0, notAfter: report.summary.notAfter ?? issued.notAfter, issuedAt: Int64(now.timeIntervalSince1970))
+            name: name, kind: kind, principal: report.principal, serial: report.serialHex, sha256: report.sha256Hex,
+            key: report.keyDescription,
+            notBefore: report.summary.notBefore ?? 0, notAfter: report.summary.notAfter ?? issued.notAfter,
+            issuedAt: Int64(now.timeIntervalSince1970))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var line = try encoder.encode(record)
         line.append(UInt8(ascii: "\n"))
         let path = ca.url.appendingPathComponent(Self.file).path
         if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644]) else {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644])
+            else {
                 throw CertsError("cannot create \(path)")
             }
         }
@@ -46,6 +49,8 @@ struct IssuedIndex {
     }
 
     var revokedSerials: Set<String> {
-        Set(String(decoding: ca.readIfPresent("revoked-serials.txt") ?? [], as: UTF8.self).split(separator: "\n").map(String.init))
+        Set(
+            String(decoding: ca.readIfPresent("revoked-serials.txt") ?? [], as: UTF8.self).split(separator: "\n").map(
+                String.init))
     }
 }

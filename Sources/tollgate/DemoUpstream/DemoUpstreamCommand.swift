@@ -5,7 +5,9 @@ struct DemoUpstreamCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo-upstream",
         abstract: "Run a small httpbin-like HTTP server to put behind the gateway.",
-        discussion: "Endpoints: /uuid /headers /ip /get /anything /status/N /delay/S /bytes/N?seed=S /stream-bytes/N /sha256 /fail-once?key=K")
+        discussion:
+            "Endpoints: /uuid /headers /ip /get /anything /status/N /delay/S /bytes/N?seed=S /stream-bytes/N /sha256 /fail-once?key=K"
+    )
 
     @Option(help: "Port to listen on.")
     var port: Int = 8080
