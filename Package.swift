@@ -52,7 +52,9 @@ let package = Package(
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(
             name: "TollgatePlannerTests",
-            dependencies: ["TollgatePlanner", "TollgateConfig", "TollgateRouting", "TollgatePolicy", "TollgateCore"]),
+            dependencies: [
+                "TollgatePlanner", "HTTP1", "TollgateConfig", "TollgateRouting", "TollgatePolicy", "TollgateCore",
+            ]),
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig"]),
         .testTarget(name: "TollgatePolicyTests", dependencies: ["TollgatePolicy", "TollgateConfig"]),
         .testTarget(name: "TollgateRoutingTests", dependencies: ["TollgateRouting", "TollgateConfig"]),

@@ -109,6 +109,18 @@ struct MessageDecoder<Head: Sendable> {
     /// Set when a body completed inside the step that produced data, so `.end` follows at once.
     private var pendingEnd = false
 
+    /// Hands over every byte not yet decoded and stops decoding: after a protocol switch (RFC 9110 §7.8)
+    /// the bytes that follow the message belong to the new protocol.
+    mutating func takeUnparsedBytes() -> [UInt8] {
+        let rest = Array(buffer[readIndex...])
+        buffer = []
+        readIndex = 0
+        scanFrom = 0
+        pendingEnd = false
+        state = .complete
+        return rest
+    }
+
     /// The peer closed: a body delimited by close ends here; anything else unfinished is an error.
     mutating func finishAtEOF() throws -> MessageEvent<Head>? {
         if pendingEnd {

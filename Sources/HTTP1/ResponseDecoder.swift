@@ -15,6 +15,8 @@ public struct ResponseDecoder: Sendable {
 
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 { decoder.append(bytes) }
     public mutating func prepareForNextMessage() { decoder.prepareForNextMessage() }
+    /// The bytes after the current message, taken out for a tunnel (after a `101 Switching Protocols`).
+    public mutating func takeUnparsedBytes() -> [UInt8] { decoder.takeUnparsedBytes() }
 
     public mutating func next() throws -> MessageEvent<ResponseHead>? {
         let limits = decoder.limits

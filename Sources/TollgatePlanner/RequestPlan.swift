@@ -1,3 +1,4 @@
+import HTTP1
 import TollgateConfig
 import TollgateCore
 import TollgatePolicy
@@ -64,6 +65,9 @@ public struct RequestPlan: Sendable {
     public var routeName: String?
     /// The policy decision, when policies were evaluated.
     public var authorization: AuthorizationDecision?
+    /// The protocol the request asks to switch to. `.websocket` with a `.forward` action: the upgrade goes
+    /// to the upstream, and its `101` turns the connection into a tunnel.
+    public var upgrade: UpgradeRequest = .none
     public var action: Action
 
     public enum Action: Sendable {
@@ -79,6 +83,9 @@ public struct RequestPlan: Sendable {
         case explainCertificateProblem
         /// Denied by policy: `RBAC: access denied`, or the explain page when the Gateway opted in.
         case deny(explain: Bool)
+        /// An upgrade to a protocol other than WebSocket: Envoy refuses one missing from `upgrade_configs`
+        /// (Istio's gateways list only `websocket`) with 403 and `upgrade_failed`.
+        case upgradeRefused(protocol: String)
         /// A CORS preflight answered by the gateway (200, these headers).
         case corsPreflight(headers: [(String, String)])
         case notFound
@@ -98,6 +105,7 @@ extension RequestPlan.Action {
         case .whoami: "whoami"
         case .explainCertificateProblem: "explain certificate"
         case .deny(let explain): explain ? "deny explained" : "deny"
+        case .upgradeRefused: "upgrade refused"
         case .corsPreflight: "cors preflight"
         case .notFound: "not found"
         case .redirect(let status, _, _): "redirect \(status)"

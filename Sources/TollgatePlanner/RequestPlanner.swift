@@ -23,6 +23,19 @@ public enum RequestPlanner {
             plan.action = .reject(status: 400, reason: error.reason)
             return plan
         }
+        do {
+            plan.upgrade = try UpgradeRequest.classify(head)
+        } catch let error as HTTPParseError {
+            // A WebSocket handshake RFC 6455 §4.2.1 forbids: answered and closed, whatever the route or policy.
+            plan.action = .reject(status: error.status, reason: error.reason)
+            return plan
+        } catch {
+            plan.action = .reject(status: 400, reason: "\(error)")
+            return plan
+        }
+        // Envoy ignores `Upgrade: h2c` (the fields are dropped as hop-by-hop) rather than refuse it: clients
+        // such as Java's send it on every plain request.
+        if plan.upgrade == .other("h2c") { plan.upgrade = .none }
         guard let listener else {
             plan.action = .portClosed
             return plan
@@ -61,6 +74,10 @@ public enum RequestPlanner {
         plan.authorization = verdict
         guard verdict.allowed else {
             plan.action = .deny(explain: listener.server.explain)
+            return plan
+        }
+        if case .other(let name) = plan.upgrade {
+            plan.action = .upgradeRefused(protocol: name)
             return plan
         }
 

@@ -73,7 +73,12 @@ public final class ProxyServer: @unchecked Sendable {
     private func waitForConnections(until deadline: DispatchTime, completion: @escaping @Sendable (Int) -> Void) {
         let remaining = runtime.openConnections
         if remaining == 0 || DispatchTime.now() >= deadline {
-            for loop in loops.loops { loop.queue.sync { loop.accessLog.flush() } }
+            for loop in loops.loops {
+                loop.queue.sync {
+                    loop.drainDeadlinePassed()
+                    loop.accessLog.flush()
+                }
+            }
             completion(remaining)
         } else {
             reloadQueue.asyncAfter(deadline: .now() + .milliseconds(50)) { [self] in

@@ -1,3 +1,4 @@
+import HTTP1
 import TollgateConfig
 import TollgateCore
 import TollgatePlanner
@@ -85,14 +86,15 @@ final class RequestPlannerTests: XCTestCase {
         subject: "CN=jinsu-macbook", leafSHA256: "00", leafPEM: "")
 
     private func plan(
-        _ target: String, host: String? = "app.test", method: String = "GET", headers: [(String, String)] = [],
+        _ target: String, host: String? = "app.test", method: String = "GET", version: HTTPVersion = .http11,
+        headers: [(String, String)] = [],
         block: Int = 0, certificateProblem: Bool = false, listener: Bool = true
     ) throws -> RequestPlan {
         var fields = headers
         if let host { fields.insert(("host", host), at: 0) }
         let fixture = try Self.fixture()
         return RequestPlanner.plan(
-            RequestHead(method: method, target: target, headers: HTTPHeaders(fields)),
+            RequestHead(method: method, target: target, version: version, headers: HTTPHeaders(fields)),
             connection: ConnectionContext(
                 identity: certificateProblem ? .anonymous : device, hasCertificateProblem: certificateProblem,
                 serverName: host, peerAddress: IPAddress("198.51.100.7"), localAddress: IPAddress("192.0.2.1"),
@@ -178,6 +180,44 @@ final class RequestPlannerTests: XCTestCase {
         XCTAssertTrue(decision.allowed, "whoami shows the decision for GET /")
         guard case .misdirected(let host) = try plan("/", host: "PAGES.test:443").action else { return XCTFail() }
         XCTAssertEqual(host, "pages.test")
+    }
+
+    private static let websocket = [
+        ("connection", "Upgrade"), ("upgrade", "websocket"), ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("sec-websocket-version", "13"),
+    ]
+
+    /// A WebSocket upgrade is decided like any GET (block check, route, policy) and marked for a tunnel; other
+    /// upgrades are refused as Envoy refuses protocols missing from `upgrade_configs`, except `h2c`, which Envoy
+    /// strips, and a malformed opening handshake is a 400 before anything else.
+    func testUpgrades() throws {
+        let tunnelled = try plan("/ws/echo", headers: Self.websocket)
+        XCTAssertEqual(tunnelled.action.kind, "forward")
+        XCTAssertEqual(tunnelled.upgrade, .websocket)
+        XCTAssertEqual(try plan("/x").upgrade, .none)
+
+        let denied = try plan("/admin/socket", headers: Self.websocket)
+        XCTAssertEqual(denied.action.kind, "deny", "policy applies to the upgrade request")
+        XCTAssertEqual(try plan("/x", host: "pages.test", headers: Self.websocket).action.kind, "misdirected")
+        XCTAssertEqual(try plan("/teapot", headers: Self.websocket).action.kind, "direct 418")
+
+        let other = try plan("/x", headers: [("connection", "upgrade"), ("upgrade", "TLS/1.2")])
+        XCTAssertEqual(other.action.kind, "upgrade refused")
+        XCTAssertEqual(
+            try plan("/admin", headers: [("connection", "upgrade"), ("upgrade", "foo")]).action.kind, "deny")
+        let h2c = try plan("/x", headers: [("connection", "upgrade, HTTP2-Settings"), ("upgrade", "h2c")])
+        XCTAssertEqual(h2c.action.kind, "forward", "h2c is ignored, its fields dropped as hop-by-hop")
+        XCTAssertEqual(h2c.upgrade, .none)
+
+        var badKey = Self.websocket
+        badKey[2] = ("sec-websocket-key", "short")
+        XCTAssertEqual(try plan("/ws/echo", headers: badKey).action.kind, "reject 400")
+        XCTAssertEqual(
+            try plan("/admin", headers: badKey).action.kind, "reject 400", "malformed before policy: it closes")
+        XCTAssertEqual(
+            try plan("/ws/echo", method: "POST", headers: Self.websocket + [("content-length", "5")]).action.kind,
+            "reject 400")
+        XCTAssertEqual(try plan("/ws/echo", version: .http10, headers: Self.websocket).action.kind, "reject 400")
     }
 
     func testRemoteAddressBehindTrustedProxies() {

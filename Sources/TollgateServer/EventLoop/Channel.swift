@@ -56,6 +56,9 @@ final class Channel: Selectable, @unchecked Sendable {
     private var outbound: [UInt8] = []
     private var outboundOffset = 0
     private var closeWhenFlushed = false
+    /// Half-close (tunnels): once the queue is written, the peer is told nothing more comes.
+    private var shutdownOutputWhenFlushed = false
+    private(set) var outputShutdown = false
     private var reportedUnwritable = false
     private var lingerTimer: LoopTimer?
 
@@ -213,7 +216,7 @@ final class Channel: Selectable, @unchecked Sendable {
     /// Queues `bytes` and writes them now, or once the current event is handled when they are small.
     func write(_ bytes: [UInt8]) {
         loop.assertOnLoop()
-        guard state != .closed && !closeWhenFlushed, !bytes.isEmpty else { return }
+        guard state != .closed && !closeWhenFlushed && !outputShutdown, !bytes.isEmpty else { return }
         if outboundOffset == outbound.count {
             outbound = bytes
             outboundOffset = 0
@@ -267,6 +270,7 @@ final class Channel: Selectable, @unchecked Sendable {
         outbound.removeAll(keepingCapacity: outbound.capacity <= 1 << 20)
         outboundOffset = 0
         noteWritability()
+        if shutdownOutputWhenFlushed { shutdownOutputNow() }
         if closeWhenFlushed { beginLingeringClose() }
     }
 
@@ -282,6 +286,21 @@ final class Channel: Selectable, @unchecked Sendable {
     }
 
     // MARK: Closing
+
+    /// Half-close: after everything queued is written, sends TLS close_notify and a FIN, and keeps
+    /// reading (RFC 9293 §3.6: the other direction stays open). A tunnel passes on one side's end this way.
+    func shutdownOutputAfterFlush() {
+        guard isOpen, !outputShutdown else { return }
+        shutdownOutputWhenFlushed = true
+        if state == .active && pendingOutboundBytes == 0 { shutdownOutputNow() }
+    }
+
+    private func shutdownOutputNow() {
+        shutdownOutputWhenFlushed = false
+        outputShutdown = true
+        transport.shutdown()
+        shutdown(fd, Int32(SHUT_WR))
+    }
 
     /// Closes once everything queued has been written, then lingers briefly so a peer still sending
     /// (a pipelined request, an unread body) gets our response instead of a reset.

@@ -250,6 +250,11 @@ extension EventLoop {
         for channel in openChannels.values { (channel.handler as? LoopSweepable)?.drain() }
     }
 
+    /// The drain deadline passed: what is still open (tunnels) ends now rather than with the process.
+    func drainDeadlinePassed() {
+        for channel in Array(openChannels.values) { (channel.handler as? LoopSweepable)?.drainDeadlinePassed() }
+    }
+
     /// A new configuration is in force: connections verified under settings it changed are closed.
     func configurationChanged(_ snapshot: ConfigSnapshot) {
         for channel in Array(openChannels.values) {
@@ -264,9 +269,11 @@ protocol LoopSweepable: AnyObject {
     /// Shutting down: close when idle, and after the current response otherwise.
     func drain()
     func configurationChanged(_ snapshot: ConfigSnapshot)
+    func drainDeadlinePassed()
 }
 
 extension LoopSweepable {
     /// Most connections do not depend on how clients are verified.
     func configurationChanged(_ snapshot: ConfigSnapshot) {}
+    func drainDeadlinePassed() {}
 }

@@ -38,6 +38,8 @@ public final class GatewayMetrics: Sendable {
     let reloadsSucceeded: Counter
     let reloadsRejected: Counter
     let configGeneration: Gauge
+    let websocketUpgrades: Counter
+    let websocketTunnelsActive: Gauge
 
     public init() {
         connectionsOpened = registry.makeCounter(
@@ -65,6 +67,14 @@ public final class GatewayMetrics: Sendable {
                 metricName: "tollgate_config_generation", unitName: "",
                 helpText: "Generation of the configuration in use (1 at start, +1 per reload)."))
         configGeneration.set(Double(1))
+        websocketUpgrades = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "tollgate_websocket_upgrades", unitName: "total",
+                helpText: "WebSocket upgrades an upstream accepted (101): tunnels opened."))
+        websocketTunnelsActive = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "tollgate_websocket_tunnels", unitName: "active",
+                helpText: "WebSocket tunnels open now."))
     }
 
     /// The Prometheus text exposition of everything.

@@ -59,6 +59,7 @@ extension DownstreamConnection {
         self.exchange = exchange
         exchange.routeName = plan.routeName
         exchange.authorization = plan.authorization
+        exchange.upgradesToWebSocket = plan.upgrade == .websocket
         if !HopByHop.wantsKeepAlive(head.headers, version: head.version) { keepAlive = false }
         for audited in plan.authorization?.audited ?? [] {
             logger.info(
@@ -119,6 +120,13 @@ extension DownstreamConnection {
             } else {
                 respondLocally(status: 403, body: Array("RBAC: access denied".utf8), contentType: "text/plain")
             }
+        case .upgradeRefused(let name):
+            logger.info(
+                "upgrade refused",
+                metadata: ["request.id": "\(exchange.requestID)", "upgrade": "\(name)", "peer.address": "\(peerHost)"])
+            keepAlive = false
+            exchange.responseDetails = "upgrade_failed"
+            respondLocally(status: 403, body: nil)
         case .corsPreflight(let headers):
             exchange.responseDetails = "cors_preflight"
             respondLocally(status: 200, body: nil, extraHeaders: headers)

@@ -26,6 +26,11 @@ extension DownstreamConnection: UpstreamDelegate {
         exchange.cluster = cluster
         var headers = exchange.head.headers
         HopByHop.strip(&headers)
+        if exchange.upgradesToWebSocket {
+            // The one hop-by-hop pair passed on: the upstream must see the upgrade to agree to it.
+            headers.add("connection", "upgrade")
+            headers.add("upgrade", exchange.head.headers.combined("upgrade") ?? "websocket")
+        }
         headers.remove("expect")
         headers.remove("content-length")
         ForwardedHeaders.apply(
@@ -73,7 +78,8 @@ extension DownstreamConnection: UpstreamDelegate {
         exchange.triedEndpoints.append(endpoint)
         exchange.upstreamHost = endpoint.description
         let upstream: UpstreamConnection
-        if let pooled = loop.upstreamPool.checkout(endpoint) {
+        // An upgrade gets a connection of its own: after a 101 it is the tunnel's and never returns to the pool.
+        if !exchange.upgradesToWebSocket, let pooled = loop.upstreamPool.checkout(endpoint) {
             upstream = pooled
         } else {
             upstream = UpstreamConnection(endpoint: endpoint, loop: loop, limits: runtime.settings.limits)
@@ -88,7 +94,7 @@ extension DownstreamConnection: UpstreamDelegate {
             }
         }
         exchange.upstream = upstream
-        upstream.begin(requestIsHead: exchange.isHead, delegate: self)
+        upstream.begin(requestIsHead: exchange.isHead, expectsUpgrade: exchange.upgradesToWebSocket, delegate: self)
         upstream.write(exchange.upstreamHead)
         for piece in exchange.replay ?? [] {
             upstream.write(exchange.requestBodyChunked ? MessageEncoder.chunk(piece) : piece)
@@ -184,6 +190,10 @@ extension DownstreamConnection: UpstreamDelegate {
                 return
             }
             exchange.tryTimer?.cancel()
+            if head.status == 101 {
+                beginTunnel(head, exchange, upstream)
+                return
+            }
             do {
                 try sendResponseHead(head, exchange)
             } catch {

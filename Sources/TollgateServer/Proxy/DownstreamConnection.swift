@@ -23,6 +23,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     var serverName: String?
     var decoder: RequestDecoder
     var exchange: Exchange?
+    /// Set after an upstream agreed to a WebSocket upgrade: from then on bytes pass unparsed.
+    var tunnel: Tunnel?
     var keepAlive = true
     var peerFinishedSending = false
     var requestsServed = 0
@@ -78,7 +80,11 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// received, is closed at once (its client retries on a new connection, as after any keep-alive close).
     func drain() {
         keepAlive = false
-        if exchange == nil && requestsServed > 0 && decoder.bufferedByteCount == 0 { channel.closeAfterFlush() }
+        // A tunnel stays until the drain deadline (`drainDeadlinePassed`): its client cannot retry elsewhere
+        // without losing its session, and most finish their work in time.
+        if exchange == nil && tunnel == nil && requestsServed > 0 && decoder.bufferedByteCount == 0 {
+            channel.closeAfterFlush()
+        }
     }
 
     /// A reload that changes how this port verifies clients (a CRL that revokes the device, other pins,
@@ -92,7 +98,9 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
                 "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
                 "peer.principal": "\(identity.principal ?? "-")",
             ])
-        if exchange != nil {
+        if let tunnel {
+            tunnel.end(graceful: false, details: "downstream_verification_changed")
+        } else if exchange != nil {
             exchange?.responseDetails = "downstream_verification_changed"
             abortExchange(reason: "the port's client verification changed")
         } else {
@@ -100,7 +108,23 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         }
     }
 
+    /// The drain deadline passed with the connection still open: a tunnel ends now, with its log line.
+    func drainDeadlinePassed() {
+        tunnel?.end(graceful: false, details: "drain_deadline")
+    }
+
     func sweep(now: UInt64) {
+        if let tunnel {
+            // Envoy's stream idle timeout, for the whole life of an upgraded stream: no byte either way for
+            // that long ends it. The route timeout stopped at the 101.
+            let idleLimit = UInt64(runtime.settings.streamIdleTimeout) * 1_000_000
+            guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }
+            logger.info(
+                "stream idle timeout",
+                metadata: ["request.id": "\(tunnel.exchange.requestID)", "peer.address": "\(peerHost)"])
+            tunnel.end(graceful: false, details: "stream_idle_timeout", flags: "SI")
+            return
+        }
         if let exchange {
             let idleLimit = UInt64(runtime.settings.streamIdleTimeout) * 1_000_000
             guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }
@@ -163,12 +187,20 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
 
     func channel(_ channel: Channel, didRead bytes: UnsafeRawBufferPointer) {
         lastActivityNanos = Clock.nowNanos()
+        if let tunnel {
+            tunnel.fromClient(Array(bytes))
+            return
+        }
         decoder.append(bytes)
         processInput()
     }
 
     func channelDidReadEOF(_ channel: Channel) {
         peerFinishedSending = true
+        if let tunnel {
+            tunnel.clientEnded()
+            return
+        }
         guard let exchange else {
             channel.closeAfterFlush()
             return
@@ -196,6 +228,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     }
 
     func channelWritabilityChanged(_ channel: Channel, writable: Bool) {
+        if let tunnel {
+            tunnel.downstreamWritabilityChanged(writable: writable)
+            return
+        }
         guard let upstream = exchange?.upstream else { return }
         if writable { upstream.resumeReading() } else { upstream.pauseReading() }
     }
@@ -211,6 +247,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         guard !cleanedUp else { return }
         cleanedUp = true
         cancelTimer()
+        tunnel?.clientConnectionClosed()
         if let exchange {
             exchange.cancelTimers()
             exchange.upstream?.close()

@@ -17,6 +17,9 @@ final class Exchange: @unchecked Sendable {
     let expectsContinue: Bool
     /// `100 Continue` was sent: a client that waited for it is now sending its body.
     var continueSent = false
+    /// A WebSocket opening handshake: sent on a fresh upstream connection with its `Upgrade` kept, and an
+    /// upstream `101` turns the connection into a `Tunnel`.
+    var upgradesToWebSocket = false
 
     var routeName: String?
     var authorization: AuthorizationDecision?

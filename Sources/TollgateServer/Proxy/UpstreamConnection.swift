@@ -54,6 +54,9 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
     private(set) var isReused = false
     /// The response ended with `Connection: close` or was delimited by close.
     private(set) var mustClose = false
+    /// The request asked for a WebSocket upgrade: a `101` agreeing to it is passed on (and ends this
+    /// connection's HTTP life); any other answer is a plain response after which the connection closes.
+    private var expectsUpgrade = false
     var inPool = false
     /// Monotonic time it was returned to the pool.
     var idleSince: UInt64 = 0
@@ -89,11 +92,20 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
     }
 
     /// Prepares for a new exchange on this connection.
-    func begin(requestIsHead: Bool, delegate: UpstreamDelegate) {
+    func begin(requestIsHead: Bool, expectsUpgrade: Bool = false, delegate: UpstreamDelegate) {
         self.delegate = delegate
         decoder.requestWasHead = requestIsHead
         decoder.prepareForNextMessage()
-        mustClose = false
+        mustClose = expectsUpgrade
+        self.expectsUpgrade = expectsUpgrade
+    }
+
+    /// Gives the socket to a tunnel after the upstream's `101`, with the bytes that followed the response
+    /// head: they are the new protocol's. This object is done afterwards.
+    func handOver(to handler: ChannelHandler) -> [UInt8] {
+        delegate = nil
+        channel.handler = handler
+        return decoder.takeUnparsedBytes()
     }
 
     func write(_ bytes: [UInt8]) { channel.write(bytes) }
@@ -144,7 +156,14 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
                     if !HopByHop.wantsKeepAlive(head.headers, version: head.version) { mustClose = true }
                     if (100..<200).contains(head.status) {
                         // Interim responses: Tollgate answers Expect itself, so they are dropped.
-                        if head.status == 101 { throw HTTPParseError(status: 502, "unexpected protocol switch") }
+                        if head.status == 101 {
+                            // Only the switch that was asked for: anything else cannot be relayed as HTTP.
+                            guard expectsUpgrade, head.headers.containsToken("upgrade", "websocket") else {
+                                throw HTTPParseError(status: 502, "unexpected protocol switch")
+                            }
+                            delegate.upstream(self, didReceive: event)
+                            return
+                        }
                         _ = try decoder.next()  // the interim response's `.end`
                         decoder.prepareForNextMessage()
                         continue

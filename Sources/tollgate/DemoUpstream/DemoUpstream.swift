@@ -98,6 +98,11 @@ final class DemoUpstream: @unchecked Sendable {
                 decoder.append(bytes)
             }
             guard let request = head else { return }
+            if request.path == "/ws/echo" {
+                guard WebSocketEcho.accept(request, connection: connection) else { return }
+                WebSocketEcho(connection: connection).run(buffered: decoder.takeUnparsedBytes())
+                return
+            }
             lock.withLock { requestsInProgress += 1 }
             let keepAlive = respond(
                 request, body: body, bodyLength: bodyLength, digest: digest.finalizeHex(), origin: origin,
@@ -127,6 +132,11 @@ final class DemoUpstream: @unchecked Sendable {
                 request.headers.map { ($0.name, JSONValue.string($0.value)) },
                 uniquingKeysWith: { .string("\($0.stringValue),\($1.stringValue)") }))
         switch true {
+        case path == "/ws/":
+            connection.sendResponse(
+                status: 200, headers: [("content-type", "text/html; charset=utf-8")],
+                body: Array(WebSocketEcho.page.utf8), isHead: request.method == "HEAD")
+            return true
         case path == "/uuid":
             return json(200, ["uuid": .string(UUID().uuidString.lowercased())])
         case path == "/headers":

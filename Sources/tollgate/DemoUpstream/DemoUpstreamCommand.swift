@@ -6,7 +6,7 @@ struct DemoUpstreamCommand: ParsableCommand {
         commandName: "demo-upstream",
         abstract: "Run a small httpbin-like HTTP server to put behind the gateway.",
         discussion:
-            "Endpoints: /uuid /headers /ip /get /anything /status/N /delay/S /bytes/N?seed=S /stream-bytes/N /sha256 /fail-once?key=K"
+            "Endpoints: /uuid /headers /ip /get /anything /status/N /delay/S /bytes/N?seed=S /stream-bytes/N /sha256 /fail-once?key=K /ws/echo (WebSocket) /ws/ (a page that uses it)"
     )
 
     @Option(help: "Port to listen on.")

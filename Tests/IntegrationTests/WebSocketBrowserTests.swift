@@ -1,0 +1,37 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// A browser's WebSocket through the gateway: headless Chromium with the device's certificate loads the demo
+/// upstream's `/ws/` page, whose script opens `wss://…/ws/echo` on the same origin and shows the echo.
+final class WebSocketBrowserTests: XCTestCase {
+    func testAPageOpensAWebSocketWithTheClientCertificate() throws {
+        let harness = try GatewayHarness.running(mode: "MUTUAL")
+        defer { harness.stop() }
+        let origin = "https://\(Manifests.host):\(harness.port())"
+        let chromium = try HeadlessChromium(
+            caCertificate: harness.pki.caCertificate,
+            clientP12: (
+                harness.pki.directory.appendingPathComponent("jinsu-macbook.p12").path, "tollgate", "jinsu-macbook"
+            ),
+            origin: origin)
+        let browser = try chromium.devTools(host: Manifests.host)
+        defer { browser.close() }
+        let error = try browser.load(
+            "\(origin)/ws/", viewport: BrowserViewport(width: 800, height: 600, scale: 1, mobile: false))
+        XCTAssertNil(error, browser.stderrTail)
+        var echo = ""
+        try waitUntil(timeout: 20, "the page to show the echo") {
+            echo = (try? browser.evaluate("document.getElementById('echo').textContent") as? String) ?? ""
+            return echo.hasPrefix("hello through the gateway")
+        }
+        let sent = try browser.evaluate("document.getElementById('sent').textContent") as? String
+        XCTAssertEqual(echo, sent)
+        try waitUntil(timeout: 10, "the page's close handshake and the tunnel's log line") {
+            harness.gateway!.log.split(separator: "\n").contains {
+                $0.contains("\"GET /ws/echo HTTP/1.1\" 101 - via_upstream") && $0.hasSuffix("principal=jinsu-macbook")
+            }
+        }
+        XCTAssertEqual(try browser.evaluate("document.body.dataset.closed") as? String, "1000")
+    }
+}
