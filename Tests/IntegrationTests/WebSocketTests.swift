@@ -118,6 +118,23 @@ final class WebSocketTests: XCTestCase {
         XCTAssertTrue(lines.contains("tollgate_websocket_tunnels_active 0.0"), metrics)
     }
 
+    /// Backpressure: 48 MiB each way through one tunnel, the Python client reading slower than the upstream
+    /// writes, must not pile up in the gateway (each side's queue stops reading the other at 256 KiB).
+    func testALargeMessageIsStreamedNotBuffered() throws {
+        try start()
+        func peakResidentKiB() throws -> Int {
+            let status = try String(
+                contentsOfFile: "/proc/\(harness.gateway!.process.processIdentifier)/status", encoding: .utf8)
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+        }
+        XCTAssertEqual(try client("/ws/echo", "echo").split(separator: "\n").last, "closed 1000 done")
+        let before = try peakResidentKiB()
+        XCTAssertEqual(try client("/ws/echo", "big", "48", timeout: 120), "big 48 True\n")
+        let growth = try peakResidentKiB() - before
+        XCTAssertLessThan(growth, 16 * 1024, "peak memory grew by \(growth) KiB for 48 MiB each way")
+    }
+
     func testTwentyConcurrentSessions() throws {
         try start()
         XCTAssertEqual(try client("/ws/echo", "concurrent", "20"), "sessions ok 20\n")

@@ -10,6 +10,7 @@ modes:
   status          prints "status N" of a refused handshake (or "open" when it was accepted)
   hold DIR        opens, echoes, prints "open"; each file DIR/ping-K that appears is echoed ("echoed K");
                   prints "closed CODE" when the server side ends the connection
+  big MIB         one message of MIB MiB, echoed back; prints "big MIB True" when the echo is identical
   serverclose     asks the upstream to close (message "close-please"); prints "closed by server CODE"
 """
 import asyncio
@@ -113,6 +114,14 @@ async def hold(url, ctx, directory):
         print("closed", closed.rcvd.code if closed.rcvd else "none", flush=True)
 
 
+async def big(url, ctx, mebibytes):
+    ws = await connect(url, ctx, ping_interval=None)
+    data = os.urandom(mebibytes << 20)
+    await ws.send(data)
+    print("big", mebibytes, await asyncio.wait_for(ws.recv(), 120) == data, flush=True)
+    await ws.close()
+
+
 async def serverclose(url, ctx):
     ws = await connect(url, ctx)
     await ws.send("close-please")
@@ -139,6 +148,8 @@ def main():
             asyncio.run(status(url, ctx))
         elif mode == "hold":
             asyncio.run(hold(url, ctx, arg))
+        elif mode == "big":
+            asyncio.run(big(url, ctx, int(arg)))
         elif mode == "serverclose":
             asyncio.run(serverclose(url, ctx))
     except (OSError, ssl.SSLError, websockets.WebSocketException, asyncio.TimeoutError) as error:
