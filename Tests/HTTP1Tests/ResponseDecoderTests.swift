@@ -19,6 +19,27 @@ final class ResponseDecoderTests: XCTestCase {
         return out
     }
 
+    /// After a `101` the bytes behind the head belong to the new protocol: handed over whole, none decoded as
+    /// HTTP, however the input was split.
+    func testBytesAfterASwitchAreHandedOver() throws {
+        let input = Array(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\u{81}\u{02}hiHTTP/1.1 200".utf8)
+        for split in [input.count, 1, 7] {
+            var decoder = ResponseDecoder()
+            var status: Int?
+            var index = 0
+            while status == nil && index < input.count {
+                decoder.append(input[index..<min(index + split, input.count)])
+                index += split
+                if case .head(let head)? = try decoder.next() { status = head.status }
+            }
+            XCTAssertEqual(status, 101)
+            let rest = decoder.takeUnparsedBytes() + input[min(index, input.count)...]
+            XCTAssertEqual(rest, Array("\u{81}\u{02}hiHTTP/1.1 200".utf8), "split \(split)")
+            XCTAssertNil(try decoder.next(), "nothing more is decoded")
+        }
+    }
+
     func testContentLength() throws {
         XCTAssertEqual(try events("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"), ["200 OK", "body hi", "end"])
     }

@@ -219,7 +219,7 @@ final class WebSocketTests: XCTestCase {
 
     /// Bytes a client sends behind its upgrade request wait until the upstream has agreed with its 101; then
     /// they go first. A `websockets` upstream closing the session itself runs the close handshake the
-    /// other way.
+    /// other way. A 101 to another protocol is a 502.
     func testEarlyBytesWaitForThe101AndTheUpstreamMayClose() throws {
         try start(pythonUpstreams: true)
         let answer = try harness.raw(
@@ -231,6 +231,12 @@ final class WebSocketTests: XCTestCase {
         XCTAssertTrue(upstreamLog.contains("after-101 b'EARLY'"), upstreamLog)
 
         XCTAssertEqual(try client("/py/chat", "serverclose"), "closed by server 4000\n")
+
+        // A 101 switching to another protocol than the one asked for is not relayed, and nothing is tunnelled.
+        let wrongSwitch = try harness.raw(
+            "GET /early/h2c HTTP/1.1\r\nHost: \(Manifests.host)\r\n\(Self.upgradeFields)Connection: close\r\n\r\n")
+        XCTAssertTrue(wrongSwitch.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), wrongSwitch)
+        XCTAssertFalse(wrongSwitch.contains("RAW"), wrongSwitch)
     }
 
     /// A reload that leaves client verification alone keeps tunnels; one that revokes a device (a CRL naming
