@@ -65,26 +65,10 @@ final class ProxyProtocolTests: XCTestCase {
     func testBehindHAProxy() throws {
         let harness = try GatewayHarness.running(mode: "MUTUAL", extraArguments: ["--proxy-protocol", "127.0.0.1"])
         defer { harness.stop() }
-        let front = try Network.freePort()
-        let config = harness.workDirectory.appendingPathComponent("haproxy.cfg")
-        try """
-        defaults
-          mode tcp
-          timeout connect 5s
-          timeout client 30s
-          timeout server 30s
-        frontend gateway
-          bind 127.0.0.1:\(front)
-          default_backend replicas
-        backend replicas
-          server replica1 127.0.0.1:\(harness.port()) send-proxy-v2
-
-        """.write(to: config, atomically: true, encoding: .utf8)
-        let haproxy = try ManagedProcess(
-            name: "haproxy", executable: try Command.which("haproxy"), arguments: ["-db", "-f", config.path],
-            logDirectory: harness.workDirectory)
-        defer { haproxy.stop() }
-        try Network.waitForListening(front, process: haproxy)
+        let balancer = try HAProxy(
+            servers: [HAProxy.Server(name: "replica1", port: harness.port())], directory: harness.workDirectory)
+        defer { balancer.stop() }
+        let front = balancer.port
         let pki = harness.pki
         let result = try Command.run(
             "curl",
