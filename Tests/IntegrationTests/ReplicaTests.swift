@@ -150,7 +150,10 @@ final class ReplicaTests: XCTestCase {
     /// requests from 127.0.0.2, every replica is restarted in turn (SIGTERM, wait for exit, start, wait until
     /// HAProxy counts it UP) — `TOLLGATE_ROLLING_ROUNDS` times (default 2) — and not one request fails, every
     /// replica serves some, and the upstream always sees the client's own address. The session made before
-    /// the restarts still resumes on the new processes.
+    /// the restarts still resumes on the new processes, and after a key rotation on all three, until its key
+    /// is dropped. The load client retries nothing but what HTTP clients retry (a request on a reused
+    /// connection closed before any byte of its answer); what a drain cut would show as
+    /// `connections.dropped` above 0, which fails the test.
     func testRollingRestartBehindHAProxyLosesNoRequest() throws {
         let work = try Paths.temporaryDirectory("tollgate-rolling")
         defer { try? FileManager.default.removeItem(at: work) }
@@ -173,7 +176,7 @@ final class ReplicaTests: XCTestCase {
                 declaredPorts: [],
                 extraArguments: [
                     "--port-map", "443=\(ports[index])", "--admin", "127.0.0.1:\(admins[index])", "--proxy-protocol",
-                    "127.0.0.1", "--session-ticket-keys", keyFile, "--shutdown-delay", "1", "--drain-seconds", "10",
+                    "127.0.0.1", "--session-ticket-keys", keyFile, "--shutdown-delay", "2", "--drain-seconds", "10",
                     "--log-level", "info",
                 ])
             try Network.waitForListening(ports[index], process: replicas[index].gateway)
@@ -240,6 +243,8 @@ final class ReplicaTests: XCTestCase {
                 let gateway = replicas[index].gateway!
                 gateway.signal(SIGTERM)
                 try balancer.waitFor(names[index], "DOWN", timeout: 10)
+                XCTAssertTrue(
+                    Network.isListening(ports[index]), "HAProxy took \(names[index]) out before it stopped listening")
                 try waitUntil(timeout: 20, "\(names[index]) to exit") { !gateway.process.isRunning }
                 XCTAssertEqual(gateway.process.terminationStatus, 0)
                 XCTAssertTrue(gateway.log.contains("connections.dropped=0"), gateway.log)
@@ -273,5 +278,36 @@ final class ReplicaTests: XCTestCase {
         let (afterwards, _) = try get(in: session)
         XCTAssertTrue(afterwards.reused, "a ticket from before the restarts opens on the new processes")
         XCTAssertEqual(afterwards.status, 200, afterwards.output)
+
+        // Rotation reaches every replica: the old key still opens after a new one is put first, and no
+        // longer once it is dropped. Round robin takes three connections in a row to the three replicas.
+        func keyReloads() -> [Int] {
+            replicas.map { $0.gateway!.log.components(separatedBy: "session ticket keys reloaded").count }
+        }
+        func resumeOnEach() throws -> (reused: Int, replicas: Set<String>) {
+            var reused = 0
+            var seen: Set<String> = []
+            for _ in names {
+                let (connection, replica) = try get(in: session)
+                reused += connection.reused ? 1 : 0
+                if let replica { seen.insert(replica) }
+            }
+            return (reused, seen)
+        }
+        var loaded = keyReloads()
+        XCTAssertEqual(try ticketKeys(["--out", keyFile, "--rotate"]).exitCode, 0)
+        try waitUntil(timeout: 15, "every replica to load the rotated file") {
+            zip(keyReloads(), loaded).allSatisfy { $0 > $1 }
+        }
+        let rotated = try resumeOnEach()
+        XCTAssertEqual(rotated.reused, 3, "the old key still opens on every replica")
+        XCTAssertEqual(rotated.replicas, Set(names))
+        loaded = keyReloads()
+        try FileManager.default.removeItem(atPath: keyFile)
+        XCTAssertEqual(try ticketKeys(["--out", keyFile]).exitCode, 0)
+        try waitUntil(timeout: 15, "every replica to load the new file") {
+            zip(keyReloads(), loaded).allSatisfy { $0 > $1 }
+        }
+        XCTAssertEqual(try resumeOnEach().reused, 0, "a dropped key opens nothing, on any replica")
     }
 }
