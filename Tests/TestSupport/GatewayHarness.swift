@@ -63,13 +63,15 @@ public final class GatewayHarness: @unchecked Sendable {
         try FileManager.default.removeItem(at: configDirectory.appendingPathComponent(name))
     }
 
-    /// Starts `tollgate demo-upstream` named `name` on a free port.
+    /// Starts `tollgate demo-upstream` as service `name` on a free port; it tells who answered as
+    /// `answeringAs` (default: `name`).
     @discardableResult
-    public func startUpstream(_ name: String = "server") throws -> Int {
+    public func startUpstream(_ name: String = "server", answeringAs: String? = nil) throws -> Int {
         let port = try Network.freePort()
         let process = try ManagedProcess(
             name: "upstream-\(name)", executable: Paths.tollgate,
-            arguments: ["demo-upstream", "--port", String(port), "--name", name], logDirectory: workDirectory)
+            arguments: ["demo-upstream", "--port", String(port), "--name", answeringAs ?? name],
+            logDirectory: workDirectory)
         try Network.waitForListening(port, process: process)
         upstreams[name] = (process, port)
         return port

@@ -62,9 +62,10 @@ final class AdminConnection: ChannelHandler, LoopSweepable, @unchecked Sendable 
         case "/healthz/ready":
             // Replicas that run the same configuration show the same digest, whatever their generations.
             let snapshot = runtime.current
+            let (status, state) = runtime.isDraining ? (503, "draining") : (200, "ok")
             return (
-                200, "text/plain",
-                Array("ok\ngeneration \(snapshot.generation)\nconfig sha256:\(snapshot.digest)\n".utf8)
+                status, "text/plain",
+                Array("\(state)\ngeneration \(snapshot.generation)\nconfig sha256:\(snapshot.digest)\n".utf8)
             )
         default:
             return (404, "text/plain", Array("not found: try /stats/prometheus or /healthz/ready\n".utf8))
