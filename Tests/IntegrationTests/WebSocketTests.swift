@@ -282,6 +282,33 @@ final class WebSocketTests: XCTestCase {
         }
     }
 
+    /// An open tunnel is a client connection: `--max-connections` bounds tunnels too, and a closed one frees
+    /// its place.
+    func testMaxConnectionsBoundsOpenTunnels() throws {
+        try start(extraArguments: ["--max-connections", "2"])
+        let directory = harness.workDirectory.appendingPathComponent("pings")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var sessions: [ManagedProcess] = []
+        defer { for session in sessions { session.stop() } }
+        for index in 0..<2 {
+            let session = try ManagedProcess(
+                name: "ws-\(index)", executable: Self.python!,
+                arguments: ["-u"] + clientArguments("/ws/echo", client: "jinsu-iphone-tls", ["hold", directory.path]),
+                logDirectory: harness.workDirectory)
+            sessions.append(session)
+            try waitUntil(timeout: 15, "session \(index) to open") { session.log.contains("open") }
+        }
+        let third = try client("/ws/echo", "status")
+        XCTAssertTrue(third.hasPrefix("failed"), third)
+        XCTAssertTrue(harness.gateway!.log.contains("connections refused: --max-connections are open"))
+        sessions[0].stop()
+        var again = ""
+        try waitUntil(timeout: 15, "a new tunnel once one closed") {
+            again = (try? client("/ws/echo", "status")) ?? ""
+            return again == "open\n"
+        }
+    }
+
     /// SIGTERM: a tunnel is not cut at once, only at the drain deadline, with its access log line.
     func testDrainEndsTunnelsAtTheDeadline() throws {
         try start(extraArguments: ["--drain-seconds", "3"])
