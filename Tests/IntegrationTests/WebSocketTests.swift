@@ -73,6 +73,24 @@ final class WebSocketTests: XCTestCase {
         return port
     }
 
+    private var pings: URL { harness.workDirectory.appendingPathComponent("pings") }
+
+    /// A `hold` client with `client`'s certificate: its session stays open, echoes each `ping-K` file that
+    /// `ping(K)` creates (logging "echoed K"), and logs "closed" when the gateway ends it.
+    private func holdingSession(_ name: String, client: String) throws -> ManagedProcess {
+        try FileManager.default.createDirectory(at: pings, withIntermediateDirectories: true)
+        let session = try ManagedProcess(
+            name: "ws-\(name)", executable: Self.python!,
+            arguments: ["-u"] + clientArguments("/ws/echo", client: client, ["hold", pings.path]),
+            logDirectory: harness.workDirectory)
+        addTeardownBlock { session.stop() }
+        return session
+    }
+
+    private func ping(_ number: Int) {
+        _ = FileManager.default.createFile(atPath: pings.appendingPathComponent("ping-\(number)").path, contents: nil)
+    }
+
     private func url(_ path: String) -> String { "wss://\(Manifests.host):\(harness.port())\(path)" }
 
     private func clientArguments(_ path: String, client: String?, _ mode: [String]) -> [String] {
@@ -243,16 +261,10 @@ final class WebSocketTests: XCTestCase {
     /// jinsu-macbook) closes that device's tunnel at once and leaves the others.
     func testReloadClosesOnlyTunnelsVerifiedTheOldWay() throws {
         try start()
-        let directory = harness.workDirectory.appendingPathComponent("pings")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var sessions: [String: ManagedProcess] = [:]
         for device in ["jinsu-macbook-tls", "jinsu-iphone-tls"] {
-            sessions[device] = try ManagedProcess(
-                name: "ws-\(device)", executable: Self.python!,
-                arguments: ["-u"] + clientArguments("/ws/echo", client: device, ["hold", directory.path]),
-                logDirectory: harness.workDirectory)
+            sessions[device] = try holdingSession(device, client: device)
         }
-        defer { for session in sessions.values { session.stop() } }
         try waitUntil(timeout: 15, "both sessions to open") { sessions.values.allSatisfy { $0.log.contains("open") } }
 
         var reloads = harness.reloadCount
@@ -261,7 +273,7 @@ final class WebSocketTests: XCTestCase {
             try String(contentsOf: harness.configDirectory.appendingPathComponent("vs.yaml"), encoding: .utf8)
                 + "\n# unrelated\n")
         try harness.waitForReload(after: reloads)
-        _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("ping-1").path, contents: nil)
+        ping(1)
         try waitUntil(timeout: 10, "both sessions to echo after an unrelated reload") {
             sessions.values.allSatisfy { $0.log.contains("echoed 1") }
         }
@@ -272,7 +284,7 @@ final class WebSocketTests: XCTestCase {
         try waitUntil(timeout: 10, "the revoked device's tunnel to close") {
             sessions["jinsu-macbook-tls"]!.log.contains("closed")
         }
-        _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("ping-2").path, contents: nil)
+        ping(2)
         try waitUntil(timeout: 10, "the other device to echo") {
             sessions["jinsu-iphone-tls"]!.log.contains("echoed 2")
         }
@@ -286,15 +298,9 @@ final class WebSocketTests: XCTestCase {
     /// its place.
     func testMaxConnectionsBoundsOpenTunnels() throws {
         try start(extraArguments: ["--max-connections", "2"])
-        let directory = harness.workDirectory.appendingPathComponent("pings")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var sessions: [ManagedProcess] = []
-        defer { for session in sessions { session.stop() } }
         for index in 0..<2 {
-            let session = try ManagedProcess(
-                name: "ws-\(index)", executable: Self.python!,
-                arguments: ["-u"] + clientArguments("/ws/echo", client: "jinsu-iphone-tls", ["hold", directory.path]),
-                logDirectory: harness.workDirectory)
+            let session = try holdingSession("\(index)", client: "jinsu-iphone-tls")
             sessions.append(session)
             try waitUntil(timeout: 15, "session \(index) to open") { session.log.contains("open") }
         }
@@ -312,17 +318,11 @@ final class WebSocketTests: XCTestCase {
     /// SIGTERM: a tunnel is not cut at once, only at the drain deadline, with its access log line.
     func testDrainEndsTunnelsAtTheDeadline() throws {
         try start(extraArguments: ["--drain-seconds", "3"])
-        let directory = harness.workDirectory.appendingPathComponent("pings")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let session = try ManagedProcess(
-            name: "ws-drain", executable: Self.python!,
-            arguments: ["-u"] + clientArguments("/ws/echo", client: "jinsu-macbook-tls", ["hold", directory.path]),
-            logDirectory: harness.workDirectory)
-        defer { session.stop() }
+        let session = try holdingSession("drain", client: "jinsu-macbook-tls")
         try waitUntil(timeout: 15, "the session to open") { session.log.contains("open") }
         let signalled = Date()
         harness.gateway!.signal(SIGTERM)
-        _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("ping-1").path, contents: nil)
+        ping(1)
         try waitUntil(timeout: 5, "an echo while draining") { session.log.contains("echoed 1") }
         try waitUntil(timeout: 10, "the tunnel to end") { session.log.contains("closed") }
         XCTAssertGreaterThan(Date().timeIntervalSince(signalled), 2.5, "not before the drain deadline")
