@@ -211,6 +211,11 @@ final class WebSocketTests: XCTestCase {
         let withBody = try harness.raw(
             "GET /ws/echo HTTP/1.1\r\n\(host)\(Self.upgradeFields)Content-Length: 5\r\n\r\nhello")
         XCTAssertTrue(withBody.hasPrefix("HTTP/1.1 400 "), withBody)
+        let version8 = try harness.raw(
+            "GET /ws/echo HTTP/1.1\r\n\(host)"
+                + Self.upgradeFields.replacingOccurrences(of: "Version: 13", with: "Version: 8") + "\r\n")
+        XCTAssertTrue(version8.hasPrefix("HTTP/1.1 426 "), version8)
+        XCTAssertTrue(version8.contains("\r\nsec-websocket-version: 13\r\n"), version8)
         let other = try harness.raw("GET /get HTTP/1.1\r\n\(host)Connection: Upgrade\r\nUpgrade: TLS/1.2\r\n\r\n")
         XCTAssertTrue(other.hasPrefix("HTTP/1.1 403 "), other)
         try waitUntil(timeout: 10, "the refused upgrade's log line") {

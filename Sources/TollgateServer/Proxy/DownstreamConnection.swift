@@ -285,6 +285,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             "malformed request",
             metadata: ["connection.id": "\(id)", "peer.address": "\(peerHost)", "reason": "\(error.reason)"])
         keepAlive = false
+        // RFC 6455 §4.4: a refused WebSocket version is answered with the versions understood.
+        let extra = error.status == 426 ? [("sec-websocket-version", "13")] : []
         if let exchange {
             if exchange.responseStarted {
                 abortExchange(reason: "malformed request body: \(error.reason)")
@@ -294,7 +296,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             exchange.upstream = nil
             exchange.responseDetails = "downstream_protocol_error"
             exchange.responseFlags = "DPE"
-            respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8))
+            respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8), extraHeaders: extra)
         } else {
             let head = RequestHead(method: "-", target: "-", headers: HTTPHeaders())
             let exchange = Exchange(
@@ -303,7 +305,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             exchange.responseFlags = "DPE"
             exchange.responseDetails = "downstream_protocol_error"
             self.exchange = exchange
-            respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8))
+            respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8), extraHeaders: extra)
         }
     }
 
