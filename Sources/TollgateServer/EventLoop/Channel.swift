@@ -326,7 +326,10 @@ final class Channel: Selectable, @unchecked Sendable {
 
     private func drainWhileLingering() {
         // Raw reads: the bytes are discarded, and a failed TLS session could not decrypt them anyway.
-        while state == .closing {
+        // A peer that keeps sending gets a turn's budget at a time, so the loop's other connections and
+        // the linger timer still run.
+        for _ in 0..<Channel.readsPerTurn {
+            guard state == .closing else { return }
             switch try? System.read(fd, loop.readBuffer) {
             case .done(let n)? where n > 0: continue
             case .wouldBlock?: return
@@ -335,6 +338,7 @@ final class Channel: Selectable, @unchecked Sendable {
                 return
             }
         }
+        if state == .closing { loop.continueLater(self) }
     }
 
     func fail(_ reason: String, connectErrno: Int32 = 0) {
