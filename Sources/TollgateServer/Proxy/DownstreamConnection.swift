@@ -192,7 +192,13 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         } else {
             logger.debug("connection failed", metadata: ["connection.id": "\(id)", "reason": "\(reason)"])
         }
-        cleanUp()
+        // A failed handshake lingers (its alert read, its socket not yet closed) and still counts
+        // against --max-connections until `channelClosed`.
+        if channel.state == .closing {
+            cancelTimer()
+        } else {
+            cleanUp()
+        }
     }
 
     func channelWritabilityChanged(_ channel: Channel, writable: Bool) {
