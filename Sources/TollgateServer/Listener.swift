@@ -27,6 +27,7 @@ final class Listener: @unchecked Sendable {
         self.port = port
         let addresses = try SocketAddress.resolve(host: address, port: port)
         guard let bindAddress = addresses.first else { throw ResolutionError(host: address, message: "no address") }
+        try System.checkPortIsFree(bindAddress)
         var sockets: [ListeningSocket] = []
         do {
             for loop in loops.loops {

@@ -170,4 +170,25 @@ final class ResourceLimitTests: XCTestCase {
         }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
+
+    /// `SO_REUSEPORT` would let a second gateway of the same user join the port and take a share of its
+    /// connections (seen when a hand-started gateway landed on a test's port); it must refuse to start.
+    func testASecondGatewayOnAPortInUseRefusesToStart() throws {
+        try harness.startGateway()
+        let port = harness.port()
+        let second = try Command.run(
+            Paths.tollgate,
+            [
+                "serve", "--config", harness.configDirectory.path, "--credentials", harness.pki.directory.path,
+                "--port-map", "443=\(port)", "--service", "server=127.0.0.1:1",
+            ], timeout: 20)
+        XCTAssertNotEqual(second.exitCode, 0, "the second gateway must not start: \(second.stdout)")
+        XCTAssertTrue(
+            (second.stderr + second.stdout).contains("Address already in use"),
+            "names the cause: \(second.stderr)")
+        for _ in 0..<8 {
+            let result = try harness.curl("/uuid")
+            XCTAssertEqual(result.status, 200, "every connection still reaches the first gateway: \(result.stderr)")
+        }
+    }
 }

@@ -96,6 +96,21 @@ enum System {
         return fd
     }
 
+    /// Fails when another socket already holds `address`. `SO_REUSEPORT` lets any process of the same user
+    /// join a port's group silently and take a share of its connections, so before the loops' sockets bind,
+    /// one bind without it proves the port is free (it fails with `EADDRINUSE` against any listener, ours
+    /// or not, but none of ours exists yet).
+    static func checkPortIsFree(_ address: SocketAddress) throws {
+        let fd = try socket(family: address.family)
+        defer { close(fd) }
+        setOption(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
+        var storage = address.storage
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
+        }
+        if rc != 0 { throw SystemError(call: "bind \(address)", errno: errno) }
+    }
+
     /// The soft limit on open descriptors (`ulimit -n`).
     static func openFileLimit() -> Int {
         var limit = rlimit()
