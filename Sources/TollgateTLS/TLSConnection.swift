@@ -182,10 +182,7 @@ func sha256Hex(_ cert: OpaquePointer) -> String {
     var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
     var length: UInt32 = 0
     guard X509_digest(cert, EVP_sha256(), &digest, &length) == 1 else { return "" }
-    let hex = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for byte in digest.prefix(Int(length)) { out += [hex[Int(byte >> 4)], hex[Int(byte & 15)]] }
-    return String(decoding: out, as: UTF8.self)
+    return Hex.lowercase(digest.prefix(Int(length)))
 }
 
 /// What is wrong with the client's certificate, for the explain page.
