@@ -1,4 +1,5 @@
 import Dispatch
+import TollgateCore
 
 #if canImport(Glibc)
     import Glibc
@@ -40,7 +41,7 @@ public final class AccessLog: Sendable {
             for byte in s.utf8 {
                 if byte < 0x20 || byte == 0x7F {
                     out.append(contentsOf: [
-                        UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigit(byte >> 4), hexDigit(byte & 15),
+                        UInt8(ascii: "\\"), UInt8(ascii: "x"), Hex.digit(byte >> 4), Hex.digit(byte & 15),
                     ])
                 } else {
                     out.append(byte)
@@ -94,8 +95,6 @@ public final class AccessLog: Sendable {
         text(e.principal)
         out.append(UInt8(ascii: "\n"))
     }
-
-    private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x61 + v - 10 }
 
     static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
