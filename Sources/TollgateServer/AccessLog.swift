@@ -18,7 +18,7 @@ public final class AccessLog: Sendable {
         var path: String
         var protocolVersion: String
         var status: Int
-        var flags: String
+        var flags: ResponseFlags
         var details: String
         var bytesReceived: Int
         var bytesSent: Int
@@ -66,7 +66,7 @@ public final class AccessLog: Sendable {
         space()
         appendDecimal(e.status, to: &out)
         space()
-        text(e.flags)
+        text(e.flags.description)
         space()
         text(e.details)
         space()

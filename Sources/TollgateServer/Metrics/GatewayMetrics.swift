@@ -98,7 +98,7 @@ final class RequestMetrics {
     /// Keyed by the raw values, so a request whose labels were seen before formats nothing.
     private struct CounterKey: Hashable {
         let status: Int
-        let flags: String
+        let flags: ResponseFlags
         let principal: String?
         let destination: String?
     }
@@ -112,7 +112,7 @@ final class RequestMetrics {
     init(metrics: GatewayMetrics) { self.metrics = metrics }
 
     /// `istio_requests_total` and `istio_request_duration_milliseconds`, with Istio's label names.
-    func record(status: Int, flags: String, principal: String?, destination: String?, milliseconds: Int) {
+    func record(status: Int, flags: ResponseFlags, principal: String?, destination: String?, milliseconds: Int) {
         let key = CounterKey(status: status, flags: flags, principal: principal, destination: destination)
         let counter: Counter
         if let cached = counters[key] {
@@ -121,7 +121,7 @@ final class RequestMetrics {
             counter = metrics.registry.makeCounter(
                 descriptor: GatewayMetrics.requestsTotal,
                 labels: [
-                    ("reporter", "source"), ("response_code", String(status)), ("response_flags", flags),
+                    ("reporter", "source"), ("response_code", String(status)), ("response_flags", flags.description),
                     ("source_principal", principal.map { "spiffe://\($0)" } ?? "unknown"),
                     ("destination_service", destination ?? "unknown"), ("request_protocol", "http"),
                 ])

@@ -73,7 +73,7 @@ extension DownstreamConnection {
             break
         case .portClosed:
             keepAlive = false
-            exchange.responseFlags = "NR"
+            exchange.responseFlags = .noRouteFound
             respondLocally(status: 404, body: nil)
         case .misdirected(let host):
             exchange.responseDetails = "misdirected_request"
@@ -121,7 +121,7 @@ extension DownstreamConnection {
             exchange.responseDetails = "cors_preflight"
             respondLocally(status: 200, body: nil, extraHeaders: headers)
         case .notFound:
-            exchange.responseFlags = "NR"
+            exchange.responseFlags = .noRouteFound
             exchange.responseDetails = "route_not_found"
             respondLocally(status: 404, body: nil)
         case .redirect(let status, let location, let headerOperations):

@@ -12,13 +12,13 @@ extension DownstreamConnection: UpstreamDelegate {
         exchange.plan = plan
         exchange.destination = destination
         guard let cluster = exchange.snapshot.upstreams.cluster(for: destination.destination) else {
-            exchange.responseFlags = "NC"
+            exchange.responseFlags = .noClusterFound
             exchange.responseDetails = "cluster_not_found"
             respondLocally(status: 503, body: nil)
             return
         }
         guard !cluster.endpoints.isEmpty else {
-            exchange.responseFlags = "UH"
+            exchange.responseFlags = .noHealthyUpstream
             exchange.responseDetails = "no_healthy_upstream"
             respondLocally(status: 503, body: Array("no healthy upstream".utf8), contentType: "text/plain")
             return
@@ -118,7 +118,7 @@ extension DownstreamConnection: UpstreamDelegate {
             abortExchange(reason: "route timeout after the response started")
             return
         }
-        exchange.responseFlags = "UT"
+        exchange.responseFlags = .upstreamRequestTimeout
         exchange.responseDetails = "response_timeout"
         respondLocally(status: 504, body: Array("upstream request timeout".utf8), contentType: "text/plain")
     }
@@ -127,7 +127,7 @@ extension DownstreamConnection: UpstreamDelegate {
         guard let exchange else { return }
         exchange.upstream = nil
         if exchange.responseStarted {
-            exchange.responseFlags = "UC"
+            exchange.responseFlags = .upstreamConnectionTermination
             abortExchange(reason: "upstream failed mid-response: \(failure.resetReason)")
             return
         }
@@ -147,8 +147,10 @@ extension DownstreamConnection: UpstreamDelegate {
         if let detail = failure.detail { body += ", transport failure reason: \(detail)" }
         let status = failure.kind == .protocolError ? 502 : 503
         exchange.responseFlags =
-            failure.kind == .protocolError ? "UPE" : (failure.kind == .connectionTermination ? "UC" : "UF")
-        if retried { exchange.responseFlags += ",URX" }
+            failure.kind == .protocolError
+            ? .upstreamProtocolError
+            : (failure.kind == .connectionTermination ? .upstreamConnectionTermination : .upstreamConnectionFailure)
+        if retried { exchange.responseFlags.insert(.upstreamRetryLimitExceeded) }
         exchange.responseDetails = "upstream_reset_before_response_started{\(failure.resetReason.replacingSpaces())}"
         logger.info(
             "upstream failed",

@@ -106,7 +106,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }
             logger.info(
                 "stream idle timeout", metadata: ["request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)"])
-            exchange.responseFlags = "SI"
+            exchange.responseFlags = .streamIdleTimeout
             exchange.responseDetails = "stream_idle_timeout"
             if exchange.responseStarted {
                 abortExchange(reason: "stream idle timeout")
@@ -175,7 +175,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         }
         if !exchange.requestComplete {
             // The client went away mid-request; nothing useful can be answered.
-            exchange.responseFlags = "DC"
+            exchange.responseFlags = .downstreamConnectionTermination
             abortExchange(reason: "downstream closed before the request was complete")
         }
     }
@@ -256,14 +256,14 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             exchange.upstream?.close()
             exchange.upstream = nil
             exchange.responseDetails = "downstream_protocol_error"
-            exchange.responseFlags = "DPE"
+            exchange.responseFlags = .downstreamProtocolError
             respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8))
         } else {
             let head = RequestHead(method: "-", target: "-", headers: HTTPHeaders())
             let exchange = Exchange(
                 head: head, snapshot: runtime.current, startNanos: Clock.nowNanos(), requestID: Clock.uuid(),
                 normalizedPath: "-")
-            exchange.responseFlags = "DPE"
+            exchange.responseFlags = .downstreamProtocolError
             exchange.responseDetails = "downstream_protocol_error"
             self.exchange = exchange
             respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8))

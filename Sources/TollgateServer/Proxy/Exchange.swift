@@ -21,7 +21,7 @@ final class Exchange: @unchecked Sendable {
     var routeName: String?
     var authorization: AuthorizationDecision?
     var status = 0
-    var responseFlags = "-"
+    var responseFlags: ResponseFlags = []
     var responseDetails = "-"
     var bytesReceived = 0
     var bytesSent = 0
