@@ -100,7 +100,7 @@ extension DownstreamConnection: UpstreamDelegate {
         {
             exchange.tryTimer = loop.schedule(afterMilliseconds: perTry) { [weak self, weak exchange] in
                 guard let self, let exchange, self.exchange === exchange, !exchange.responseStarted else { return }
-                if exchange.mayRetry(policy: "per-try-timeout") {
+                if exchange.mayRetry(.perTryTimeout) {
                     exchange.upstream?.close()
                     exchange.upstream = nil
                     self.attemptUpstream()
@@ -131,7 +131,7 @@ extension DownstreamConnection: UpstreamDelegate {
             abortExchange(reason: "upstream failed mid-response: \(failure.resetReason)")
             return
         }
-        if exchange.mayRetry(policy: failure.retryPolicyName, reusedConnection: reused) {
+        if exchange.mayRetry(failure.retryCause, reusedConnection: reused) {
             logger.debug(
                 "retrying upstream",
                 metadata: [

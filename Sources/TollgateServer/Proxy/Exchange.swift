@@ -81,35 +81,19 @@ final class Exchange: @unchecked Sendable {
         tryTimer = nil
     }
 
-    /// Whether a failed attempt may be tried again under the route's retry policy.
-    func mayRetry(policy: String, reusedConnection: Bool = false) -> Bool {
+    /// Whether an attempt that failed for `cause` may be tried again under the route's retry policy.
+    func mayRetry(_ cause: RetryCause, reusedConnection: Bool = false) -> Bool {
         guard let plan, replay != nil, !responseStarted else { return false }
-        let retryOn = plan.retries.retryOn
         // A pooled connection the upstream closed while idle: retried once more than the policy allows, but
         // only for idempotent methods, since the upstream may have seen the request before closing.
         if reusedConnection && attempts <= plan.retries.attempts + 1 && Self.idempotentMethods.contains(head.method) {
             return true
         }
-        guard attempts <= plan.retries.attempts else { return false }
-        switch policy {
-        case "connect-failure":
-            return retryOn.contains("connect-failure") || retryOn.contains("5xx") || retryOn.contains("gateway-error")
-                || retryOn.contains("reset")
-        case "reset":
-            return retryOn.contains("reset") || retryOn.contains("5xx")
-        case "per-try-timeout":
-            return retryOn.contains("5xx") || retryOn.contains("gateway-error") || retryOn.contains("reset")
-        default:
-            return retryOn.contains(policy)
-        }
+        return attempts <= plan.retries.attempts && plan.retries.retries(cause)
     }
 
     func mayRetry(status: Int) -> Bool {
         guard let plan, replay != nil, requestComplete, attempts <= plan.retries.attempts else { return false }
-        let retryOn = plan.retries.retryOn
-        if retryOn.contains("5xx") && status >= 500 { return true }
-        if retryOn.contains("gateway-error") && [502, 503, 504].contains(status) { return true }
-        if retryOn.contains("retriable-4xx") && status == 409 { return true }
-        return retryOn.contains(String(status))
+        return plan.retries.retries(status: status)
     }
 }

@@ -1,5 +1,6 @@
 import HTTP1
 import TollgateCore
+import TollgateRouting
 
 #if canImport(Glibc)
     import Glibc
@@ -31,10 +32,10 @@ struct UpstreamFailure: Error {
         }
     }
 
-    var retryPolicyName: String {
+    var retryCause: RetryCause {
         switch kind {
-        case .connectFailure, .connectTimeout: "connect-failure"
-        case .connectionTermination, .protocolError: "reset"
+        case .connectFailure, .connectTimeout: .connectFailure
+        case .connectionTermination, .protocolError: .reset
         }
     }
 }
