@@ -52,6 +52,30 @@ final class MetricsTests: XCTestCase {
         XCTAssertTrue(ready.hasPrefix("ok\ngeneration ") && ready.hasSuffix("\n200"), ready)
     }
 
+    func testFailedHandshakesAreCountedByTheirReason() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        try harness.startUpstream()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        let adminPort = try Network.freePort()
+        try harness.startGateway(extraArguments: ["--admin", "127.0.0.1:\(adminPort)"])
+        try Network.waitForListening(adminPort)
+
+        XCTAssertNotEqual(try harness.curl("/uuid", client: "expired-client-tls").exitCode, 0)
+        XCTAssertNotEqual(try harness.curl("/uuid", client: "rogue-client-tls").exitCode, 0)
+        XCTAssertNotEqual(try harness.curl("/uuid", client: "server-usage-client-tls").exitCode, 0)
+        XCTAssertNotEqual(try harness.curl("/uuid", host: "unserved.example").exitCode, 0)
+
+        let metrics = try Command.run("curl", ["-sS", "http://127.0.0.1:\(adminPort)/stats/prometheus"]).stdout
+        for reason in ["certificate_expired", "unknown_ca", "certificate_usage", "unknown_server_name"] {
+            let line = metrics.split(separator: "\n").first {
+                $0.hasPrefix("tollgate_tls_handshake_failures_total{reason=\"\(reason)\"}")
+            }
+            XCTAssertEqual(line?.split(separator: " ").last, "1", "\(reason)\n\(metrics)")
+        }
+    }
+
     func testAnIdleAdminConnectionIsClosedAfterTheHeaderTimeout() throws {
         let harness = try GatewayHarness()
         defer { harness.stop() }

@@ -13,7 +13,7 @@ protocol ChannelHandler: AnyObject {
     /// The peer finished sending (EOF or close_notify).
     func channelDidReadEOF(_ channel: Channel)
     /// The channel failed and is closed; `reason` is for logs.
-    func channel(_ channel: Channel, didFail reason: String)
+    func channel(_ channel: Channel, didFail failure: TLSFailure)
     /// Outbound bytes fell below the low-water mark after having been above the high-water mark.
     func channelWritabilityChanged(_ channel: Channel, writable: Bool)
     func channelClosed(_ channel: Channel)
@@ -87,7 +87,7 @@ final class Channel: Selectable, @unchecked Sendable {
             try loop.register(self, fd: fd, interest: EpollSet.socketInterest)
             registered = true
         } catch {
-            fail("\(error)")
+            fail(TLSFailure("\(error)"))
             return
         }
         // An accepted client has often sent its first bytes already; a connecting socket waits for
@@ -159,8 +159,8 @@ final class Channel: Selectable, @unchecked Sendable {
                 inputClosed = true
                 handler?.channelDidReadEOF(self)
                 return
-            case .failed(let reason):
-                fail(reason)
+            case .failed(let failure):
+                fail(failure)
                 return
             }
         }
@@ -183,14 +183,14 @@ final class Channel: Selectable, @unchecked Sendable {
         case .wantWrite:
             awaitingWritable = true
         case .closed:
-            fail("peer closed the connection during the TLS handshake")
-        case .failed(let reason):
+            fail(TLSFailure("peer closed the connection during the TLS handshake"))
+        case .failed(let failure):
             // OpenSSL has queued an alert; linger so the client reads it instead of a reset caused by
             // its own unread bytes (a TLS 1.3 client may already have sent its request).
             let handler = self.handler
             self.handler = nil
             linger()
-            handler?.channel(self, didFail: reason)
+            handler?.channel(self, didFail: failure)
             handler?.channelClosed(self)
         }
     }
@@ -198,7 +198,7 @@ final class Channel: Selectable, @unchecked Sendable {
     private func connectFinished() {
         let error = System.socketError(fd)
         if error != 0 {
-            fail(SystemError(call: "connect", errno: error).description, connectErrno: error)
+            fail(TLSFailure(SystemError(call: "connect", errno: error).description), connectErrno: error)
             return
         }
         state = .handshaking
@@ -257,10 +257,10 @@ final class Channel: Selectable, @unchecked Sendable {
                 noteWritability()
                 return
             case .closed:
-                fail("peer closed the connection while we were writing")
+                fail(TLSFailure("peer closed the connection while we were writing"))
                 return
-            case .failed(let reason):
-                fail(reason)
+            case .failed(let failure):
+                fail(failure)
                 return
             }
         }
@@ -323,13 +323,13 @@ final class Channel: Selectable, @unchecked Sendable {
         }
     }
 
-    func fail(_ reason: String, connectErrno: Int32 = 0) {
+    func fail(_ failure: TLSFailure, connectErrno: Int32 = 0) {
         guard state != .closed else { return }
         self.connectErrno = connectErrno
         let handler = self.handler
         self.handler = nil
         close()
-        handler?.channel(self, didFail: reason)
+        handler?.channel(self, didFail: failure)
     }
 
     /// Closes now, dropping anything unsent.

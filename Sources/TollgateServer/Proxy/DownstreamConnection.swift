@@ -180,17 +180,17 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         }
     }
 
-    func channel(_ channel: Channel, didFail reason: String) {
+    func channel(_ channel: Channel, didFail failure: TLSFailure) {
         if !channel.isOpen && tls != nil && !(tls?.isHandshakeComplete ?? true) {
-            runtime.metrics.handshakeFailed(reason: reason)
+            runtime.metrics.handshakeFailed(failure.reason)
             logger.warning(
                 "tls handshake failed",
                 metadata: [
                     "connection.id": "\(id)", "peer.address": "\(peerHost)", "listener.port": "\(listenPort)",
-                    "reason": "\(reason)",
+                    "reason": "\(failure)",
                 ])
         } else {
-            logger.debug("connection failed", metadata: ["connection.id": "\(id)", "reason": "\(reason)"])
+            logger.debug("connection failed", metadata: ["connection.id": "\(id)", "reason": "\(failure)"])
         }
         cleanUp()
     }

@@ -1,6 +1,7 @@
 import HTTP1
 import TollgateCore
 import TollgateRouting
+import TollgateTLS
 
 #if canImport(Glibc)
     import Glibc
@@ -179,7 +180,7 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
         }
     }
 
-    func channel(_ channel: Channel, didFail reason: String) {
+    func channel(_ channel: Channel, didFail failure: TLSFailure) {
         if inPool {
             loop.upstreamPool.remove(self)
             return
@@ -193,7 +194,7 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
                 self,
                 didFail: UpstreamFailure(
                     kind: .connectFailure,
-                    detail: errno != 0 ? "delayed connect error: \(errno)" : reason))
+                    detail: errno != 0 ? "delayed connect error: \(errno)" : failure.description))
         } else {
             d?.upstream(self, didFail: UpstreamFailure(kind: .connectionTermination, detail: nil))
         }
