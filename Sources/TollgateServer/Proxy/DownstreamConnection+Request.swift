@@ -169,7 +169,7 @@ extension DownstreamConnection {
 
     func requestEnd() {
         guard let exchange else { return }
-        exchange.requestComplete = true
+        exchange.requestEnded()
         if exchange.requestBodyChunked, let upstream = exchange.upstream {
             upstream.write(MessageEncoder.lastChunk)
         }
@@ -203,8 +203,7 @@ extension DownstreamConnection {
         var bytes = MessageEncoder.encode(response)
         if let body, !exchange.isHead { bytes += body }
         exchange.status = status
-        exchange.responseStarted = true
-        exchange.responseComplete = true
+        exchange.responseEnded()
         exchange.bytesSent += body?.count ?? 0
         channel.write(bytes)
         if exchange.requestComplete || !keepAlive {

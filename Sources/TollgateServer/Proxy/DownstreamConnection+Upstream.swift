@@ -200,7 +200,7 @@ extension DownstreamConnection: UpstreamDelegate {
             if !channel.isWritable { upstream.pauseReading() }
         case .end:
             if exchange.responseChunked { channel.write(MessageEncoder.lastChunk) }
-            exchange.responseComplete = true
+            exchange.responseEnded()
             exchange.upstream = nil
             let reusable = upstream.isReusable && exchange.requestComplete
             upstream.markExchangeFinished()
@@ -229,7 +229,7 @@ extension DownstreamConnection: UpstreamDelegate {
         }
         exchange.status = upstreamHead.status
         exchange.responseDetails = "via_upstream"
-        exchange.responseStarted = true
+        exchange.responseHeadSent()
         channel.write(
             MessageEncoder.encode(
                 ResponseHead(

@@ -26,9 +26,32 @@ final class Exchange: @unchecked Sendable {
     var bytesReceived = 0
     var bytesSent = 0
 
-    var requestComplete = false
-    var responseStarted = false
-    var responseComplete = false
+    /// How far each side has got. The request and the response progress independently (an upstream may
+    /// answer before the request body ends), and each only moves forward.
+    enum State: Equatable {
+        /// The request body is still arriving.
+        case receiving(Response)
+        /// The request has ended.
+        case received(Response)
+
+        enum Response: Comparable {
+            case pending
+            /// The response head was sent: the exchange can no longer be answered another way or retried.
+            case started
+            case complete
+        }
+
+        var response: Response {
+            switch self {
+            case .receiving(let response), .received(let response): response
+            }
+        }
+    }
+
+    private(set) var state = State.receiving(.pending)
+    var requestComplete: Bool { if case .received = state { true } else { false } }
+    var responseStarted: Bool { state.response >= .started }
+    var responseComplete: Bool { state.response == .complete }
     /// Downstream response framing when the upstream's length is unknown.
     var responseChunked = false
 
@@ -66,6 +89,15 @@ final class Exchange: @unchecked Sendable {
     /// The request body's length as declared (the decoder left one canonical `content-length`); nil when chunked.
     var declaredBodyLength: UInt64? {
         requestBodyChunked ? nil : head.headers["content-length"].flatMap { UInt64($0) } ?? 0
+    }
+
+    func requestEnded() { state = .received(state.response) }
+    func responseHeadSent() { advanceResponse(to: .started) }
+    func responseEnded() { advanceResponse(to: .complete) }
+
+    private func advanceResponse(to response: State.Response) {
+        guard response > state.response else { return }
+        state = requestComplete ? .received(response) : .receiving(response)
     }
 
     func recordForReplay(_ bytes: [UInt8]) {
