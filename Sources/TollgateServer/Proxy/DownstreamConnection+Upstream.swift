@@ -31,7 +31,7 @@ extension DownstreamConnection: UpstreamDelegate {
         ForwardedHeaders.apply(
             to: &headers,
             ForwardedHeaders.Context(
-                peerAddress: peerHost, scheme: scheme, clientCertElement: clientCertElement,
+                peerAddress: peerHost, scheme: scheme, clientCertElement: clientCertElement(under: exchange.snapshot),
                 requestID: exchange.requestID, trustedProxies: runtime.settings.trustedProxies))
         headers.set("host", plan.authority)
         HeaderEditor.apply(headerOperations.request, to: &headers)

@@ -30,12 +30,9 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// When the connection is closed unless a request arrives (header/idle timeout), checked by the
     /// loop's once-a-second sweep: re-arming it per request costs nothing.
     private var deadline: (nanos: UInt64, reason: String)?
-    /// Computed once per connection: the XFCC element of the client certificate.
-    private(set) lazy var clientCertElement: String? =
-        identity.verified
-        ? ForwardedHeaders.clientCertElement(
-            identity, by: runtime.current.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
-        : nil
+    /// The snapshot `clientCertElementCache` was computed under.
+    private weak var clientCertElementSnapshot: ConfigSnapshot?
+    private var clientCertElementCache: String?
     /// The client's address: the socket's peer, or behind a balancer what its PROXY header says.
     private(set) var peerHost: String
     private(set) var peerDescription: String
@@ -56,6 +53,18 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     }
 
     var scheme: String { tls == nil ? "http" : "https" }
+
+    /// The XFCC element of the client certificate, naming the Gateway URIs (`By=`) of the snapshot the
+    /// request is served under: computed once, again only after a reload.
+    func clientCertElement(under snapshot: ConfigSnapshot) -> String? {
+        guard identity.verified else { return nil }
+        if clientCertElementSnapshot !== snapshot {
+            clientCertElementSnapshot = snapshot
+            clientCertElementCache = ForwardedHeaders.clientCertElement(
+                identity, by: snapshot.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
+        }
+        return clientCertElementCache
+    }
 
     func start() {
         channel.handler = self
