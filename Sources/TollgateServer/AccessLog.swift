@@ -132,6 +132,7 @@ final class AccessLogBuffer {
     init(loop: EventLoop) { self.loop = loop }
 
     func append(_ entry: AccessLog.Entry) {
+        loop.assertOnLoop()
         if bytes.isEmpty {
             bytes.reserveCapacity(AccessLogBuffer.flushBytes + 1024)
             armTimer()

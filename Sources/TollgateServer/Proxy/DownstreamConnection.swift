@@ -67,6 +67,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     }
 
     func start() {
+        loop.assertOnLoop()
         channel.handler = self
         // The handshake (or, for plain HTTP, the first request) must arrive within the header timeout.
         armTimer(runtime.settings.headerTimeout, reason: "no request within the header timeout")
@@ -86,6 +87,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// the middle of a request. Only a connection idle after a response, with nothing of a next request
     /// received, is closed at once (its client retries on a new connection, as after any keep-alive close).
     func drain() {
+        loop.assertOnLoop()
         keepAlive = false
         if exchange == nil && requestsServed > 0 && decoder.bufferedByteCount == 0 { channel.closeAfterFlush() }
     }
@@ -94,6 +96,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// SIMPLE to MUTUAL) ends the connections verified the old way at once, mid-request or not: a revoked
     /// device keeps nothing open. A reload that leaves verification alone changes nothing here.
     func configurationChanged(_ snapshot: ConfigSnapshot) {
+        loop.assertOnLoop()
         guard let tls, tls.isHandshakeComplete, !stillVerifiedAsConfigured(tls, snapshot: snapshot) else { return }
         logger.info(
             "closing a connection verified under a previous TLS configuration",
@@ -110,6 +113,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     }
 
     func sweep(now: UInt64) {
+        loop.assertOnLoop()
         if let exchange {
             let idleLimit = UInt64(runtime.settings.streamIdleTimeout) * 1_000_000
             guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }

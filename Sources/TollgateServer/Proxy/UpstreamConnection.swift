@@ -68,6 +68,7 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
 
     /// Starts a non-blocking connect.
     func connect(timeoutMilliseconds: Int) throws {
+        loop.assertOnLoop()
         let fd = try System.socket(family: endpoint.family)
         System.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
         do {
@@ -92,6 +93,7 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
 
     /// Prepares for a new exchange on this connection.
     func begin(requestIsHead: Bool, delegate: UpstreamDelegate) {
+        loop.assertOnLoop()
         self.delegate = delegate
         decoder.requestWasHead = requestIsHead
         decoder.prepareForNextMessage()

@@ -12,6 +12,7 @@ final class UpstreamPool: @unchecked Sendable {
     // The lists are changed in place (`idle[endpoint, default: []]`): copying one out and back costs an
     // allocation per request.
     func checkout(_ endpoint: SocketAddress) -> UpstreamConnection? {
+        loop.assertOnLoop()
         while let connection = idle[endpoint]?.popLast() {
             connection.inPool = false
             if connection.channel.isOpen { return connection }
@@ -20,6 +21,7 @@ final class UpstreamPool: @unchecked Sendable {
     }
 
     func checkin(_ connection: UpstreamConnection) {
+        loop.assertOnLoop()
         guard idle[connection.endpoint, default: []].count < Self.maxIdlePerEndpoint else {
             connection.close()
             return
@@ -31,6 +33,7 @@ final class UpstreamPool: @unchecked Sendable {
 
     /// Closes connections idle for longer than the idle timeout (run by the loop's sweep).
     func sweep(now: UInt64) {
+        loop.assertOnLoop()
         let limit = UInt64(Self.idleTimeoutMilliseconds) * 1_000_000
         for (endpoint, list) in idle {
             let expired = list.filter { now - $0.idleSince > limit }
