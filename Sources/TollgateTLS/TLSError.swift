@@ -29,7 +29,7 @@ public struct TLSError: Error, Sendable, CustomStringConvertible {
             ERR_error_string_n(code, &buffer, buffer.count)
             errors.append(
                 (
-                    Int32(ERR_GET_REASON(code)),
+                    tg_ERR_GET_REASON(code),
                     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 ))
         }
