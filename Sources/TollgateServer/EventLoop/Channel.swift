@@ -305,7 +305,7 @@ final class Channel: Selectable, @unchecked Sendable {
 
     private func linger() {
         state = .closing
-        shutdown(fd, Int32(SHUT_WR))
+        System.shutdownWrite(fd)
         lingerTimer = loop.schedule(afterMilliseconds: 2000) { [self] in close() }
         drainWhileLingering()
     }

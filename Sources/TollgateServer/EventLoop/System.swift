@@ -35,6 +35,16 @@ enum System {
         }
     }
 
+    /// A call that cannot would-block (bind, listen, shutdown): EINTR retried, any failure thrown.
+    private static func check(_ name: @autoclosure () -> String, _ body: () -> Int32) throws {
+        while true {
+            if body() >= 0 { return }
+            let e = errno
+            if e == EINTR { continue }
+            throw SystemError(call: name(), errno: e)
+        }
+    }
+
     static func read(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws -> NonBlocking<Int> {
         try call("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
@@ -80,18 +90,16 @@ enum System {
         setOption(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
         if reusePort { setOption(fd, level: SOL_SOCKET, name: SO_REUSEPORT, value: 1) }
         var storage = address.storage
-        let rc = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
-        }
-        if rc != 0 {
-            let e = errno
+        do {
+            try check("bind \(address)") {
+                withUnsafePointer(to: &storage) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
+                }
+            }
+            try check("listen") { listen(fd, backlog) }
+        } catch {
             close(fd)
-            throw SystemError(call: "bind \(address)", errno: e)
-        }
-        guard listen(fd, backlog) == 0 else {
-            let e = errno
-            close(fd)
-            throw SystemError(call: "listen", errno: e)
+            throw error
         }
         return fd
     }
@@ -132,6 +140,12 @@ enum System {
         var length = socklen_t(MemoryLayout<Int32>.size)
         _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length)
         return value
+    }
+
+    /// Sends FIN after what is queued. A peer that already reset the connection makes this fail
+    /// (`ENOTCONN`), which changes nothing for a socket about to be closed.
+    static func shutdownWrite(_ fd: Int32) {
+        try? check("shutdown") { shutdown(fd, Int32(SHUT_WR)) }
     }
 
     static func close(_ fd: Int32) {
