@@ -79,6 +79,7 @@ final class ListeningSocket: Selectable, @unchecked Sendable {
     }
 
     func start() {
+        loop.assertOnLoop()
         guard !stopped else { return }
         watch()
     }
@@ -86,6 +87,7 @@ final class ListeningSocket: Selectable, @unchecked Sendable {
     /// Stops listening. Connections the kernel has already completed and queued were accepted as far as
     /// the client knows: they are taken and served first, not reset by closing the socket under them.
     func stop() {
+        loop.assertOnLoop()
         guard !stopped else { return }
         if watching { acceptQueued() }
         stopped = true
@@ -116,6 +118,7 @@ final class ListeningSocket: Selectable, @unchecked Sendable {
     }
 
     func ready(_ events: UInt32) {
+        loop.assertOnLoop()
         guard watching else { return }
         for _ in 0..<ListeningSocket.acceptsPerTurn {
             let accepted: (Int32, SocketAddress)

@@ -13,7 +13,7 @@ protocol ChannelHandler: AnyObject {
     /// The peer finished sending (EOF or close_notify).
     func channelDidReadEOF(_ channel: Channel)
     /// The channel failed and is closed; `reason` is for logs.
-    func channel(_ channel: Channel, didFail reason: String)
+    func channel(_ channel: Channel, didFail failure: TLSFailure)
     /// Outbound bytes fell below the low-water mark after having been above the high-water mark.
     func channelWritabilityChanged(_ channel: Channel, writable: Bool)
     func channelClosed(_ channel: Channel)
@@ -89,7 +89,7 @@ final class Channel: Selectable, @unchecked Sendable {
             try loop.register(self, fd: fd, interest: EpollSet.socketInterest)
             registered = true
         } catch {
-            fail("\(error)")
+            fail(TLSFailure("\(error)"))
             return
         }
         // An accepted client has often sent its first bytes already; a connecting socket waits for
@@ -161,8 +161,8 @@ final class Channel: Selectable, @unchecked Sendable {
                 inputClosed = true
                 handler?.channelDidReadEOF(self)
                 return
-            case .failed(let reason):
-                fail(reason)
+            case .failed(let failure):
+                fail(failure)
                 return
             }
         }
@@ -185,16 +185,16 @@ final class Channel: Selectable, @unchecked Sendable {
         case .wantWrite:
             awaitingWritable = true
         case .closed:
-            fail("peer closed the connection during the TLS handshake")
-        case .failed(let reason):
-            lingerAfterFailedHandshake(reason)
+            fail(TLSFailure("peer closed the connection during the TLS handshake"))
+        case .failed(let failure):
+            lingerAfterFailedHandshake(failure)
         }
     }
 
     private func connectFinished() {
         let error = System.socketError(fd)
         if error != 0 {
-            fail(SystemError(call: "connect", errno: error).description, connectErrno: error)
+            fail(TLSFailure(SystemError(call: "connect", errno: error).description), connectErrno: error)
             return
         }
         state = .handshaking
@@ -253,10 +253,10 @@ final class Channel: Selectable, @unchecked Sendable {
                 noteWritability()
                 return
             case .closed:
-                fail("peer closed the connection while we were writing")
+                fail(TLSFailure("peer closed the connection while we were writing"))
                 return
-            case .failed(let reason):
-                fail(reason)
+            case .failed(let failure):
+                fail(failure)
                 return
             }
         }
@@ -301,7 +301,7 @@ final class Channel: Selectable, @unchecked Sendable {
 
     private func linger() {
         state = .closing
-        shutdown(fd, Int32(SHUT_WR))
+        System.shutdownWrite(fd)
         lingerTimer = loop.schedule(afterMilliseconds: Channel.lingerMilliseconds) { [self] in close() }
         drainWhileLingering()
     }
@@ -314,13 +314,13 @@ final class Channel: Selectable, @unchecked Sendable {
     /// the FIN it sends its request, reads the alert's error and closes. Clients that read the alert first
     /// (curl, openssl) see the same alert either way, and a reset never overtakes it: nothing sent is
     /// left unread. The handler stays until the close, so the connection still counts as open.
-    private func lingerAfterFailedHandshake(_ reason: String) {
+    private func lingerAfterFailedHandshake(_ failure: TLSFailure) {
         state = .closing
         lingerTimer = loop.schedule(afterMilliseconds: Channel.lingerMilliseconds) { [self] in
             drainWhileLingering()
             close()
         }
-        handler?.channel(self, didFail: reason)
+        handler?.channel(self, didFail: failure)
         drainWhileLingering()
     }
 
@@ -341,13 +341,13 @@ final class Channel: Selectable, @unchecked Sendable {
         if state == .closing { loop.continueLater(self) }
     }
 
-    func fail(_ reason: String, connectErrno: Int32 = 0) {
+    func fail(_ failure: TLSFailure, connectErrno: Int32 = 0) {
         guard state != .closed else { return }
         self.connectErrno = connectErrno
         let handler = self.handler
         self.handler = nil
         close()
-        handler?.channel(self, didFail: reason)
+        handler?.channel(self, didFail: failure)
     }
 
     /// Closes now, dropping anything unsent.
