@@ -77,6 +77,10 @@ public struct RequestPlan: Sendable {
         case whoami(AuthorizationDecision, server: ListenerPlan.Server)
         /// Explain mode: the client's certificate is missing or bad; never routed.
         case explainCertificateProblem(server: ListenerPlan.Server)
+        /// A block that admits certificate-less clients for enrollment: any other path is refused (403).
+        case certificateRequired
+        /// A one-time enrollment link (`tollgate.io/enroll`), answered by the gateway whatever the certificate.
+        case enroll(EnrollmentRequest)
         /// Denied by policy: `RBAC: access denied`, or the explain page of `explainOn` when its Gateway opted in.
         case deny(AuthorizationDecision, explainOn: ListenerPlan.Server?)
         /// A CORS preflight answered by the gateway (200, these headers).
@@ -97,6 +101,8 @@ extension RequestPlan.Action {
         case .misdirected: "misdirected"
         case .whoami: "whoami"
         case .explainCertificateProblem: "explain certificate"
+        case .certificateRequired: "certificate required"
+        case .enroll(let request): "enroll \(request.resource?.rawValue ?? "malformed")"
         case .deny(_, let explainOn): explainOn != nil ? "deny explained" : "deny"
         case .corsPreflight: "cors preflight"
         case .notFound: "not found"

@@ -100,6 +100,10 @@ extension DownstreamConnection {
             respondLocally(
                 status: 403, body: page.body, contentType: page.contentType,
                 extraHeaders: [("cache-control", "no-store")])
+        case .certificateRequired:
+            refuseWithoutCertificate()
+        case .enroll(let request):
+            serveEnrollment(request)
         case .deny(let verdict, let explainOn):
             logger.info(
                 "request denied",
