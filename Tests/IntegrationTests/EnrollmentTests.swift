@@ -134,6 +134,8 @@ final class EnrollmentTests: XCTestCase {
                 .isEmpty, "burned")
         try waitUntil(timeout: 10, "the enrollment in the log") { harness.gateway!.log.contains("device enrolled") }
         XCTAssertTrue(harness.gateway!.log.contains("unknown or used token"), "the second fetch is logged")
+        try waitUntil(timeout: 10, "the access log") { harness.gateway!.log.contains("\"GET /.tollgate/enroll/… ") }
+        XCTAssertFalse(harness.gateway!.log.contains(token), "but never the token")
 
         // The bundle goes into a fresh NSS database with the one-time password (pk12util), and Chromium
         // with that identity passes MUTUAL on an ordinary path.

@@ -46,7 +46,9 @@ extension DownstreamConnection {
             requestMalformed(HTTPParseError(status: status, reason))
             return
         }
-        let head = plan.head
+        var head = plan.head
+        // An enrollment token is a secret until its bundle is fetched: the access log never sees it.
+        if case .enroll = plan.action { head.target = EnrollmentRequest.pathPrefix + "…" }
         if !plan.droppedHeaders.isEmpty {
             logger.debug(
                 "dropped header look-alikes",
