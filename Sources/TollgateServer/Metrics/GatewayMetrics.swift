@@ -39,6 +39,7 @@ public final class GatewayMetrics: Sendable {
     let reloadsSucceeded: Counter
     let reloadsRejected: Counter
     let configGeneration: Gauge
+    let clientCertificateExpiry: ClientCertificateExpiry
 
     public init() {
         connectionsOpened = registry.makeCounter(
@@ -66,6 +67,7 @@ public final class GatewayMetrics: Sendable {
                 metricName: "tollgate_config_generation", unitName: "",
                 helpText: "Generation of the configuration in use (1 at start, +1 per reload)."))
         configGeneration.set(Double(1))
+        clientCertificateExpiry = ClientCertificateExpiry(registry: registry)
     }
 
     /// The Prometheus text exposition of everything.

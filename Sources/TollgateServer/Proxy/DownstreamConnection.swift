@@ -158,7 +158,12 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         if let tls {
             identity = tls.peerIdentity()
             serverName = tls.serverName
-            if identity.verified { runtime.lastSeen?.saw(certificateSHA256: identity.leafSHA256) }
+            if identity.verified {
+                runtime.lastSeen?.saw(certificateSHA256: identity.leafSHA256)
+                if let principal = identity.principal, let notAfter = identity.notAfter {
+                    runtime.metrics.clientCertificateExpiry.presented(principal: principal, notAfter: notAfter)
+                }
+            }
             logger.debug(
                 "tls handshake complete",
                 metadata: [
