@@ -21,7 +21,8 @@ extension DownstreamConnection {
     }
 
     /// An enrollment link: counted against the client's address, then looked up (and, for the bundle,
-    /// burned) off the loop, since it reads and renames files; the answer comes back to the loop. The
+    /// burned) off the loop on the desk's queue, since it reads and renames files; the answer comes back to
+    /// the loop. The
     /// exchange holds the connection meanwhile, so no later request on it is read before this one ends.
     func serveEnrollment(_ request: EnrollmentRequest) {
         guard let exchange else { return }
@@ -45,7 +46,7 @@ extension DownstreamConnection {
         let burns = resource == .bundle && !exchange.isHead
         let loop = self.loop
         let host = exchange.head.authority ?? ""
-        DispatchQueue.global().async {
+        desk.queue.async {
             let now = Clock.epochSeconds()
             let lookup = burns ? desk.store.claim(token: token, now: now) : desk.store.look(token: token, now: now)
             loop.execute { [self] in
@@ -110,10 +111,12 @@ extension DownstreamConnection {
     }
 }
 
-/// What the gateway needs to serve enrollment links: the pending ones and the attempt counter.
+/// What the gateway needs to serve enrollment links: the pending ones, the attempt counter, and one serial
+/// queue for their file work, so a flood of attempts from many addresses queues up instead of taking threads.
 final class EnrollmentDesk: Sendable {
     let store: EnrollmentStore
     let limiter: EnrollmentRateLimiter
+    let queue = DispatchQueue(label: "tollgate.enrollment")
 
     init(store: EnrollmentStore, limiter: EnrollmentRateLimiter = EnrollmentRateLimiter()) {
         self.store = store
