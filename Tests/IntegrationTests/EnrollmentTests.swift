@@ -110,6 +110,14 @@ final class EnrollmentTests: XCTestCase {
         XCTAssertEqual(pending.count, 1)
         XCTAssertFalse(pending[0].contains(token), "only the token's hash is stored")
 
+        // A browser with no certificate yet opens the link on the MUTUAL block (as the phone's would).
+        let fresh = try HeadlessChromium(caCertificate: harness.pki.caCertificate, clientP12: nil, origin: origin)
+        let opened = try fresh.load(enrollment.link, host: host)
+        XCTAssertNil(opened.netError, opened.stderr)
+        XCTAssertTrue(opened.dom.contains("Add this device"), opened.dom)
+        let elsewhere = try fresh.load("\(origin)/headers", host: host)
+        XCTAssertTrue(elsewhere.dom.contains("client certificate required"), elsewhere.dom)
+
         let page = try anonymous(enrollment.path)
         XCTAssertEqual(page.status, 200, page.stderr)
         XCTAssertTrue(page.body.contains("Add this device") && page.body.contains("phone-tls"), page.body)
