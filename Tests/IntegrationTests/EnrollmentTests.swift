@@ -218,6 +218,22 @@ final class EnrollmentTests: XCTestCase {
         XCTAssertFalse(output.contains("\"uuid\""), output)
     }
 
+    func testTurningEnrollmentOffClosesConnectionsWithoutACertificate() throws {
+        let enrollment = try enroll("watch-tls", principal: "watch")
+        let client = try harness.interactiveClient(nil)
+        client.send("GET \(enrollment.path) HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+        try client.waitFor("HTTP/1.1 200")
+        let before = harness.reloadCount
+        let gateways = try String(
+            contentsOf: harness.configDirectory.appendingPathComponent("gw.yaml"), encoding: .utf8)
+        try harness.write("gw.yaml", gateways.replacingOccurrences(of: "tollgate.io/enroll: \"true\", ", with: ""))
+        try harness.waitForReload(after: before)
+        try waitUntil(timeout: 10, "the connection without a certificate to close") { !client.isRunning }
+        let refused = try anonymous(enrollment.path)
+        XCTAssertEqual(refused.status, 0, "no handshake without a certificate any more: \(refused.body)")
+        XCTAssertEqual(try harness.curl("/uuid", client: "jinsu-iphone-tls").status, 200)
+    }
+
     func testNoSessionOutlivesAConnectionWithoutACertificate() throws {
         let session = harness.workDirectory.appendingPathComponent("session.pem").path
         for resumption in SessionClient.Resumption.allCases {
