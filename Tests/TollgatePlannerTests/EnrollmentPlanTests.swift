@@ -8,33 +8,53 @@ import XCTest
 /// The enrollment path is the one door a client without a certificate may pass on a MUTUAL block that
 /// opts in (`tollgate.io/enroll`): these are the attacker's attempts to widen it, and what each gets.
 final class EnrollmentPlanTests: XCTestCase {
-    static let yaml =
-        RequestPlannerTests.yaml + """
-
-            ---
-            apiVersion: networking.istio.io/v1
-            kind: Gateway
-            metadata:
-              name: devices
-              namespace: istio-system
-              annotations: {tollgate.io/enroll: "true", tollgate.io/whoami-path: /.tollgate/whoami}
-            spec:
-              servers:
-              - hosts: [devices.test]
-                port: {number: 443, name: https-devices, protocol: HTTPS}
-                tls: {mode: MUTUAL, credentialName: devices-tls}
-              - hosts: [devices.test]
-                port: {number: 80, name: http-devices, protocol: HTTP}
-            ---
-            apiVersion: networking.istio.io/v1
-            kind: VirtualService
-            metadata: {name: devices, namespace: istio-system}
-            spec:
-              hosts: [devices.test]
-              gateways: [istio-system/devices]
-              http:
-              - route: [{destination: {host: server}}]
-            """
+    /// Three MUTUAL blocks on 443 — without annotations (0), explain mode with enrollment (1), enrollment
+    /// (2) — and a plain HTTP server of the enrollment Gateway.
+    static let yaml = """
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata: {name: app, namespace: istio-system}
+        spec:
+          servers:
+          - hosts: [app.test]
+            port: {number: 443, name: https-app, protocol: HTTPS}
+            tls: {mode: MUTUAL, credentialName: app-tls}
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata:
+          name: pages
+          namespace: istio-system
+          annotations: {tollgate.io/explain: "true", tollgate.io/enroll: "true"}
+        spec:
+          servers:
+          - hosts: [pages.test]
+            port: {number: 443, name: https-pages, protocol: HTTPS}
+            tls: {mode: MUTUAL, credentialName: pages-tls}
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata:
+          name: devices
+          namespace: istio-system
+          annotations: {tollgate.io/enroll: "true", tollgate.io/whoami-path: /.tollgate/whoami}
+        spec:
+          servers:
+          - hosts: [devices.test]
+            port: {number: 443, name: https-devices, protocol: HTTPS}
+            tls: {mode: MUTUAL, credentialName: devices-tls}
+          - hosts: [devices.test]
+            port: {number: 80, name: http-devices, protocol: HTTP}
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: routes, namespace: istio-system}
+        spec:
+          hosts: [app.test, pages.test, devices.test]
+          gateways: [istio-system/app, istio-system/pages, istio-system/devices]
+          http:
+          - route: [{destination: {host: server}}]
+        """
 
     static let token = String(repeating: "A", count: 42) + "_"
 
@@ -108,9 +128,10 @@ final class EnrollmentPlanTests: XCTestCase {
                 "certificate required"
             ),
             (
-                "explain mode keeps its page", try plan("/.tollgate/enroll/\(t)", host: "pages.test", block: 1),
-                "explain certificate"
+                "explain mode: the link", try plan("/.tollgate/enroll/\(t)", host: "pages.test", block: 1),
+                "enroll page"
             ),
+            ("explain mode: elsewhere its page", try plan("/x", host: "pages.test", block: 1), "explain certificate"),
         ]
         for (what, plan, expected) in cases {
             XCTAssertEqual(plan.action.kind, expected, what)
