@@ -77,12 +77,16 @@ public struct RequestPlan: Sendable {
         case portClosed
         /// The Host selects another TLS server block than the connection's (421).
         case misdirected(host: String)
-        /// The Gateway's whoami path; the decision a `GET /` would get.
-        case whoami(AuthorizationDecision)
+        /// The Gateway's whoami path; the decision a `GET /` would get, and the server whose page answers.
+        case whoami(AuthorizationDecision, server: ListenerPlan.Server)
         /// Explain mode: the client's certificate is missing or bad; never routed.
-        case explainCertificateProblem
-        /// Denied by policy: `RBAC: access denied`, or the explain page when the Gateway opted in.
-        case deny(explain: Bool)
+        case explainCertificateProblem(server: ListenerPlan.Server)
+        /// A block that admits certificate-less clients for enrollment: any other path is refused (403).
+        case certificateRequired
+        /// A one-time enrollment link (`tollgate.io/enroll`), answered by the gateway whatever the certificate.
+        case enroll(EnrollmentRequest)
+        /// Denied by policy: `RBAC: access denied`, or the explain page of `explainOn` when its Gateway opted in.
+        case deny(AuthorizationDecision, explainOn: ListenerPlan.Server?)
         /// An upgrade to a protocol other than WebSocket: Envoy refuses one missing from `upgrade_configs`
         /// (Istio's gateways list only `websocket`) with 403 and `upgrade_failed`.
         case upgradeRefused(protocol: String)
@@ -104,7 +108,9 @@ extension RequestPlan.Action {
         case .misdirected: "misdirected"
         case .whoami: "whoami"
         case .explainCertificateProblem: "explain certificate"
-        case .deny(let explain): explain ? "deny explained" : "deny"
+        case .certificateRequired: "certificate required"
+        case .enroll(let request): "enroll \(request.resource?.rawValue ?? "malformed")"
+        case .deny(_, let explainOn): explainOn != nil ? "deny explained" : "deny"
         case .upgradeRefused: "upgrade refused"
         case .corsPreflight: "cors preflight"
         case .notFound: "not found"

@@ -52,28 +52,42 @@ public enum RequestPlanner {
             return plan
         }
 
+        let client = remoteAddress(
+            head.headers, peer: connection.peerAddress, trustedProxies: connection.trustedProxies)
+        if listener.server.enrollment, connection.scheme == "https",
+            plan.normalizedPath.hasPrefix(EnrollmentRequest.pathPrefix)
+        {
+            plan.action = enrollment(head, normalizedPath: plan.normalizedPath, client: client)
+            return plan
+        }
+        // Only a block that admits clients without a certificate (for enrollment) completes such a
+        // handshake outside explain mode: nothing else on it is served to them.
+        if connection.hasCertificateProblem && !listener.server.explain {
+            plan.action = .certificateRequired
+            return plan
+        }
+
         var attributes = RequestAttributes(
             identity: connection.identity, sourceIP: connection.peerAddress,
-            remoteIP: remoteAddress(
-                head.headers, peer: connection.peerAddress, trustedProxies: connection.trustedProxies),
+            remoteIP: client,
             host: authority, method: head.method, path: plan.normalizedPath, destinationPort: listener.declaredPort,
             destinationIP: connection.localAddress, serverName: connection.serverName, headers: head.headers)
         if let whoami = listener.server.whoamiPath, plan.normalizedPath == whoami {
             attributes.method = "GET"
             attributes.path = "/"
-            plan.action = .whoami(listener.authorization.evaluate(attributes))
+            plan.action = .whoami(listener.authorization.evaluate(attributes), server: listener.server)
             return plan
         }
         // Only in explain mode does a client with a missing or bad certificate get this far; it is
         // answered and never reaches a route.
         if connection.hasCertificateProblem {
-            plan.action = .explainCertificateProblem
+            plan.action = .explainCertificateProblem(server: listener.server)
             return plan
         }
         let verdict = listener.authorization.evaluate(attributes)
         plan.authorization = verdict
         guard verdict.allowed else {
-            plan.action = .deny(explain: listener.server.explain)
+            plan.action = .deny(verdict, explainOn: listener.server.explain ? listener.server : nil)
             return plan
         }
         if case .other(let name) = plan.upgrade {
@@ -100,6 +114,28 @@ public enum RequestPlanner {
         case .forward(let forward): plan.action = .forward(forward, headerOperations)
         }
         return plan
+    }
+
+    /// A request under `/.tollgate/enroll/`: the gateway owns that prefix on an opted-in Gateway. Only GET
+    /// and HEAD of a path already in canonical form (no dot segments, no escapes, the same bytes the client
+    /// sent) name a resource; anything else there is a malformed link, answered like an unknown token.
+    static func enrollment(_ head: RequestHead, normalizedPath: String, client: IPAddress?) -> RequestPlan.Action {
+        guard head.method == "GET" || head.method == "HEAD" else {
+            return .directResponse(status: 405, body: Array("method not allowed\n".utf8), HeaderOperations())
+        }
+        var request = EnrollmentRequest(token: nil, resource: nil, client: client)
+        guard head.path == normalizedPath else { return .enroll(request) }
+        let parts = normalizedPath.dropFirst(EnrollmentRequest.pathPrefix.count).split(
+            separator: "/", omittingEmptySubsequences: false)
+        guard let token = parts.first, EnrollmentRequest.isWellFormed(token) else { return .enroll(request) }
+        switch parts.count == 1 ? "" : parts.count == 2 && !parts[1].isEmpty ? String(parts[1]) : "/" {
+        case "": request.resource = .page
+        case EnrollmentRequest.Resource.bundle.rawValue: request.resource = .bundle
+        case EnrollmentRequest.Resource.caCertificate.rawValue: request.resource = .caCertificate
+        default: return .enroll(request)
+        }
+        request.token = String(token)
+        return .enroll(request)
     }
 
     /// The trusted client address: the peer, or with `trustedProxies` N the Nth address from the right of

@@ -16,6 +16,9 @@ public struct ListenerPlan: Sendable, Equatable {
         public var whoamiPath: String? {
             annotations["tollgate.io/whoami-path"].flatMap { $0.hasPrefix("/") ? $0 : nil }
         }
+        /// `tollgate.io/enroll: "true"`: serve one-time enrollment links (`tollgate certs enroll`) under
+        /// `/.tollgate/enroll/` on this Gateway's HTTPS servers, to clients without a certificate too.
+        public var enrollment: Bool { annotations["tollgate.io/enroll"] == "true" }
         /// `tollgate.io/contact: mailto:ops@example.com` (or an https: URL): who a refused person can ask.
         /// Validated when the configuration loads; an invalid value never gets here.
         public var contact: ContactLink? {

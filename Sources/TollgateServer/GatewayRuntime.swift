@@ -14,6 +14,8 @@ public final class GatewayRuntime: @unchecked Sendable {
     public let metrics = GatewayMetrics()
     /// With `serve --last-seen FILE`: when each client certificate last connected.
     public let lastSeen: LastSeenRecorder?
+    /// Pending enrollment links (`CREDENTIALS/enrollments`) and the attempts made at them.
+    let enrollment: EnrollmentDesk
     private let lock = NSLock()
     private var snapshot: ConfigSnapshot
     private var connectionCount = 0
@@ -27,6 +29,10 @@ public final class GatewayRuntime: @unchecked Sendable {
         self.accessLog = accessLog
         lastSeen = settings.lastSeenFile.map { LastSeenRecorder(path: $0) }
         lastSeen?.start()
+        enrollment = EnrollmentDesk(
+            store: EnrollmentStore(
+                directory: ((settings.credentialsDirectory ?? ConfigSnapshot.defaultCredentialsDirectory(settings))
+                    as NSString).appendingPathComponent(EnrollmentStore.folderName)))
     }
 
     public var current: ConfigSnapshot { lock.withLock { snapshot } }

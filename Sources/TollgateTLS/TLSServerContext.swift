@@ -74,7 +74,9 @@ public final class TLSServerContext: @unchecked Sendable {
                 X509_STORE_set_flags(store, UInt(flags))
             }
             verifyMode = SSL_VERIFY_PEER
-            if settings.clientAuthentication == .required && !settings.explainFailures {
+            if settings.clientAuthentication == .required && !settings.explainFailures
+                && !settings.admitsClientsWithoutCertificate
+            {
                 verifyMode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT
             }
         }

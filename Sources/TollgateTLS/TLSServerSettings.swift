@@ -26,6 +26,10 @@ public struct TLSServerSettings: Sendable {
     /// Complete the handshake even without a valid client certificate, so the HTTP layer can explain
     /// the problem. The verification result is still recorded and such a client is never identified.
     public var explainFailures = false
+    /// MUTUAL, but a client that presents no certificate at all completes the handshake (unidentified), so
+    /// the enrollment path can be served to a device that has none yet; the HTTP layer refuses it every
+    /// other path. A presented certificate that fails verification still fails the handshake.
+    public var admitsClientsWithoutCertificate = false
     /// The client certificate must carry one of these SANs (exact match, any type): Istio `subjectAltNames`.
     public var subjectAltNames: [String] = []
     /// Base64 SHA-256 of the client's SubjectPublicKeyInfo, or hex SHA-256 of its certificate; any one
@@ -55,7 +59,9 @@ public struct TLSServerSettings: Sendable {
         clientAuthentication == other.clientAuthentication && clientCAPEM == other.clientCAPEM && crlPEM == other.crlPEM
             && subjectAltNames == other.subjectAltNames && spkiPins == other.spkiPins
             && certificateHashes == other.certificateHashes
-            && explainFailures == other.explainFailures && minVersion == other.minVersion
+            && explainFailures == other.explainFailures
+            && admitsClientsWithoutCertificate == other.admitsClientsWithoutCertificate
+            && minVersion == other.minVersion
             && maxVersion == other.maxVersion
             && cipherSuites == other.cipherSuites
     }
@@ -83,6 +89,8 @@ public struct TLSServerSettings: Sendable {
             field(Array(list.sorted().joined(separator: "\n").utf8))
         }
         field(explainFailures ? [1] : [0])
+        // Sessions of a block that lets certificate-less clients in never resume on one that does not.
+        field(admitsClientsWithoutCertificate ? [1] : [0])
         return bytes
     }
 

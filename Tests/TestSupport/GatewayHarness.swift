@@ -49,14 +49,15 @@ public final class GatewayHarness: @unchecked Sendable {
         try write(target ?? name, try String(contentsOf: seed, encoding: .utf8))
     }
 
-    /// The demo upstream's `/stats`: connections it accepted, requests it is answering right now.
-    public func upstreamStats(_ name: String = "server") throws -> (connections: Int, inProgress: Int) {
+    /// The demo upstream's `/stats`: connections it accepted, requests it is answering right now, requests it
+    /// received before this probe (each probe is one more).
+    public func upstreamStats(_ name: String = "server") throws -> (connections: Int, inProgress: Int, requests: Int) {
         let port = upstreams[name]!.port
         let text = try Command.run("curl", ["-sS", "http://127.0.0.1:\(port)/stats"]).stdout
         func number(_ key: String) -> Int {
             Int(text.components(separatedBy: "\"\(key)\": ").last?.prefix { $0.isNumber } ?? "") ?? -1
         }
-        return (number("connections"), number("inProgress"))
+        return (number("connections"), number("inProgress"), number("requests"))
     }
 
     public func remove(_ name: String) throws {

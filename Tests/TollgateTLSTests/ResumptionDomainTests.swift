@@ -55,6 +55,9 @@ final class ResumptionDomainTests: XCTestCase {
         s = base
         s.explainFailures = true
         variants["explain"] = s
+        s = base
+        s.admitsClientsWithoutCertificate = true
+        variants["enrollment"] = s
         let ring = SessionTicketKeyRing(secrets: [Array(repeating: 7, count: 80)])
         let domains = variants.mapValues { ResumptionDomain(settings: $0, ring: ring) }
         XCTAssertEqual(Set(domains.values.map(\.sessionIDContext)).count, variants.count)

@@ -156,6 +156,9 @@ enum ExplainPage {
                 ] as [String: Any]
         }
         if let contact = context.contact { object["contact"] = contact.url }
+        if identity.verified, let warning = expiryWarning(identity.notAfter, context: context) {
+            object["warning"] = warning
+        }
         let data =
             (try? JSONSerialization.data(
                 withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()

@@ -20,6 +20,8 @@ struct HTMLExplanation {
     var lead: [String]
     var facts: [(String, String)] = []
     var sections: [Section] = []
+    /// Buttons after the facts (the enrollment page's downloads).
+    var actions: [Link] = []
     var contact: Link?
     var operatorDetails: [(String, String)] = []
 
@@ -57,6 +59,9 @@ struct HTMLExplanation {
         for warning in warnings { html += "<p class=\"warning\" role=\"alert\">\(Self.escape(warning))</p>\n" }
         for paragraph in lead { html += "<p>\(Self.escape(paragraph))</p>\n" }
         html += Self.list(facts)
+        for action in actions {
+            html += "<p><a class=\"contact\" href=\"\(Self.escape(action.href))\">\(Self.escape(action.text))</a></p>\n"
+        }
         for section in sections {
             html += "<h2>\(Self.escape(section.heading))</h2>\n"
             for paragraph in section.paragraphs { html += "<p>\(Self.escape(paragraph))</p>\n" }

@@ -1,5 +1,6 @@
 import HTTP1
 import TollgateCore
+import TollgateTLS
 
 /// The admin port (plain HTTP, meant for localhost or a private network): `GET /stats/prometheus`
 /// (as Istio's proxies expose on 15090) and `GET /healthz/ready`. One request per connection, which
@@ -73,7 +74,7 @@ final class AdminConnection: ChannelHandler, LoopSweepable, @unchecked Sendable 
     }
 
     func channelDidReadEOF(_ channel: Channel) { channel.closeAfterFlush() }
-    func channel(_ channel: Channel, didFail reason: String) {}
+    func channel(_ channel: Channel, didFail failure: TLSFailure) {}
     func channelWritabilityChanged(_ channel: Channel, writable: Bool) {}
     func channelClosed(_ channel: Channel) {}
 }

@@ -46,7 +46,9 @@ extension DownstreamConnection {
             requestMalformed(HTTPParseError(status: status, reason))
             return
         }
-        let head = plan.head
+        var head = plan.head
+        // An enrollment token is a secret until its bundle is fetched: the access log never sees it.
+        if case .enroll = plan.action { head.target = EnrollmentRequest.pathPrefix + "…" }
         if !plan.droppedHeaders.isEmpty {
             logger.debug(
                 "dropped header look-alikes",
@@ -65,9 +67,8 @@ extension DownstreamConnection {
             logger.info(
                 "audit policy matched", metadata: ["request.id": "\(exchange.requestID)", "policy": "\(audited)"])
         }
-        let explain = listener.map {
-            ExplainPage.Context(
-                requestID: exchange.requestID, head: head, path: plan.normalizedPath, server: $0.server(serverIndex))
+        func explain(_ server: ListenerPlan.Server) -> ExplainPage.Context {
+            ExplainPage.Context(requestID: exchange.requestID, head: head, path: plan.normalizedPath, server: server)
         }
 
         switch plan.action {
@@ -75,23 +76,23 @@ extension DownstreamConnection {
             break
         case .portClosed:
             keepAlive = false
-            exchange.responseFlags = "NR"
+            exchange.responseFlags = .noRouteFound
             respondLocally(status: 404, body: nil)
         case .misdirected(let host):
             exchange.responseDetails = "misdirected_request"
             respondLocally(
                 status: 421, body: Array("Misdirected Request: \(host) is not served on this TLS connection\n".utf8))
-        case .whoami(let decision):
+        case .whoami(let decision, let server):
             let page = ExplainPage.whoami(
                 identity: identity, problem: tls?.clientCertificateProblem, tls: tls, decision: decision,
-                context: explain!)
+                context: explain(server))
             exchange.responseDetails = "whoami"
             respondLocally(
                 status: 200, body: page.body, contentType: page.contentType,
                 extraHeaders: [("cache-control", "no-store")])
-        case .explainCertificateProblem:
+        case .explainCertificateProblem(let server):
             guard let problem = tls?.clientCertificateProblem else { return }
-            let page = ExplainPage.certificateProblem(problem, context: explain!)
+            let page = ExplainPage.certificateProblem(problem, context: explain(server))
             exchange.responseDetails = "client_certificate_rejected"
             logger.info(
                 "client certificate explained",
@@ -102,8 +103,11 @@ extension DownstreamConnection {
             respondLocally(
                 status: 403, body: page.body, contentType: page.contentType,
                 extraHeaders: [("cache-control", "no-store")])
-        case .deny(let explained):
-            let verdict = plan.authorization!
+        case .certificateRequired:
+            refuseWithoutCertificate()
+        case .enroll(let request):
+            serveEnrollment(request)
+        case .deny(let verdict, let explainOn):
             logger.info(
                 "request denied",
                 metadata: [
@@ -114,8 +118,8 @@ extension DownstreamConnection {
                     "reason": "\(verdict.reason)",
                 ])
             exchange.responseDetails = verdict.responseDetails ?? "-"
-            if explained {
-                let page = ExplainPage.denied(verdict, identity: identity, context: explain!)
+            if let explainOn {
+                let page = ExplainPage.denied(verdict, identity: identity, context: explain(explainOn))
                 respondLocally(status: 403, body: page.body, contentType: page.contentType)
             } else {
                 respondLocally(status: 403, body: Array("RBAC: access denied".utf8), contentType: "text/plain")
@@ -131,7 +135,7 @@ extension DownstreamConnection {
             exchange.responseDetails = "cors_preflight"
             respondLocally(status: 200, body: nil, extraHeaders: headers)
         case .notFound:
-            exchange.responseFlags = "NR"
+            exchange.responseFlags = .noRouteFound
             exchange.responseDetails = "route_not_found"
             respondLocally(status: 404, body: nil)
         case .redirect(let status, let location, let headerOperations):
@@ -179,7 +183,7 @@ extension DownstreamConnection {
 
     func requestEnd() {
         guard let exchange else { return }
-        exchange.requestComplete = true
+        exchange.requestEnded()
         if exchange.requestBodyChunked, let upstream = exchange.upstream {
             upstream.write(MessageEncoder.lastChunk)
         }
@@ -213,8 +217,7 @@ extension DownstreamConnection {
         var bytes = MessageEncoder.encode(response)
         if let body, !exchange.isHead { bytes += body }
         exchange.status = status
-        exchange.responseStarted = true
-        exchange.responseComplete = true
+        exchange.responseEnded()
         exchange.bytesSent += body?.count ?? 0
         channel.write(bytes)
         if exchange.requestComplete || !keepAlive {

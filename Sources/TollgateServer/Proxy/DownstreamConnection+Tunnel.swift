@@ -19,7 +19,7 @@ extension DownstreamConnection {
         headers.set("upgrade", response.headers.combined("upgrade") ?? "websocket")
         exchange.status = 101
         exchange.responseDetails = "via_upstream"
-        exchange.responseStarted = true
+        exchange.responseHeadSent()
         channel.write(
             MessageEncoder.encode(
                 ResponseHead(status: 101, reason: response.reason.isEmpty ? nil : response.reason, headers: headers)))

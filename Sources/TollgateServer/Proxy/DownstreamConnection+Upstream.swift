@@ -12,13 +12,13 @@ extension DownstreamConnection: UpstreamDelegate {
         exchange.plan = plan
         exchange.destination = destination
         guard let cluster = exchange.snapshot.upstreams.cluster(for: destination.destination) else {
-            exchange.responseFlags = "NC"
+            exchange.responseFlags = .noClusterFound
             exchange.responseDetails = "cluster_not_found"
             respondLocally(status: 503, body: nil)
             return
         }
         guard !cluster.endpoints.isEmpty else {
-            exchange.responseFlags = "UH"
+            exchange.responseFlags = .noHealthyUpstream
             exchange.responseDetails = "no_healthy_upstream"
             respondLocally(status: 503, body: Array("no healthy upstream".utf8), contentType: "text/plain")
             return
@@ -36,7 +36,7 @@ extension DownstreamConnection: UpstreamDelegate {
         ForwardedHeaders.apply(
             to: &headers,
             ForwardedHeaders.Context(
-                peerAddress: peerHost, scheme: scheme, clientCertElement: clientCertElement,
+                peerAddress: peerHost, scheme: scheme, clientCertElement: clientCertElement(under: exchange.snapshot),
                 requestID: exchange.requestID, trustedProxies: runtime.settings.trustedProxies))
         headers.set("host", plan.authority)
         HeaderEditor.apply(headerOperations.request, to: &headers)
@@ -106,7 +106,7 @@ extension DownstreamConnection: UpstreamDelegate {
         {
             exchange.tryTimer = loop.schedule(afterMilliseconds: perTry) { [weak self, weak exchange] in
                 guard let self, let exchange, self.exchange === exchange, !exchange.responseStarted else { return }
-                if exchange.mayRetry(policy: "per-try-timeout") {
+                if exchange.mayRetry(.perTryTimeout) {
                     exchange.upstream?.close()
                     exchange.upstream = nil
                     self.attemptUpstream()
@@ -124,7 +124,7 @@ extension DownstreamConnection: UpstreamDelegate {
             abortExchange(reason: "route timeout after the response started")
             return
         }
-        exchange.responseFlags = "UT"
+        exchange.responseFlags = .upstreamRequestTimeout
         exchange.responseDetails = "response_timeout"
         respondLocally(status: 504, body: Array("upstream request timeout".utf8), contentType: "text/plain")
     }
@@ -133,11 +133,11 @@ extension DownstreamConnection: UpstreamDelegate {
         guard let exchange else { return }
         exchange.upstream = nil
         if exchange.responseStarted {
-            exchange.responseFlags = "UC"
+            exchange.responseFlags = .upstreamConnectionTermination
             abortExchange(reason: "upstream failed mid-response: \(failure.resetReason)")
             return
         }
-        if exchange.mayRetry(policy: failure.retryPolicyName, reusedConnection: reused) {
+        if exchange.mayRetry(failure.retryCause, reusedConnection: reused) {
             logger.debug(
                 "retrying upstream",
                 metadata: [
@@ -153,8 +153,10 @@ extension DownstreamConnection: UpstreamDelegate {
         if let detail = failure.detail { body += ", transport failure reason: \(detail)" }
         let status = failure.kind == .protocolError ? 502 : 503
         exchange.responseFlags =
-            failure.kind == .protocolError ? "UPE" : (failure.kind == .connectionTermination ? "UC" : "UF")
-        if retried { exchange.responseFlags += ",URX" }
+            failure.kind == .protocolError
+            ? .upstreamProtocolError
+            : (failure.kind == .connectionTermination ? .upstreamConnectionTermination : .upstreamConnectionFailure)
+        if retried { exchange.responseFlags.insert(.upstreamRetryLimitExceeded) }
         exchange.responseDetails = "upstream_reset_before_response_started{\(failure.resetReason.replacingSpaces())}"
         logger.info(
             "upstream failed",
@@ -208,7 +210,7 @@ extension DownstreamConnection: UpstreamDelegate {
             if !channel.isWritable { upstream.pauseReading() }
         case .end:
             if exchange.responseChunked { channel.write(MessageEncoder.lastChunk) }
-            exchange.responseComplete = true
+            exchange.responseEnded()
             exchange.upstream = nil
             let reusable = upstream.isReusable && exchange.requestComplete
             upstream.markExchangeFinished()
@@ -237,7 +239,7 @@ extension DownstreamConnection: UpstreamDelegate {
         }
         exchange.status = upstreamHead.status
         exchange.responseDetails = "via_upstream"
-        exchange.responseStarted = true
+        exchange.responseHeadSent()
         channel.write(
             MessageEncoder.encode(
                 ResponseHead(

@@ -32,12 +32,9 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// When the connection is closed unless a request arrives (header/idle timeout), checked by the
     /// loop's once-a-second sweep: re-arming it per request costs nothing.
     private var deadline: (nanos: UInt64, reason: String)?
-    /// Computed once per connection: the XFCC element of the client certificate.
-    private(set) lazy var clientCertElement: String? =
-        identity.verified
-        ? ForwardedHeaders.clientCertElement(
-            identity, by: runtime.current.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
-        : nil
+    /// The snapshot `clientCertElementCache` was computed under.
+    private weak var clientCertElementSnapshot: ConfigSnapshot?
+    private var clientCertElementCache: String?
     /// The client's address: the socket's peer, or behind a balancer what its PROXY header says.
     private(set) var peerHost: String
     private(set) var peerDescription: String
@@ -59,7 +56,20 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
 
     var scheme: String { tls == nil ? "http" : "https" }
 
+    /// The XFCC element of the client certificate, naming the Gateway URIs (`By=`) of the snapshot the
+    /// request is served under: computed once, again only after a reload.
+    func clientCertElement(under snapshot: ConfigSnapshot) -> String? {
+        guard identity.verified else { return nil }
+        if clientCertElementSnapshot !== snapshot {
+            clientCertElementSnapshot = snapshot
+            clientCertElementCache = ForwardedHeaders.clientCertElement(
+                identity, by: snapshot.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
+        }
+        return clientCertElementCache
+    }
+
     func start() {
+        loop.assertOnLoop()
         channel.handler = self
         // The handshake (or, for plain HTTP, the first request) must arrive within the header timeout.
         armTimer(runtime.settings.headerTimeout, reason: "no request within the header timeout")
@@ -79,6 +89,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// the middle of a request. Only a connection idle after a response, with nothing of a next request
     /// received, is closed at once (its client retries on a new connection, as after any keep-alive close).
     func drain() {
+        loop.assertOnLoop()
         keepAlive = false
         // A tunnel stays until the drain deadline (`drainDeadlinePassed`): its client cannot retry elsewhere
         // without losing its session, and most finish their work in time.
@@ -91,6 +102,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// SIMPLE to MUTUAL) ends the connections verified the old way at once, mid-request or not: a revoked
     /// device keeps nothing open. A reload that leaves verification alone changes nothing here.
     func configurationChanged(_ snapshot: ConfigSnapshot) {
+        loop.assertOnLoop()
         guard let tls, tls.isHandshakeComplete, !stillVerifiedAsConfigured(tls, snapshot: snapshot) else { return }
         logger.info(
             "closing a connection verified under a previous TLS configuration",
@@ -114,6 +126,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     }
 
     func sweep(now: UInt64) {
+        loop.assertOnLoop()
         if let tunnel {
             // Envoy's stream idle timeout, for the whole life of an upgraded stream: no byte either way for
             // that long ends it. The route timeout stopped at the 101.
@@ -122,7 +135,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             logger.info(
                 "stream idle timeout",
                 metadata: ["request.id": "\(tunnel.exchange.requestID)", "peer.address": "\(peerHost)"])
-            tunnel.end(graceful: false, details: "stream_idle_timeout", flags: "SI")
+            tunnel.end(graceful: false, details: "stream_idle_timeout", flags: .streamIdleTimeout)
             return
         }
         if let exchange {
@@ -130,7 +143,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }
             logger.info(
                 "stream idle timeout", metadata: ["request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)"])
-            exchange.responseFlags = "SI"
+            exchange.responseFlags = .streamIdleTimeout
             exchange.responseDetails = "stream_idle_timeout"
             if exchange.responseStarted {
                 abortExchange(reason: "stream idle timeout")
@@ -169,7 +182,12 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         if let tls {
             identity = tls.peerIdentity()
             serverName = tls.serverName
-            if identity.verified { runtime.lastSeen?.saw(certificateSHA256: identity.leafSHA256) }
+            if identity.verified {
+                runtime.lastSeen?.saw(certificateSHA256: identity.leafSHA256)
+                if let principal = identity.principal, let notAfter = identity.notAfter {
+                    runtime.metrics.clientCertificateExpiry.presented(principal: principal, notAfter: notAfter)
+                }
+            }
             logger.debug(
                 "tls handshake complete",
                 metadata: [
@@ -207,24 +225,30 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         }
         if !exchange.requestComplete {
             // The client went away mid-request; nothing useful can be answered.
-            exchange.responseFlags = "DC"
+            exchange.responseFlags = .downstreamConnectionTermination
             abortExchange(reason: "downstream closed before the request was complete")
         }
     }
 
-    func channel(_ channel: Channel, didFail reason: String) {
+    func channel(_ channel: Channel, didFail failure: TLSFailure) {
         if !channel.isOpen && tls != nil && !(tls?.isHandshakeComplete ?? true) {
-            runtime.metrics.handshakeFailed(reason: reason)
+            runtime.metrics.handshakeFailed(failure.reason)
             logger.warning(
                 "tls handshake failed",
                 metadata: [
                     "connection.id": "\(id)", "peer.address": "\(peerHost)", "listener.port": "\(listenPort)",
-                    "reason": "\(reason)",
+                    "reason": "\(failure)",
                 ])
         } else {
-            logger.debug("connection failed", metadata: ["connection.id": "\(id)", "reason": "\(reason)"])
+            logger.debug("connection failed", metadata: ["connection.id": "\(id)", "reason": "\(failure)"])
         }
-        cleanUp()
+        // A failed handshake lingers (its alert read, its socket not yet closed) and still counts
+        // against --max-connections until `channelClosed`.
+        if channel.state == .closing {
+            cancelTimer()
+        } else {
+            cleanUp()
+        }
     }
 
     func channelWritabilityChanged(_ channel: Channel, writable: Bool) {
@@ -295,14 +319,14 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             exchange.upstream?.close()
             exchange.upstream = nil
             exchange.responseDetails = "downstream_protocol_error"
-            exchange.responseFlags = "DPE"
+            exchange.responseFlags = .downstreamProtocolError
             respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8), extraHeaders: extra)
         } else {
             let head = RequestHead(method: "-", target: "-", headers: HTTPHeaders())
             let exchange = Exchange(
                 head: head, snapshot: runtime.current, startNanos: Clock.nowNanos(), requestID: Clock.uuid(),
                 normalizedPath: "-")
-            exchange.responseFlags = "DPE"
+            exchange.responseFlags = .downstreamProtocolError
             exchange.responseDetails = "downstream_protocol_error"
             self.exchange = exchange
             respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8), extraHeaders: extra)

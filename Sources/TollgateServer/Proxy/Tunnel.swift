@@ -1,5 +1,6 @@
 import HTTP1
 import TollgateCore
+import TollgateTLS
 
 /// A WebSocket connection after the upstream's `101 Switching Protocols` (RFC 9110 §7.8, RFC 6455 §4.1):
 /// bytes are copied both ways unparsed until both sides have finished. Confined to the loop of its
@@ -56,16 +57,16 @@ final class Tunnel: ChannelHandler, @unchecked Sendable {
     /// The client's connection ended without its TLS close (browsers close the socket once the WebSocket
     /// close handshake is done): normal after the upstream finished, a downstream disconnect before.
     func clientConnectionClosed() {
-        end(graceful: false, flags: upstreamFinished ? nil : "DC")
+        end(graceful: false, flags: upstreamFinished ? [] : .downstreamConnectionTermination)
     }
 
     /// Ends the tunnel, gracefully (both sides finished: what is queued is still written) or at once; when
     /// the gateway or a failure ended it, `details` and `flags` say why in its one access log line.
-    func end(graceful: Bool, details: String? = nil, flags: String? = nil) {
+    func end(graceful: Bool, details: String? = nil, flags: ResponseFlags = []) {
         guard !ended else { return }
         ended = true
         if let details { exchange.responseDetails = details }
-        if let flags { exchange.responseFlags = flags }
+        exchange.responseFlags.formUnion(flags)
         let downstream = self.downstream
         downstream?.tunnelEnded(self)
         if graceful {
@@ -91,9 +92,10 @@ final class Tunnel: ChannelHandler, @unchecked Sendable {
         if clientFinished { end(graceful: true) }
     }
 
-    func channel(_ channel: Channel, didFail reason: String) {
+    func channel(_ channel: Channel, didFail failure: TLSFailure) {
         end(
-            graceful: false, details: "upstream_reset_after_response_started{connection_termination}", flags: "UC")
+            graceful: false, details: "upstream_reset_after_response_started{connection_termination}",
+            flags: .upstreamConnectionTermination)
     }
 
     func channelWritabilityChanged(_ channel: Channel, writable: Bool) {

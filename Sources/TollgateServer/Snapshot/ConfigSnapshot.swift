@@ -225,6 +225,7 @@ public final class ConfigSnapshot: Sendable {
                 maxVersion: version(tls.maxProtocolVersion, default: .tls13), cipherSuites: tls.cipherSuites,
                 explainFailures: server.explain)
             settings.subjectAltNames = tls.subjectAltNames
+            settings.admitsClientsWithoutCertificate = server.enrollment && authentication == .required
             settings.spkiPins = tls.verifyCertificateSpki
             settings.certificateHashes = tls.verifyCertificateHash
             return try TLSServerContext(settings)

@@ -12,7 +12,7 @@ struct Certs: ParsableCommand {
             """,
         subcommands: [
             CertsInit.self, CertsServer.self, CertsClient.self, CertsP12.self, CertsApply.self, CertsRevoke.self,
-            CertsInspect.self, CertsList.self, CertsTicketKeys.self,
+            CertsInspect.self, CertsList.self, CertsEnroll.self, CertsTicketKeys.self,
         ])
 }
 
