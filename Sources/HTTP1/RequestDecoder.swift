@@ -26,7 +26,7 @@ public struct RequestDecoder: Sendable {
     }
 
     static func parseHead(_ bytes: ArraySlice<UInt8>, limits: HTTPLimits) throws -> (RequestHead, BodyFraming) {
-        let (start, fieldLines) = try HeadParser.lines(bytes)
+        let (start, fieldSection) = try HeadParser.startLine(bytes)
         let parts = start.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw HTTPParseError.bad("malformed request line") }
         let method = parts[0]
@@ -38,16 +38,16 @@ public struct RequestDecoder: Sendable {
             throw HTTPParseError.bad("invalid request target")
         }
         let version = try HeadParser.parseRequestVersion(parts[2])
-        var headers = try HeadParser.fields(fieldLines, limits: limits)
-        let hosts = headers.values("host")
+        var headers = try HeadParser.fields(fieldSection, limits: limits)
+        let hostCount = headers.count("host")
         if version == .http11 {
-            guard hosts.count == 1 else {
-                throw HTTPParseError.bad(hosts.isEmpty ? "missing Host header" : "more than one Host header")
+            guard hostCount == 1 else {
+                throw HTTPParseError.bad(hostCount == 0 ? "missing Host header" : "more than one Host header")
             }
-        } else if hosts.count > 1 {
+        } else if hostCount > 1 {
             throw HTTPParseError.bad("more than one Host header")
         }
-        if let host = hosts.first, !RequestTarget.isValidAuthority(host) {
+        if hostCount == 1, let host = headers["host"], !RequestTarget.isValidAuthority(host) {
             throw HTTPParseError.bad("invalid Host header")
         }
         let methodText = String(decoding: method, as: UTF8.self)

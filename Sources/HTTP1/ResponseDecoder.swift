@@ -29,7 +29,7 @@ public struct ResponseDecoder: Sendable {
     static func parseHead(_ bytes: ArraySlice<UInt8>, limits: HTTPLimits, requestWasHead: Bool) throws -> (
         ResponseHead, BodyFraming
     ) {
-        let (start, fieldLines) = try HeadParser.lines(bytes)
+        let (start, fieldSection) = try HeadParser.startLine(bytes)
         guard start.count >= 12 else { throw HTTPParseError.bad("malformed status line") }
         let version = try HeadParser.parseVersion(start.prefix(8))
         let s = start.startIndex
@@ -46,7 +46,7 @@ public struct ResponseDecoder: Sendable {
             guard start[s + 12] == UInt8(ascii: " ") else { throw HTTPParseError.bad("malformed status line") }
             reason = String(decoding: start[(s + 13)...], as: UTF8.self)
         }
-        var headers = try HeadParser.fields(fieldLines, limits: limits)
+        var headers = try HeadParser.fields(fieldSection, limits: limits)
         if requestWasHead || (100..<200).contains(status) || status == 204 || status == 304 {
             // No content follows, whatever the framing fields say; `ResponseFraming` decides what of them the client sees.
             return (ResponseHead(status: status, reason: reason, version: version, headers: headers), .length(0))
