@@ -97,9 +97,10 @@ enum HeadParser {
     }
 
     static func parseVersion(_ bytes: ArraySlice<UInt8>) throws -> HTTPVersion {
-        let text = Array(bytes)
-        guard text.count == 8, text.starts(with: Array("HTTP/".utf8)), text[6] == UInt8(ascii: "."),
-            let major = digit(text[5]), let minor = digit(text[7])
+        let s = bytes.startIndex
+        guard bytes.count == 8, bytes[s] == UInt8(ascii: "H"), bytes[s + 1] == UInt8(ascii: "T"),
+            bytes[s + 2] == UInt8(ascii: "T"), bytes[s + 3] == UInt8(ascii: "P"), bytes[s + 4] == UInt8(ascii: "/"),
+            bytes[s + 6] == UInt8(ascii: "."), let major = digit(bytes[s + 5]), let minor = digit(bytes[s + 7])
         else {
             throw HTTPParseError.bad("malformed HTTP version")
         }

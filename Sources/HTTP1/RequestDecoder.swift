@@ -27,17 +27,20 @@ public struct RequestDecoder: Sendable {
 
     static func parseHead(_ bytes: ArraySlice<UInt8>, limits: HTTPLimits) throws -> (RequestHead, BodyFraming) {
         let (start, fieldSection) = try HeadParser.startLine(bytes)
-        let parts = start.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw HTTPParseError.bad("malformed request line") }
-        let method = parts[0]
-        let target = parts[1]
+        // Exactly two spaces: method SP request-target SP version.
+        guard let firstSpace = start.firstIndex(of: UInt8(ascii: " ")),
+            let secondSpace = start[(firstSpace + 1)...].firstIndex(of: UInt8(ascii: " ")),
+            !start[(secondSpace + 1)...].contains(UInt8(ascii: " "))
+        else { throw HTTPParseError.bad("malformed request line") }
+        let method = start[start.startIndex..<firstSpace]
+        let target = start[(firstSpace + 1)..<secondSpace]
         guard !method.isEmpty, method.allSatisfy(HeadParser.isTokenByte) else {
             throw HTTPParseError.bad("invalid method")
         }
         guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw HTTPParseError.bad("invalid request target")
         }
-        let version = try HeadParser.parseRequestVersion(parts[2])
+        let version = try HeadParser.parseRequestVersion(start[(secondSpace + 1)...])
         var headers = try HeadParser.fields(fieldSection, limits: limits)
         let hostCount = headers.count("host")
         if version == .http11 {

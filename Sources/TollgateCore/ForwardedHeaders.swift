@@ -28,9 +28,11 @@ public enum ForwardedHeaders {
         }
     }
 
+    private static let sanitizedSet = HeaderNameSet(sanitized)
+
     public static func apply(to headers: inout HTTPHeaders, _ context: Context) {
         headers.removeFields { name in
-            sanitized.contains { name.equalsIgnoringCase($0) } || name.hasPrefixIgnoringCase("x-envoy-")
+            sanitizedSet.contains(name) || name.hasPrefixIgnoringCase("x-envoy-")
         }
         // With no trusted proxy in front, whatever the client put in x-forwarded-for is not evidence of
         // anything; keep only the address we saw. Behind trusted proxies, append as they do.

@@ -195,7 +195,7 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         var out: [String] = []
         forEachValue(name) { value in
             ASCIIBytes.forEachListItem(value) { item in
-                out.append(String(decoding: item.lazy.map(ASCIIBytes.lowercased), as: UTF8.self))
+                out.append(ASCIIBytes.lowercasedString(item))
                 return true
             }
             return true
@@ -208,7 +208,7 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         var last: String?
         forEachValue(name) { value in
             ASCIIBytes.forEachListItem(value) { item in
-                last = String(decoding: item.lazy.map(ASCIIBytes.lowercased), as: UTF8.self)
+                last = ASCIIBytes.lowercasedString(item)
                 return true
             }
             return true
@@ -234,6 +234,24 @@ public struct FieldName {
 
     public func contains(_ byte: UInt8) -> Bool { bytes.contains(byte) }
     public var string: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+/// A fixed set of header names, matched against field bytes without a String: by length first, then
+/// bytes ignoring ASCII case (the names are stored lower-case).
+public struct HeaderNameSet: Sendable {
+    private let names: [[UInt8]]
+
+    public init(_ names: [String]) {
+        self.names = names.map { Array($0.lowercasedASCII().utf8) }
+    }
+
+    public func contains(_ name: FieldName) -> Bool {
+        let bytes = name.bytes
+        for candidate in names where candidate.count == bytes.count {
+            if candidate.withUnsafeBufferPointer({ ASCIIBytes.equalsIgnoringCase(bytes, $0) }) { return true }
+        }
+        return false
+    }
 }
 
 /// Byte-level helpers for ASCII protocol text.
@@ -263,6 +281,12 @@ public enum ASCIIBytes {
 
     @inlinable
     public static func lowercased(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+
+    /// `bytes` as a String, ASCII letters lower-cased (decoded straight from the bytes when none is upper-case).
+    public static func lowercasedString(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        guard bytes.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return String(decoding: bytes, as: UTF8.self) }
+        return String(decoding: bytes.map(lowercased), as: UTF8.self)
+    }
 
     /// Calls `body` with each non-empty comma-separated item of `value`, trimmed of spaces and tabs;
     /// `body` returns false to stop.
