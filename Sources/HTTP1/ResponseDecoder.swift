@@ -14,6 +14,7 @@ public struct ResponseDecoder: Sendable {
     public var isMessageComplete: Bool { decoder.isComplete }
 
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 { decoder.append(bytes) }
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) { decoder.append(bytes) }
     public mutating func prepareForNextMessage() { decoder.prepareForNextMessage() }
 
     public mutating func next() throws -> MessageEvent<ResponseHead>? {

@@ -64,9 +64,13 @@ extension DownstreamConnection {
             logger.info(
                 "audit policy matched", metadata: ["request.id": "\(exchange.requestID)", "policy": "\(audited)"])
         }
-        let explain = listener.map {
-            ExplainPage.Context(
-                requestID: exchange.requestID, head: head, path: plan.normalizedPath, server: $0.server(serverIndex))
+        // Only the pages need it: not built (a copy of the head and the server block) for a forwarded request.
+        func explain() -> ExplainPage.Context? {
+            listener.map {
+                ExplainPage.Context(
+                    requestID: exchange.requestID, head: head, path: plan.normalizedPath, server: $0.server(serverIndex)
+                )
+            }
         }
 
         switch plan.action {
@@ -83,14 +87,14 @@ extension DownstreamConnection {
         case .whoami(let decision):
             let page = ExplainPage.whoami(
                 identity: identity, problem: tls?.clientCertificateProblem, tls: tls, decision: decision,
-                context: explain!)
+                context: explain()!)
             exchange.responseDetails = "whoami"
             respondLocally(
                 status: 200, body: page.body, contentType: page.contentType,
                 extraHeaders: [("cache-control", "no-store")])
         case .explainCertificateProblem:
             guard let problem = tls?.clientCertificateProblem else { return }
-            let page = ExplainPage.certificateProblem(problem, context: explain!)
+            let page = ExplainPage.certificateProblem(problem, context: explain()!)
             exchange.responseDetails = "client_certificate_rejected"
             logger.info(
                 "client certificate explained",
@@ -114,7 +118,7 @@ extension DownstreamConnection {
                 ])
             exchange.responseDetails = verdict.responseDetails ?? "-"
             if explained {
-                let page = ExplainPage.denied(verdict, identity: identity, context: explain!)
+                let page = ExplainPage.denied(verdict, identity: identity, context: explain()!)
                 respondLocally(status: 403, body: page.body, contentType: page.contentType)
             } else {
                 respondLocally(status: 403, body: Array("RBAC: access denied".utf8), contentType: "text/plain")
