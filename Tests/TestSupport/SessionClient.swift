@@ -8,9 +8,9 @@ public enum SessionClient {
 
         var arguments: [String] {
             switch self {
-            case .tls13Ticket: ["-tls13"]
-            case .tls12Ticket: ["-tls12"]
-            case .tls12SessionID: ["-tls12", "-no_ticket"]
+            case .tls13Ticket: ["-tls1_3"]
+            case .tls12Ticket: ["-tls1_2"]
+            case .tls12SessionID: ["-tls1_2", "-no_ticket"]
             }
         }
     }
