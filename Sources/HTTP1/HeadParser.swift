@@ -153,25 +153,18 @@ enum HeadParser {
     static func contentLength(_ headers: HTTPHeaders) throws -> UInt64? {
         var declared: UInt64?
         try headers.forEachValue("content-length") { field in
-            var start = 0
-            while true {
-                var end = start
-                while end < field.count && field[end] != UInt8(ascii: ",") { end += 1 }
-                var a = start
-                var b = end
-                while a < b && (field[a] == 0x20 || field[a] == 0x09) { a += 1 }
-                while b > a && (field[b - 1] == 0x20 || field[b - 1] == 0x09) { b -= 1 }
-                guard a < b, b - a <= 18 else { throw HTTPParseError.bad("invalid Content-Length") }
+            // `5,,5` and `5, ` have an empty item: not a length.
+            try ASCIIBytes.forEachListItem(field, includingEmpty: true) { item in
+                guard !item.isEmpty, item.count <= 18 else { throw HTTPParseError.bad("invalid Content-Length") }
                 var value: UInt64 = 0
-                for i in a..<b {
-                    let digit = field[i] &- 0x30
+                for byte in item {
+                    let digit = byte &- 0x30
                     guard digit <= 9 else { throw HTTPParseError.bad("invalid Content-Length") }
                     value = value * 10 + UInt64(digit)
                 }
                 if let d = declared, d != value { throw HTTPParseError.bad("conflicting Content-Length values") }
                 declared = value
-                guard end < field.count else { break }
-                start = end + 1
+                return true
             }
             return true
         }

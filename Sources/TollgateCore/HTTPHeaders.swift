@@ -288,10 +288,11 @@ public enum ASCIIBytes {
         return String(decoding: bytes.map(lowercased), as: UTF8.self)
     }
 
-    /// Calls `body` with each non-empty comma-separated item of `value`, trimmed of spaces and tabs;
-    /// `body` returns false to stop.
+    /// Calls `body` with each comma-separated item of `value`, trimmed of spaces and tabs, empty items only
+    /// when `includingEmpty`; `body` returns false to stop.
     public static func forEachListItem(
-        _ value: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) throws -> Bool
+        _ value: UnsafeBufferPointer<UInt8>, includingEmpty: Bool = false,
+        _ body: (UnsafeBufferPointer<UInt8>) throws -> Bool
     ) rethrows {
         var start = 0
         while start <= value.count {
@@ -301,7 +302,7 @@ public enum ASCIIBytes {
             var b = end
             while a < b && (value[a] == 0x20 || value[a] == 0x09) { a += 1 }
             while b > a && (value[b - 1] == 0x20 || value[b - 1] == 0x09) { b -= 1 }
-            if a < b, try !body(UnsafeBufferPointer(rebasing: value[a..<b])) { return }
+            if a < b || includingEmpty, try !body(UnsafeBufferPointer(rebasing: value[a..<b])) { return }
             start = end + 1
         }
     }
