@@ -91,7 +91,7 @@ struct BodyDecoder {
             }
             // Trailer fields are read and dropped: nothing downstream of the gateway needs them.
             let line = bytes[bytes.startIndex..<lineEnd]
-            _ = try HeadParser.fields([line], limits: limits)
+            try HeadParser.checkFieldLine(line)
             guard count + 1 <= limits.maxHeaderCount, total + lineLength + 2 <= limits.maxHeaderBytes else {
                 throw HTTPParseError(status: 431, "trailers too large")
             }

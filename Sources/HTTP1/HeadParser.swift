@@ -3,10 +3,10 @@ import TollgateCore
 /// Parses the field section shared by requests and responses (RFC 9112 §5), strictly:
 /// CRLF line endings only, no obs-fold, no whitespace before the colon, no control characters.
 enum HeadParser {
-    /// Splits a head (without its final CRLFCRLF) into the start line and the field lines.
-    static func lines(_ head: ArraySlice<UInt8>) throws -> (start: ArraySlice<UInt8>, fields: [ArraySlice<UInt8>]) {
-        var lines: [ArraySlice<UInt8>] = []
-        var lineStart = head.startIndex
+    /// Splits a head (without its final CRLFCRLF) into the start line and the field section after its
+    /// CRLF (nil when the head is the start line alone). Only CRLF ends a line.
+    static func startLine(_ head: ArraySlice<UInt8>) throws -> (start: ArraySlice<UInt8>, fields: ArraySlice<UInt8>?) {
+        var lineBreak: Int?
         var i = head.startIndex
         while i < head.endIndex {
             let byte = head[i]
@@ -14,46 +14,71 @@ enum HeadParser {
                 guard i + 1 < head.endIndex, head[i + 1] == UInt8(ascii: "\n") else {
                     throw HTTPParseError.bad("bare CR in message head")
                 }
-                lines.append(head[lineStart..<i])
+                if lineBreak == nil { lineBreak = i }
                 i += 2
-                lineStart = i
                 continue
             }
             if byte == UInt8(ascii: "\n") { throw HTTPParseError.bad("bare LF in message head") }
             i += 1
         }
-        lines.append(head[lineStart..<head.endIndex])
-        guard let start = lines.first else { throw HTTPParseError.bad("empty message head") }
-        return (start, Array(lines.dropFirst()))
+        guard let lineBreak else { return (head, nil) }
+        return (head[head.startIndex..<lineBreak], head[(lineBreak + 2)...])
     }
 
-    static func fields(_ lines: [ArraySlice<UInt8>], limits: HTTPLimits) throws -> HTTPHeaders {
-        guard lines.count <= limits.maxHeaderCount else {
+    /// Parses a field section whose lines `startLine` checked (CRLF only). The section is copied once into
+    /// the headers' storage (with room for the fields a proxy adds) and fields are offsets into it.
+    static func fields(_ section: ArraySlice<UInt8>?, limits: HTTPLimits) throws -> HTTPHeaders {
+        guard let section else { return HTTPHeaders() }
+        var lineCount = 1
+        for b in section where b == UInt8(ascii: "\n") { lineCount += 1 }
+        guard lineCount <= limits.maxHeaderCount else {
             throw HTTPParseError(status: 431, "more than \(limits.maxHeaderCount) header fields")
         }
-        var headers: [(String, String)] = []
-        headers.reserveCapacity(lines.count)
-        for line in lines {
-            guard let first = line.first else { throw HTTPParseError.bad("empty header line") }
-            if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
-                throw HTTPParseError.bad("obsolete line folding")
+        var storage: [UInt8] = []
+        storage.reserveCapacity(section.count + 256)
+        storage.append(contentsOf: section)
+        var spans: [HTTPHeaders.Span] = []
+        spans.reserveCapacity(lineCount)
+        try storage.withUnsafeBufferPointer { s in
+            var lineStart = 0
+            while lineStart <= s.count {
+                var lineEnd = lineStart
+                while lineEnd < s.count && s[lineEnd] != UInt8(ascii: "\r") { lineEnd += 1 }
+                spans.append(try field(s, lineStart, lineEnd))
+                lineStart = lineEnd + 2
             }
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
-                throw HTTPParseError.bad("header line without colon")
-            }
-            let name = line[line.startIndex..<colon]
-            guard !name.isEmpty, name.allSatisfy(isTokenByte) else {
-                throw HTTPParseError.bad("invalid header name")
-            }
-            var value = line[(colon + 1)...]
-            while let b = value.first, b == 0x20 || b == 0x09 { value.removeFirst() }
-            while let b = value.last, b == 0x20 || b == 0x09 { value.removeLast() }
-            for b in value where !(b == 0x09 || (b >= 0x20 && b != 0x7F)) {
+        }
+        return HTTPHeaders(storage: storage, spans: spans)
+    }
+
+    /// Checks one field line on its own (a chunked body's trailer), by the same rules.
+    static func checkFieldLine(_ line: ArraySlice<UInt8>) throws {
+        try line.withUnsafeBufferPointer { _ = try field($0, 0, $0.count) }
+    }
+
+    /// One field line, `s[start..<end]`.
+    private static func field(_ s: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) throws -> HTTPHeaders.Span {
+        guard start < end else { throw HTTPParseError.bad("empty header line") }
+        let first = s[start]
+        if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
+            throw HTTPParseError.bad("obsolete line folding")
+        }
+        var colon = start
+        while colon < end && s[colon] != UInt8(ascii: ":") { colon += 1 }
+        guard colon < end else { throw HTTPParseError.bad("header line without colon") }
+        guard colon > start else { throw HTTPParseError.bad("invalid header name") }
+        for i in start..<colon where !isTokenByte(s[i]) { throw HTTPParseError.bad("invalid header name") }
+        var valueStart = colon + 1
+        var valueEnd = end
+        while valueStart < valueEnd && (s[valueStart] == 0x20 || s[valueStart] == 0x09) { valueStart += 1 }
+        while valueEnd > valueStart && (s[valueEnd - 1] == 0x20 || s[valueEnd - 1] == 0x09) { valueEnd -= 1 }
+        for i in valueStart..<valueEnd {
+            let b = s[i]
+            if !(b == 0x09 || (b >= 0x20 && b != 0x7F)) {
                 throw HTTPParseError.bad("control character in header value")
             }
-            headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         }
-        return HTTPHeaders(headers)
+        return HTTPHeaders.Span(name: start..<colon, value: valueStart..<valueEnd)
     }
 
     /// tchar from RFC 9110 §5.6.2.
@@ -72,9 +97,10 @@ enum HeadParser {
     }
 
     static func parseVersion(_ bytes: ArraySlice<UInt8>) throws -> HTTPVersion {
-        let text = Array(bytes)
-        guard text.count == 8, text.starts(with: Array("HTTP/".utf8)), text[6] == UInt8(ascii: "."),
-            let major = digit(text[5]), let minor = digit(text[7])
+        let s = bytes.startIndex
+        guard bytes.count == 8, bytes[s] == UInt8(ascii: "H"), bytes[s + 1] == UInt8(ascii: "T"),
+            bytes[s + 2] == UInt8(ascii: "T"), bytes[s + 3] == UInt8(ascii: "P"), bytes[s + 4] == UInt8(ascii: "/"),
+            bytes[s + 6] == UInt8(ascii: "."), let major = digit(bytes[s + 5]), let minor = digit(bytes[s + 7])
         else {
             throw HTTPParseError.bad("malformed HTTP version")
         }
@@ -98,9 +124,9 @@ enum HeadParser {
 
     /// The body length a message declares: RFC 9112 §6.1–6.3, rejecting what could smuggle.
     static func framing(_ headers: HTTPHeaders, version: HTTPVersion, isRequest: Bool) throws -> BodyFraming? {
-        let transferCodings = headers.tokens("transfer-encoding")
         let hasLength = headers.contains("content-length")
         if headers.contains("transfer-encoding") {
+            let transferCodings = headers.tokens("transfer-encoding")
             guard !hasLength else { throw HTTPParseError.bad("both Transfer-Encoding and Content-Length") }
             guard version != .http10 || !isRequest else { throw HTTPParseError.bad("Transfer-Encoding in HTTP/1.0") }
             guard transferCodings.last == "chunked" else {
@@ -126,17 +152,21 @@ enum HeadParser {
     /// field repeated) is one length (RFC 9112 §6.3 rule 5); differing or malformed values are an error.
     static func contentLength(_ headers: HTTPHeaders) throws -> UInt64? {
         var declared: UInt64?
-        for field in headers.values("content-length") {
-            for item in field.split(separator: ",", omittingEmptySubsequences: false) {
-                let text = item.trimmingASCIIWhitespace()
-                guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-                    let value = UInt64(text)
-                else {
-                    throw HTTPParseError.bad("invalid Content-Length")
+        try headers.forEachValue("content-length") { field in
+            // `5,,5` and `5, ` have an empty item: not a length.
+            try ASCIIBytes.forEachListItem(field, includingEmpty: true) { item in
+                guard !item.isEmpty, item.count <= 18 else { throw HTTPParseError.bad("invalid Content-Length") }
+                var value: UInt64 = 0
+                for byte in item {
+                    let digit = byte &- 0x30
+                    guard digit <= 9 else { throw HTTPParseError.bad("invalid Content-Length") }
+                    value = value * 10 + UInt64(digit)
                 }
                 if let d = declared, d != value { throw HTTPParseError.bad("conflicting Content-Length values") }
                 declared = value
+                return true
             }
+            return true
         }
         return declared
     }

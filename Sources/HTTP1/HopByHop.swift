@@ -7,13 +7,13 @@ public enum HopByHop {
         "proxy-authenticate", "proxy-authorization",
     ]
 
-    private static let fieldList = Array(fields)
+    private static let fieldSet = HeaderNameSet(Array(fields))
 
     public static func strip(_ headers: inout HTTPHeaders) {
         // Runs on every request and response: compare in place rather than lower-casing each name.
         let named = headers.contains("connection") ? headers.tokens("connection") : []
-        headers.removeAll { name in
-            fieldList.contains { name.caseInsensitiveEquals($0) } || named.contains { name.caseInsensitiveEquals($0) }
+        headers.removeFields { name in
+            fieldSet.contains(name) || named.contains { name.equalsIgnoringCase($0) }
         }
     }
 

@@ -36,12 +36,23 @@ struct MessageDecoder<Head: Sendable> {
     var isComplete: Bool { if case .complete = state { true } else { false } }
 
     mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        compact()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// What a socket read hands over: copied with one memcpy (the generic append, called across modules
+    /// without specialization, went byte by byte through the collection's witnesses).
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        compact()
+        bytes.withMemoryRebound(to: UInt8.self) { buffer.append(contentsOf: $0) }
+    }
+
+    private mutating func compact() {
         if readIndex > 0 && readIndex >= buffer.count / 2 {
             buffer.removeFirst(readIndex)
             scanFrom -= readIndex
             readIndex = 0
         }
-        buffer.append(contentsOf: bytes)
     }
 
     mutating func prepareForNextMessage() {

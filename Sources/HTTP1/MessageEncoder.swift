@@ -47,22 +47,15 @@ public enum MessageEncoder {
     private static func appendFields(_ headers: HTTPHeaders, to out: inout [UInt8]) {
         out.append(0x0D)
         out.append(0x0A)
-        for field in headers {
-            // Copied first and checked in place (the same rule as `isSafe`): one pass over contiguous bytes
-            // instead of String iteration; an unsafe field is cut off again.
-            let start = out.count
-            out.append(contentsOf: field.name.utf8)
-            let nameEnd = out.count
+        headers.forEachField { name, value in
+            // The same rule as `isSafe`, on the stored bytes: an unsafe field is left out.
+            guard !name.isEmpty, name.allSatisfy(HeadParser.isTokenByte),
+                !value.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 })
+            else { return }
+            out.append(contentsOf: name)
             out.append(UInt8(ascii: ":"))
             out.append(UInt8(ascii: " "))
-            out.append(contentsOf: field.value.utf8)
-            let safe =
-                nameEnd > start && out[start..<nameEnd].allSatisfy(HeadParser.isTokenByte)
-                && !out[(nameEnd + 2)...].contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
-            guard safe else {
-                out.removeLast(out.count - start)
-                continue
-            }
+            out.append(contentsOf: value)
             out.append(0x0D)
             out.append(0x0A)
         }

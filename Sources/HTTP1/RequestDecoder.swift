@@ -14,6 +14,7 @@ public struct RequestDecoder: Sendable {
     public var isMessageComplete: Bool { decoder.isComplete }
 
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 { decoder.append(bytes) }
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) { decoder.append(bytes) }
     public mutating func prepareForNextMessage() { decoder.prepareForNextMessage() }
     /// The bytes after the current message, taken out for a tunnel (after a `101 Switching Protocols`).
     public mutating func takeUnparsedBytes() -> [UInt8] { decoder.takeUnparsedBytes() }
@@ -28,28 +29,31 @@ public struct RequestDecoder: Sendable {
     }
 
     static func parseHead(_ bytes: ArraySlice<UInt8>, limits: HTTPLimits) throws -> (RequestHead, BodyFraming) {
-        let (start, fieldLines) = try HeadParser.lines(bytes)
-        let parts = start.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw HTTPParseError.bad("malformed request line") }
-        let method = parts[0]
-        let target = parts[1]
+        let (start, fieldSection) = try HeadParser.startLine(bytes)
+        // Exactly two spaces: method SP request-target SP version.
+        guard let firstSpace = start.firstIndex(of: UInt8(ascii: " ")),
+            let secondSpace = start[(firstSpace + 1)...].firstIndex(of: UInt8(ascii: " ")),
+            !start[(secondSpace + 1)...].contains(UInt8(ascii: " "))
+        else { throw HTTPParseError.bad("malformed request line") }
+        let method = start[start.startIndex..<firstSpace]
+        let target = start[(firstSpace + 1)..<secondSpace]
         guard !method.isEmpty, method.allSatisfy(HeadParser.isTokenByte) else {
             throw HTTPParseError.bad("invalid method")
         }
         guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw HTTPParseError.bad("invalid request target")
         }
-        let version = try HeadParser.parseRequestVersion(parts[2])
-        var headers = try HeadParser.fields(fieldLines, limits: limits)
-        let hosts = headers.values("host")
+        let version = try HeadParser.parseRequestVersion(start[(secondSpace + 1)...])
+        var headers = try HeadParser.fields(fieldSection, limits: limits)
+        let hostCount = headers.count("host")
         if version == .http11 {
-            guard hosts.count == 1 else {
-                throw HTTPParseError.bad(hosts.isEmpty ? "missing Host header" : "more than one Host header")
+            guard hostCount == 1 else {
+                throw HTTPParseError.bad(hostCount == 0 ? "missing Host header" : "more than one Host header")
             }
-        } else if hosts.count > 1 {
+        } else if hostCount > 1 {
             throw HTTPParseError.bad("more than one Host header")
         }
-        if let host = hosts.first, !RequestTarget.isValidAuthority(host) {
+        if hostCount == 1, let host = headers["host"], !RequestTarget.isValidAuthority(host) {
             throw HTTPParseError.bad("invalid Host header")
         }
         let methodText = String(decoding: method, as: UTF8.self)

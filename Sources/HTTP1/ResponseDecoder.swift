@@ -14,6 +14,7 @@ public struct ResponseDecoder: Sendable {
     public var isMessageComplete: Bool { decoder.isComplete }
 
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 { decoder.append(bytes) }
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) { decoder.append(bytes) }
     public mutating func prepareForNextMessage() { decoder.prepareForNextMessage() }
     /// The bytes after the current message, taken out for a tunnel (after a `101 Switching Protocols`).
     public mutating func takeUnparsedBytes() -> [UInt8] { decoder.takeUnparsedBytes() }
@@ -31,7 +32,7 @@ public struct ResponseDecoder: Sendable {
     static func parseHead(_ bytes: ArraySlice<UInt8>, limits: HTTPLimits, requestWasHead: Bool) throws -> (
         ResponseHead, BodyFraming
     ) {
-        let (start, fieldLines) = try HeadParser.lines(bytes)
+        let (start, fieldSection) = try HeadParser.startLine(bytes)
         guard start.count >= 12 else { throw HTTPParseError.bad("malformed status line") }
         let version = try HeadParser.parseVersion(start.prefix(8))
         let s = start.startIndex
@@ -48,7 +49,7 @@ public struct ResponseDecoder: Sendable {
             guard start[s + 12] == UInt8(ascii: " ") else { throw HTTPParseError.bad("malformed status line") }
             reason = String(decoding: start[(s + 13)...], as: UTF8.self)
         }
-        var headers = try HeadParser.fields(fieldLines, limits: limits)
+        var headers = try HeadParser.fields(fieldSection, limits: limits)
         if requestWasHead || (100..<200).contains(status) || status == 204 || status == 304 {
             // No content follows, whatever the framing fields say; `ResponseFraming` decides what of them the client sees.
             return (ResponseHead(status: status, reason: reason, version: version, headers: headers), .length(0))

@@ -46,6 +46,9 @@ public enum HostName {
         } else if let colon = host.lastIndex(of: ":") {
             host = host[..<colon]
         }
-        return host.lowercased()
+        // Host names are ASCII: lower-case bytes without Unicode case mapping, and no copy when already lower.
+        guard host.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A || $0 >= 0x80 }) else { return String(host) }
+        guard !host.utf8.contains(where: { $0 >= 0x80 }) else { return host.lowercased() }
+        return String(decoding: host.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 }

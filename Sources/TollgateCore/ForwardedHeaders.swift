@@ -28,9 +28,11 @@ public enum ForwardedHeaders {
         }
     }
 
+    private static let sanitizedSet = HeaderNameSet(sanitized)
+
     public static func apply(to headers: inout HTTPHeaders, _ context: Context) {
-        headers.removeAll { name in
-            sanitized.contains { name.caseInsensitiveEquals($0) } || name.hasPrefixIgnoringASCIICase("x-envoy-")
+        headers.removeFields { name in
+            sanitizedSet.contains(name) || name.hasPrefixIgnoringCase("x-envoy-")
         }
         // With no trusted proxy in front, whatever the client put in x-forwarded-for is not evidence of
         // anything; keep only the address we saw. Behind trusted proxies, append as they do.
@@ -52,8 +54,9 @@ public enum ForwardedHeaders {
     /// (UUIDs, Envoy's ids, most tracing ids). Anything else (lists, spaces, quotes, very long values) is
     /// replaced by a generated id: the client's value would otherwise reach the upstream and the access log.
     public static func clientRequestID(_ headers: HTTPHeaders) -> String? {
-        let values = headers.values("x-request-id")
-        guard values.count == 1, let value = values.first, isSaneRequestID(value) else { return nil }
+        guard headers.count("x-request-id") == 1, let value = headers["x-request-id"], isSaneRequestID(value) else {
+            return nil
+        }
         return value
     }
 

@@ -1,91 +1,310 @@
 /// An ordered list of header fields. Names keep the case they arrived in; lookups ignore case
 /// (RFC 9110 §5.1). Order matters for forwarding, so this is a list, not a dictionary.
+///
+/// Stored as bytes: one buffer holds names and values (for a parsed head, its field section as it arrived,
+/// copied once) and one record per field gives their offsets. Parsing, looking up, removing and encoding
+/// fields then build no String per name and value (two per field before, most of a request's malloc and
+/// retain/release); a String is made only when a caller asks for one. Removing a field drops its record
+/// only; its bytes stay until the value is gone.
 public struct HTTPHeaders: Sendable, Equatable, Sequence {
-    public private(set) var fields: [(name: String, value: String)]
+    /// Where one field's name and value are in `storage`.
+    public struct Span: Sendable {
+        public var name: Range<Int>
+        public var value: Range<Int>
+        public init(name: Range<Int>, value: Range<Int>) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    @usableFromInline var storage: [UInt8]
+    @usableFromInline var spans: [Span]
 
     public init(_ fields: [(String, String)] = []) {
-        self.fields = fields.map { (name: $0.0, value: $0.1) }
+        storage = []
+        spans = []
+        spans.reserveCapacity(fields.count)
+        for (name, value) in fields { add(name, value) }
     }
+
+    /// Fields whose bytes are already in `storage` (a parser's copy of the field section); the caller has
+    /// validated them.
+    public init(storage: [UInt8], spans: [Span]) {
+        self.storage = storage
+        self.spans = spans
+    }
+
+    public var fields: [(name: String, value: String)] { map { $0 } }
 
     public static func == (lhs: HTTPHeaders, rhs: HTTPHeaders) -> Bool {
-        lhs.fields.elementsEqual(rhs.fields) { $0.name == $1.name && $0.value == $1.value }
+        guard lhs.spans.count == rhs.spans.count else { return false }
+        return lhs.storage.withUnsafeBufferPointer { l in
+            rhs.storage.withUnsafeBufferPointer { r in
+                zip(lhs.spans, rhs.spans).allSatisfy { a, b in
+                    l[a.name].elementsEqual(r[b.name]) && l[a.value].elementsEqual(r[b.value])
+                }
+            }
+        }
     }
 
-    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
-        fields.makeIterator()
+    public struct Iterator: IteratorProtocol {
+        let headers: HTTPHeaders
+        var position = 0
+        public mutating func next() -> (name: String, value: String)? {
+            guard position < headers.spans.count else { return nil }
+            defer { position += 1 }
+            return (headers.name(at: position), headers.value(at: position))
+        }
     }
 
-    public var count: Int { fields.count }
+    public func makeIterator() -> Iterator { Iterator(headers: self) }
+
+    public var count: Int { spans.count }
+    public var isEmpty: Bool { spans.isEmpty }
+
+    func name(at i: Int) -> String { String(decoding: storage[spans[i].name], as: UTF8.self) }
+    func value(at i: Int) -> String { String(decoding: storage[spans[i].value], as: UTF8.self) }
+
+    /// Calls `body` with each field's name and value bytes, in order (valid only inside the call).
+    public func forEachField(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+        try storage.withUnsafeBufferPointer { s in
+            for span in spans { try body(s.extracting(span.name), s.extracting(span.value)) }
+        }
+    }
+
+    /// Calls `body` with the value bytes of each `name` field, in order; `body` returns false to stop.
+    public func forEachValue(_ name: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Bool) rethrows {
+        try ASCIIBytes.with(name) { n in
+            try storage.withUnsafeBufferPointer { s in
+                for span in spans where ASCIIBytes.equalsIgnoringCase(s.extracting(span.name), n) {
+                    guard try body(s.extracting(span.value)) else { return }
+                }
+            }
+        }
+    }
+
+    /// Positions of the fields named `name`.
+    private func positions(_ name: String) -> [Int] {
+        ASCIIBytes.with(name) { n in
+            storage.withUnsafeBufferPointer { s in
+                spans.indices.filter { ASCIIBytes.equalsIgnoringCase(s.extracting(spans[$0].name), n) }
+            }
+        }
+    }
+
+    private func firstPosition(_ name: String) -> Int? {
+        ASCIIBytes.with(name) { n in
+            storage.withUnsafeBufferPointer { s in
+                spans.firstIndex { ASCIIBytes.equalsIgnoringCase(s.extracting($0.name), n) }
+            }
+        }
+    }
 
     /// The first value of `name`, or nil.
     public subscript(name: String) -> String? {
-        fields.first { $0.name.caseInsensitiveEquals(name) }?.value
+        firstPosition(name).map(value(at:))
     }
 
     /// All values of `name`, in order.
     public func values(_ name: String) -> [String] {
-        fields.filter { $0.name.caseInsensitiveEquals(name) }.map(\.value)
+        positions(name).map(value(at:))
+    }
+
+    /// How many `name` fields there are.
+    public func count(_ name: String) -> Int {
+        var n = 0
+        forEachValue(name) { _ in
+            n += 1
+            return true
+        }
+        return n
     }
 
     /// All values of `name` joined with `,`, as intermediaries may combine them (RFC 9110 §5.3).
     public func combined(_ name: String) -> String? {
-        let all = values(name)
-        return all.isEmpty ? nil : all.joined(separator: ",")
+        let all = positions(name)
+        if all.count == 1 { return value(at: all[0]) }
+        return all.isEmpty ? nil : all.map(value(at:)).joined(separator: ",")
     }
 
     public func contains(_ name: String) -> Bool {
-        fields.contains { $0.name.caseInsensitiveEquals(name) }
+        firstPosition(name) != nil
     }
 
     public mutating func add(_ name: String, _ value: String) {
-        fields.append((name: name, value: value))
+        let nameStart = storage.count
+        storage.append(contentsOf: name.utf8)
+        let valueStart = storage.count
+        storage.append(contentsOf: value.utf8)
+        spans.append(Span(name: nameStart..<valueStart, value: valueStart..<storage.count))
     }
 
     /// Replaces every value of `name` with one value, keeping the position of the first.
     public mutating func set(_ name: String, _ value: String) {
-        if let index = fields.firstIndex(where: { $0.name.caseInsensitiveEquals(name) }) {
-            fields[index].value = value
-            var seen = false
-            fields.removeAll { field in
-                guard field.name.caseInsensitiveEquals(name) else { return false }
-                defer { seen = true }
-                return seen
-            }
-        } else {
+        guard let first = firstPosition(name) else {
             add(name, value)
+            return
         }
+        let valueStart = storage.count
+        storage.append(contentsOf: value.utf8)
+        spans[first].value = valueStart..<storage.count
+        if first + 1 < spans.count { removeFields(from: first + 1) { $0.equalsIgnoringCase(name) } }
     }
 
     public mutating func remove(_ name: String) {
-        fields.removeAll { $0.name.caseInsensitiveEquals(name) }
+        ASCIIBytes.with(name) { n in removeFields { ASCIIBytes.equalsIgnoringCase($0.bytes, n) } }
     }
 
     public mutating func removeAll(where predicate: (String) -> Bool) {
-        fields.removeAll { predicate($0.name) }
+        removeFields { predicate(String(decoding: $0.bytes, as: UTF8.self)) }
+    }
+
+    /// Removes the fields (from position `start` on) whose name `match`es, comparing bytes in place.
+    public mutating func removeFields(from start: Int = 0, where match: (FieldName) throws -> Bool) rethrows {
+        let bytes = storage
+        try bytes.withUnsafeBufferPointer { s in
+            var kept = start
+            for i in start..<spans.count {
+                let span = spans[i]
+                if try match(FieldName(bytes: s.extracting(span.name))) { continue }
+                if kept != i { spans[kept] = span }
+                kept += 1
+            }
+            if kept < spans.count { spans.removeLast(spans.count - kept) }
+        }
     }
 
     /// Whether a comma-separated item of a `name` field equals `token` (ASCII case-insensitive, trimmed):
     /// `tokens(name).contains(token)` for a lower-case `token`, without building the list.
     public func containsToken(_ name: String, _ token: String) -> Bool {
-        for field in fields where field.name.caseInsensitiveEquals(name) {
-            for item in field.value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: true) {
-                var trimmed = item[...]
-                while let b = trimmed.first, b == 0x20 || b == 0x09 { trimmed.removeFirst() }
-                while let b = trimmed.last, b == 0x20 || b == 0x09 { trimmed.removeLast() }
-                let lowered = { (b: UInt8) -> UInt8 in (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
-                if trimmed.count == token.utf8.count && zip(trimmed, token.utf8).allSatisfy({ lowered($0) == $1 }) {
-                    return true
+        var found = false
+        ASCIIBytes.with(token) { t in
+            forEachValue(name) { value in
+                ASCIIBytes.forEachListItem(value) { item in
+                    if ASCIIBytes.equalsIgnoringCase(item, t) { found = true }
+                    return !found
                 }
+                return !found
             }
         }
-        return false
+        return found
     }
 
     /// Comma-separated tokens of every `name` field, lower-cased (for `Connection`, `Transfer-Encoding`).
     public func tokens(_ name: String) -> [String] {
-        values(name).flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingASCIIWhitespace().lowercasedASCII() }
-            .filter { !$0.isEmpty }
+        var out: [String] = []
+        forEachValue(name) { value in
+            ASCIIBytes.forEachListItem(value) { item in
+                out.append(ASCIIBytes.lowercasedString(item))
+                return true
+            }
+            return true
+        }
+        return out
+    }
+
+    /// The last comma-separated token of the last `name` field, lower-cased (the final transfer coding).
+    public func lastToken(_ name: String) -> String? {
+        var last: String?
+        forEachValue(name) { value in
+            ASCIIBytes.forEachListItem(value) { item in
+                last = ASCIIBytes.lowercasedString(item)
+                return true
+            }
+            return true
+        }
+        return last
+    }
+}
+
+/// A field's name bytes, for predicates that must not build a String per field.
+public struct FieldName {
+    public let bytes: UnsafeBufferPointer<UInt8>
+
+    public func equalsIgnoringCase(_ name: String) -> Bool {
+        guard name.utf8.count == bytes.count else { return false }
+        return ASCIIBytes.with(name) { ASCIIBytes.equalsIgnoringCase(bytes, $0) }
+    }
+
+    public func hasPrefixIgnoringCase(_ prefix: String) -> Bool {
+        ASCIIBytes.with(prefix) { p in
+            p.count <= bytes.count && ASCIIBytes.equalsIgnoringCase(UnsafeBufferPointer(rebasing: bytes[..<p.count]), p)
+        }
+    }
+
+    public func contains(_ byte: UInt8) -> Bool { bytes.contains(byte) }
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+/// A fixed set of header names, matched against field bytes without a String: by length first, then
+/// bytes ignoring ASCII case (the names are stored lower-case).
+public struct HeaderNameSet: Sendable {
+    private let names: [[UInt8]]
+
+    public init(_ names: [String]) {
+        self.names = names.map { Array($0.lowercasedASCII().utf8) }
+    }
+
+    public func contains(_ name: FieldName) -> Bool {
+        let bytes = name.bytes
+        for candidate in names where candidate.count == bytes.count {
+            if candidate.withUnsafeBufferPointer({ ASCIIBytes.equalsIgnoringCase(bytes, $0) }) { return true }
+        }
+        return false
+    }
+}
+
+/// Byte-level helpers for ASCII protocol text.
+public enum ASCIIBytes {
+    /// The UTF-8 bytes of `text`, contiguous (literals and native strings are, without a copy).
+    @inlinable
+    public static func with<R>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        if let result = try text.utf8.withContiguousStorageIfAvailable(body) { return result }
+        var copy = text
+        return try copy.withUTF8(body)
+    }
+
+    /// ASCII case-insensitive equality: bytes equal, or the same letter in another case.
+    @inlinable
+    public static func equalsIgnoringCase(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in 0..<a.count {
+            let x = a[i]
+            let y = b[i]
+            if x != y {
+                let fx = x | 0x20
+                if fx != (y | 0x20) || !(fx >= 0x61 && fx <= 0x7A) { return false }
+            }
+        }
+        return true
+    }
+
+    @inlinable
+    public static func lowercased(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+
+    /// `bytes` as a String, ASCII letters lower-cased (decoded straight from the bytes when none is upper-case).
+    public static func lowercasedString(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        guard bytes.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return String(decoding: bytes, as: UTF8.self) }
+        return String(decoding: bytes.map(lowercased), as: UTF8.self)
+    }
+
+    /// Calls `body` with each comma-separated item of `value`, trimmed of spaces and tabs, empty items only
+    /// when `includingEmpty`; `body` returns false to stop.
+    public static func forEachListItem(
+        _ value: UnsafeBufferPointer<UInt8>, includingEmpty: Bool = false,
+        _ body: (UnsafeBufferPointer<UInt8>) throws -> Bool
+    ) rethrows {
+        var start = 0
+        while start <= value.count {
+            var end = start
+            while end < value.count && value[end] != UInt8(ascii: ",") { end += 1 }
+            var a = start
+            var b = end
+            while a < b && (value[a] == 0x20 || value[a] == 0x09) { a += 1 }
+            while b > a && (value[b - 1] == 0x20 || value[b - 1] == 0x09) { b -= 1 }
+            if a < b || includingEmpty, try !body(UnsafeBufferPointer(rebasing: value[a..<b])) { return }
+            start = end + 1
+        }
     }
 }
 
@@ -93,25 +312,8 @@ extension String {
     /// ASCII case-insensitive equality; header names are ASCII tokens.
     @inlinable
     public func caseInsensitiveEquals(_ other: String) -> Bool {
-        let a = self.utf8
-        let b = other.utf8
-        guard a.count == b.count else { return false }
-        // Native strings are contiguous: compare their bytes directly (a zip over two UTF8Views showed in profiles).
-        let direct = a.withContiguousStorageIfAvailable { x in
-            b.withContiguousStorageIfAvailable { y in
-                for i in 0..<x.count where x[i] != y[i] {
-                    if (x[i] | 0x20) != (y[i] | 0x20) || !((x[i] | 0x20) >= 0x61 && (x[i] | 0x20) <= 0x7A) {
-                        return false
-                    }
-                }
-                return true
-            }
-        }
-        if let direct, let result = direct { return result }
-        for (x, y) in zip(a, b) where x != y {
-            if (x | 0x20) != (y | 0x20) || !((x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A) { return false }
-        }
-        return true
+        guard utf8.count == other.utf8.count else { return false }
+        return ASCIIBytes.with(self) { a in ASCIIBytes.with(other) { b in ASCIIBytes.equalsIgnoringCase(a, b) } }
     }
 
     /// ASCII case-insensitive prefix test, without allocating.

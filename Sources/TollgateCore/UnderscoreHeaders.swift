@@ -24,8 +24,13 @@ public enum UnderscoreHeaders {
     /// Removes look-alike fields; returns their names (for a debug log).
     @discardableResult
     public static func remove(from headers: inout HTTPHeaders) -> [String] {
-        let names = headers.fields.map(\.name).filter(isLookalike)
-        if !names.isEmpty { headers.removeAll(where: isLookalike) }
+        var names: [String] = []
+        headers.forEachField { name, _ in
+            guard name.contains(UInt8(ascii: "_")) else { return }
+            let text = String(decoding: name, as: UTF8.self)
+            if isLookalike(text) { names.append(text) }
+        }
+        if !names.isEmpty { headers.removeFields { $0.contains(UInt8(ascii: "_")) && isLookalike($0.string) } }
         return names
     }
 }

@@ -78,12 +78,27 @@ public struct RouteTable: Sendable {
         var routes: [CompiledRoute]
     }
 
-    struct CompiledRoute: Sendable {
-        var virtualService: String
-        var index: Int
-        var route: HTTPRoute
-        var match: HTTPMatchRequest?
-        var retries: RetryPolicy
+    /// A class, and its name, destinations and retries worked out once: matching a request copies no route.
+    final class CompiledRoute: Sendable {
+        let virtualService: String
+        let index: Int
+        let route: HTTPRoute
+        let match: HTTPMatchRequest?
+        let retries: RetryPolicy
+        let name: String
+        /// One destination ignores its weight; among several, weight 0 means "never" (Istio drops them).
+        let destinations: [HTTPRouteDestination]
+
+        init(virtualService: String, index: Int, route: HTTPRoute, match: HTTPMatchRequest?, retries: RetryPolicy) {
+            self.virtualService = virtualService
+            self.index = index
+            self.route = route
+            self.match = match
+            self.retries = retries
+            name = "\(virtualService).\(route.name ?? String(index))"
+            let weighted = route.route.filter { $0.weight > 0 }
+            destinations = route.route.count == 1 || weighted.isEmpty ? route.route : weighted
+        }
     }
 
     var virtualHosts: [VirtualHost]
@@ -181,9 +196,8 @@ public struct RouteTable: Sendable {
                 action: .notFound, routeName: nil, headerOperations: HeaderOperations(), corsPolicy: nil)
         }
         for compiled in vhost.routes where RouteMatcher.matches(compiled.match, request) {
-            let name = "\(compiled.virtualService).\(compiled.route.name ?? String(compiled.index))"
             return RouteDecision(
-                action: action(compiled, request), routeName: name,
+                action: action(compiled, request), routeName: compiled.name,
                 headerOperations: compiled.route.headers, corsPolicy: compiled.route.corsPolicy)
         }
         return RouteDecision(action: .notFound, routeName: nil, headerOperations: HeaderOperations(), corsPolicy: nil)
@@ -198,12 +212,9 @@ public struct RouteTable: Sendable {
         }
         let (path, authority) = Rewriter.rewrite(route.rewrite, match: compiled.match, request)
         let target = path + (request.query.map { "?\($0)" } ?? "")
-        // One destination ignores its weight; among several, weight 0 means "never" (Istio drops them).
-        let weighted = route.route.filter { $0.weight > 0 }
-        let destinations = route.route.count == 1 || weighted.isEmpty ? route.route : weighted
         return .forward(
             ForwardPlan(
-                destinations: destinations,
+                destinations: compiled.destinations,
                 target: target, authority: authority, timeoutMilliseconds: route.timeoutMilliseconds,
                 retries: compiled.retries))
     }

@@ -83,7 +83,7 @@ final class Exchange: @unchecked Sendable {
         self.startNanos = startNanos
         self.requestID = requestID
         self.normalizedPath = normalizedPath
-        requestBodyChunked = head.headers.tokens("transfer-encoding").last == "chunked"
+        requestBodyChunked = head.headers.lastToken("transfer-encoding") == "chunked"
         expectsContinue = head.headers["expect"]?.lowercased() == "100-continue" && head.version == .http11
     }
 
