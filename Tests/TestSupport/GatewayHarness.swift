@@ -188,11 +188,14 @@ public struct CurlResult: Sendable {
     public var body: String
     public var status: Int
     public var stderr: String
+    /// What `-w` printed after the body's last newline (e.g. `200 1`).
+    public var stdoutTail: String
 
     init(_ r: CommandResult) {
         exitCode = r.exitCode
         stderr = r.stderr
         let text = r.stdout
+        stdoutTail = text.lastIndex(of: "\n").map { String(text[text.index(after: $0)...]) } ?? ""
         if let newline = text.lastIndex(of: "\n") {
             body = String(text[..<newline])
             let tail = text[text.index(after: newline)...].split(separator: " ")

@@ -4,7 +4,7 @@ import TollgateCore
 import TollgatePlanner
 import TollgateRouting
 
-extension DownstreamConnection: UpstreamDelegate {
+extension ExchangeOwner {
     /// Chooses a destination and cluster, prepares the upstream request head, and makes the first attempt.
     func startForward(_ plan: ForwardPlan, headerOperations: HeaderOperations) {
         guard let exchange else { return }
@@ -14,13 +14,13 @@ extension DownstreamConnection: UpstreamDelegate {
         guard let cluster = exchange.snapshot.upstreams.cluster(for: destination.destination) else {
             exchange.responseFlags = "NC"
             exchange.responseDetails = "cluster_not_found"
-            respondLocally(status: 503, body: nil)
+            respond(status: 503, body: nil)
             return
         }
         guard !cluster.endpoints.isEmpty else {
             exchange.responseFlags = "UH"
             exchange.responseDetails = "no_healthy_upstream"
-            respondLocally(status: 503, body: Array("no healthy upstream".utf8), contentType: "text/plain")
+            respond(status: 503, body: Array("no healthy upstream".utf8), contentType: "text/plain")
             return
         }
         exchange.cluster = cluster
@@ -31,8 +31,9 @@ extension DownstreamConnection: UpstreamDelegate {
         ForwardedHeaders.apply(
             to: &headers,
             ForwardedHeaders.Context(
-                peerAddress: peerHost, scheme: scheme, clientCertElement: clientCertElement,
-                requestID: exchange.requestID, trustedProxies: runtime.settings.trustedProxies))
+                peerAddress: connection.peerHost, scheme: connection.scheme,
+                clientCertElement: connection.clientCertElement,
+                requestID: exchange.requestID, trustedProxies: connection.runtime.settings.trustedProxies))
         headers.set("host", plan.authority)
         HeaderEditor.apply(headerOperations.request, to: &headers)
         HeaderEditor.apply(destination.headers.request, to: &headers)
@@ -53,11 +54,10 @@ extension DownstreamConnection: UpstreamDelegate {
         exchange.upstreamHead = MessageEncoder.encode(
             RequestHead(method: exchange.head.method, target: plan.target, headers: headers))
         if exchange.expectsContinue && !exchange.requestComplete {
-            channel.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-            exchange.continueSent = true
+            sendContinue()
         }
         if let timeout = plan.timeoutMilliseconds, timeout > 0 {
-            exchange.routeTimer = loop.schedule(afterMilliseconds: timeout) { [weak self, weak exchange] in
+            exchange.routeTimer = connection.loop.schedule(afterMilliseconds: timeout) { [weak self, weak exchange] in
                 guard let self, let exchange, self.exchange === exchange else { return }
                 self.upstreamTimedOut(exchange)
             }
@@ -69,16 +69,19 @@ extension DownstreamConnection: UpstreamDelegate {
     func attemptUpstream() {
         guard let exchange, let cluster = exchange.cluster, let plan = exchange.plan else { return }
         exchange.attempts += 1
-        guard let endpoint = loop.upstreamPool.pickEndpoint(cluster, avoid: exchange.triedEndpoints) else { return }
+        guard let endpoint = connection.loop.upstreamPool.pickEndpoint(cluster, avoid: exchange.triedEndpoints) else {
+            return
+        }
         exchange.triedEndpoints.append(endpoint)
         exchange.upstreamHost = endpoint.description
         let upstream: UpstreamConnection
-        if let pooled = loop.upstreamPool.checkout(endpoint) {
+        if let pooled = connection.loop.upstreamPool.checkout(endpoint) {
             upstream = pooled
         } else {
-            upstream = UpstreamConnection(endpoint: endpoint, loop: loop, limits: runtime.settings.limits)
+            upstream = UpstreamConnection(
+                endpoint: endpoint, loop: connection.loop, limits: connection.runtime.settings.limits)
             do {
-                try upstream.connect(timeoutMilliseconds: runtime.settings.connectTimeout)
+                try upstream.connect(timeoutMilliseconds: connection.runtime.settings.connectTimeout)
             } catch let failure as UpstreamFailure {
                 upstreamFailed(failure, reused: false)
                 return
@@ -98,7 +101,7 @@ extension DownstreamConnection: UpstreamDelegate {
         if let perTry = plan.retries.perTryTimeoutMilliseconds, perTry > 0,
             perTry < (plan.timeoutMilliseconds ?? Int.max)
         {
-            exchange.tryTimer = loop.schedule(afterMilliseconds: perTry) { [weak self, weak exchange] in
+            exchange.tryTimer = connection.loop.schedule(afterMilliseconds: perTry) { [weak self, weak exchange] in
                 guard let self, let exchange, self.exchange === exchange, !exchange.responseStarted else { return }
                 if exchange.mayRetry(policy: "per-try-timeout") {
                     exchange.upstream?.close()
@@ -120,7 +123,7 @@ extension DownstreamConnection: UpstreamDelegate {
         }
         exchange.responseFlags = "UT"
         exchange.responseDetails = "response_timeout"
-        respondLocally(status: 504, body: Array("upstream request timeout".utf8), contentType: "text/plain")
+        respond(status: 504, body: Array("upstream request timeout".utf8), contentType: "text/plain")
     }
 
     func upstreamFailed(_ failure: UpstreamFailure, reused: Bool) {
@@ -132,7 +135,7 @@ extension DownstreamConnection: UpstreamDelegate {
             return
         }
         if exchange.mayRetry(policy: failure.retryPolicyName, reusedConnection: reused) {
-            logger.debug(
+            connection.logger.debug(
                 "retrying upstream",
                 metadata: [
                     "request.id": "\(exchange.requestID)", "reason": "\(failure.resetReason)",
@@ -150,13 +153,22 @@ extension DownstreamConnection: UpstreamDelegate {
             failure.kind == .protocolError ? "UPE" : (failure.kind == .connectionTermination ? "UC" : "UF")
         if retried { exchange.responseFlags += ",URX" }
         exchange.responseDetails = "upstream_reset_before_response_started{\(failure.resetReason.replacingSpaces())}"
-        logger.info(
+        connection.logger.info(
             "upstream failed",
             metadata: [
                 "request.id": "\(exchange.requestID)", "upstream.host": "\(exchange.upstreamHost)",
                 "reason": "\(failure.resetReason)", "detail": "\(failure.detail ?? "-")",
             ])
-        respondLocally(status: status, body: Array(body.utf8), contentType: "text/plain")
+        respond(status: status, body: Array(body.utf8), contentType: "text/plain")
+    }
+}
+
+extension DownstreamConnection: ExchangeOwner {
+    var connection: DownstreamConnection { self }
+
+    func sendContinue() {
+        channel.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+        exchange?.continueSent = true
     }
 
     // MARK: UpstreamDelegate

@@ -23,6 +23,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     var serverName: String?
     var decoder: RequestDecoder
     var exchange: Exchange?
+    /// Set when ALPN chose `h2`: the streams, each with its own exchange, replace `decoder` and `exchange`.
+    var http2: HTTP2Downstream?
     var keepAlive = true
     var peerFinishedSending = false
     var requestsServed = 0
@@ -78,6 +80,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// received, is closed at once (its client retries on a new connection, as after any keep-alive close).
     func drain() {
         keepAlive = false
+        if let http2 {
+            http2.drain()
+            return
+        }
         if exchange == nil && requestsServed > 0 && decoder.bufferedByteCount == 0 { channel.closeAfterFlush() }
     }
 
@@ -101,6 +107,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     }
 
     func sweep(now: UInt64) {
+        if let http2, !http2.streams.isEmpty {
+            http2.sweep(now: now)
+            return
+        }
         if let exchange {
             let idleLimit = UInt64(runtime.settings.streamIdleTimeout) * 1_000_000
             guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }
@@ -154,6 +164,17 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
                     "tls.resumed": "\(tls.sessionReused)",
                     "peer.principal": "\(identity.principal ?? "-")", "peer.subject": "\(identity.subject)",
                 ])
+            if tls.negotiatedProtocol == "h2" {
+                do {
+                    let http2 = try HTTP2Downstream(connection: self)
+                    self.http2 = http2
+                    http2.start()
+                } catch {
+                    logger.error("cannot start an HTTP/2 session", metadata: ["error": "\(error)"])
+                    channel.close()
+                    return
+                }
+            }
         }
         armTimer(runtime.settings.headerTimeout, reason: "no request within the header timeout")
     }
@@ -163,13 +184,17 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
 
     func channel(_ channel: Channel, didRead bytes: UnsafeRawBufferPointer) {
         lastActivityNanos = Clock.nowNanos()
+        if let http2 {
+            http2.read(bytes)
+            return
+        }
         decoder.append(bytes)
         processInput()
     }
 
     func channelDidReadEOF(_ channel: Channel) {
         peerFinishedSending = true
-        guard let exchange else {
+        guard let exchange, http2 == nil else {
             channel.closeAfterFlush()
             return
         }
@@ -196,6 +221,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     }
 
     func channelWritabilityChanged(_ channel: Channel, writable: Bool) {
+        if let http2 {
+            if writable { http2.flush() }
+            return
+        }
         guard let upstream = exchange?.upstream else { return }
         if writable { upstream.resumeReading() } else { upstream.pauseReading() }
     }
@@ -211,6 +240,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         guard !cleanedUp else { return }
         cleanedUp = true
         cancelTimer()
+        http2?.connectionClosed()
         if let exchange {
             exchange.cancelTimers()
             exchange.upstream?.close()
@@ -305,7 +335,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         let duration = Int((Clock.nowNanos() - e.startNanos) / 1_000_000)
         loop.requestMetrics(runtime.metrics).record(
             status: e.status, flags: e.responseFlags, principal: identity.principal,
-            destination: e.destination?.destination.host, milliseconds: duration)
+            destination: e.destination?.destination.host, milliseconds: duration,
+            requestProtocol: e.head.version == .http2 ? "http/2" : "http")
         guard runtime.accessLog.enabled else { return }
         loop.accessLog.append(
             AccessLog.Entry(
