@@ -115,7 +115,12 @@ public final class HTTP2ServerSession {
         returnOrphanedBytes()
         let received = takeEvents()
         if rc < 0 {
-            // nghttp2 has queued GOAWAY with the matching error code (bad preface, flood, rapid reset…).
+            // Fatal to the connection (bad preface, flood, too many CONTINUATION frames…). nghttp2 queues no
+            // GOAWAY for some of these; this one is ignored when it has.
+            let code =
+                rc == Int(NGHTTP2_ERR_FLOODED.rawValue) || rc == Int(NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue)
+                ? NGHTTP2_ENHANCE_YOUR_CALM.rawValue : NGHTTP2_PROTOCOL_ERROR.rawValue
+            _ = nghttp2_session_terminate_session(session, code)
             throw HTTP2SessionError(description: String(cString: nghttp2_strerror(Int32(rc))))
         }
         return received
@@ -163,6 +168,14 @@ public final class HTTP2ServerSession {
             } else {
                 _ = nghttp2_submit_response(session, streamID, nva.baseAddress, nva.count, nil)
             }
+        }
+    }
+
+    /// `100 Continue` (RFC 9110 §10.1.1) to a client that sent `expect: 100-continue`: an interim HEADERS frame.
+    public func sendContinue(streamID: Int32) {
+        withFields([(":status", "100")]) { nva in
+            _ = nghttp2_submit_headers(
+                session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, nil, nva.baseAddress, nva.count, nil)
         }
     }
 

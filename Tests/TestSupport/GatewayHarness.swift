@@ -151,6 +151,9 @@ public final class GatewayHarness: @unchecked Sendable {
         ]
         if scheme == "https" && trustCA { args += ["--cacert", pki.caCertificate] }
         if let client { args += pki.clientArguments(client) }
+        // HTTP/1.1 unless a test asks for HTTP/2: most tests assert HTTP/1.1 framing, access-log lines and
+        // connection reuse, and curl would otherwise choose h2 by ALPN. Tests/IntegrationTests/HTTP2Tests pass --http2.
+        if scheme == "https" && !arguments.contains(where: { $0.hasPrefix("--http2") }) { args.append("--http1.1") }
         args += arguments
         args.append("\(scheme)://\(host):\(port)\(path)")
         let result = try Command.run("curl", args, timeout: timeout)

@@ -61,7 +61,9 @@ final class Exchange: @unchecked Sendable {
         self.requestID = requestID
         self.normalizedPath = normalizedPath
         self.requestBodyChunked = requestBodyChunked ?? (head.headers.tokens("transfer-encoding").last == "chunked")
-        expectsContinue = head.headers["expect"]?.lowercased() == "100-continue" && head.version == .http11
+        expectsContinue =
+            head.headers["expect"]?.lowercased() == "100-continue"
+            && (head.version == .http11 || head.version == .http2)
     }
 
     var isHead: Bool { head.method == "HEAD" }

@@ -170,8 +170,10 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         respond(status: error.status, body: Array("\(error.reason)\n".utf8))
     }
 
-    /// HTTP/2 clients do not wait for `100 Continue` here: `Exchange.expectsContinue` is HTTP/1.1 only.
-    func sendContinue() {}
+    func sendContinue() {
+        session.sendContinue(streamID: id)
+        exchange?.continueSent = true
+    }
 
     // MARK: UpstreamDelegate
 
