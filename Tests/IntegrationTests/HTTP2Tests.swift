@@ -116,4 +116,162 @@ final class HTTP2Tests: XCTestCase {
         XCTAssertTrue(log.contains("\"GET /headers HTTP/2\" 200"), log.suffix(3000).description)
         XCTAssertTrue(log.contains("\"GET /admin/x HTTP/2\" 403"), log.suffix(3000).description)
     }
+
+    /// Bodies both ways over h2 (5 MiB each), with and without a length, and with `expect: 100-continue`.
+    func testUploadAndDownloadArriveIntact() throws {
+        try start()
+        let file = try harness.randomFile(bytes: 5 << 20)
+        let digest = try harness.sha256(file)
+        let upload = try h2("/sha256", ["--data-binary", "@\(file)"])
+        XCTAssertEqual(upload.status, 200)
+        XCTAssertTrue(upload.body.contains(digest), upload.body)
+        // No content-length: the body goes upstream chunked.
+        let streamed = try h2("/sha256", ["-T", file, "-X", "POST", "-H", "content-length:"])
+        XCTAssertTrue(streamed.body.contains(digest), streamed.body)
+        let started = Date()
+        let continued = try h2(
+            "/sha256",
+            ["--data-binary", "@\(file)", "-H", "Expect: 100-continue", "--expect100-timeout", "30"])
+        XCTAssertTrue(continued.body.contains(digest), continued.body)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "100 Continue came without waiting for curl's timeout")
+
+        let viaGateway = harness.workDirectory.appendingPathComponent("via-gateway.bin").path
+        let download = try harness.curl(
+            "/bytes/\(5 << 20)?seed=9", arguments: ["--http2", "-w", "\n%{http_code} %{http_version}"],
+            output: viaGateway)
+        XCTAssertEqual(download.stdoutTail, "200 2")
+        let direct = harness.workDirectory.appendingPathComponent("direct.bin").path
+        try Command.run(
+            "curl",
+            ["-sS", "-o", direct, "http://127.0.0.1:\(harness.upstreams["server"]!.port)/bytes/\(5 << 20)?seed=9"])
+        XCTAssertEqual(try harness.sha256(viaGateway), try harness.sha256(direct))
+    }
+
+    /// 50 requests multiplexed on one connection (one TLS handshake), each answered with its own body; a
+    /// denied path and an allowed one on the same connection.
+    func testFiftyConcurrentStreamsOnOneConnection() throws {
+        try start(
+            policy: """
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: deny-admin, namespace: istio-system}
+                spec:
+                  action: DENY
+                  rules:
+                  - to: [{operation: {paths: ["/admin*"]}}]
+                """)
+        let port = harness.port()
+        var arguments =
+            [
+                "-sS", "--http2", "--parallel", "--parallel-max", "50", "--resolve",
+                "\(Manifests.host):\(port):127.0.0.1",
+                "--cacert", harness.pki.caCertificate,
+            ] + harness.pki.clientArguments("jinsu-macbook-tls")
+        for n in 0..<50 {
+            let path = n == 49 ? "/admin/\(n)" : "/anything/\(n)"
+            arguments += [
+                "-o", harness.workDirectory.appendingPathComponent("stream-\(n).json").path,
+                "https://\(Manifests.host):\(port)\(path)",
+            ]
+        }
+        let run = try Command.run("curl", arguments, timeout: 60)
+        XCTAssertEqual(run.exitCode, 0, run.stderr)
+        for n in 0..<49 {
+            let body = try String(
+                contentsOf: harness.workDirectory.appendingPathComponent("stream-\(n).json"), encoding: .utf8)
+            XCTAssertTrue(body.contains("\"path\": \"/anything/\(n)\""), "stream \(n): \(body)")
+        }
+        let denied = try String(
+            contentsOf: harness.workDirectory.appendingPathComponent("stream-49.json"), encoding: .utf8)
+        XCTAssertEqual(denied, "RBAC: access denied")
+        let log = harness.gateway!.log
+        XCTAssertEqual(log.components(separatedBy: "tls handshake complete").count - 1, 1, "one connection")
+        XCTAssertEqual(log.components(separatedBy: " HTTP/2\" 200 ").count - 1, 49, "an access-log line per stream")
+    }
+
+    /// Browsers coalesce connections across hosts that share a certificate: a stream whose :authority selects
+    /// another TLS server block than the connection's gets 421 and never reaches a route.
+    func testAuthorityOfAnotherServerBlockIs421() throws {
+        harness = try GatewayHarness()
+        try harness.startUpstream()
+        try harness.write(
+            "gw.yaml",
+            """
+            apiVersion: networking.istio.io/v1beta1
+            kind: Gateway
+            metadata: {name: mtls-gateway, namespace: istio-system}
+            spec:
+              servers:
+              - hosts: ['secure.iso.test']
+                port: {number: 443, name: https-0, protocol: HTTPS}
+                tls: {mode: MUTUAL, credentialName: server-tls}
+              - hosts: ['*.iso.test']
+                port: {number: 443, name: https-1, protocol: HTTPS}
+                tls: {mode: SIMPLE, credentialName: server-tls}
+            """)
+        try harness.write("vs.yaml", Manifests.virtualService(hosts: ["secure.iso.test", "*.iso.test"]))
+        try harness.startGateway()
+        // curl sends a Host header as :authority on h2; SNI stays the URL's host.
+        let smuggled = try h2("/headers", ["-H", "Host: secure.iso.test"], client: nil, host: "x.iso.test")
+        XCTAssertEqual(smuggled.status, 421, smuggled.body)
+        XCTAssertFalse(smuggled.body.contains("\"headers\""), smuggled.body)
+        let reverse = try h2("/headers", ["-H", "Host: x.iso.test"], host: "secure.iso.test")
+        XCTAssertEqual(reverse.status, 421, reverse.body)
+        XCTAssertEqual(try h2("/headers", host: "secure.iso.test").status, 200)
+        XCTAssertEqual(try h2("/headers", client: nil, host: "x.iso.test").status, 200)
+    }
+
+    /// A large upload to an upstream that reads slowly: the gateway acknowledges DATA only as the upstream takes
+    /// it, so the client waits and the gateway's memory stays flat instead of holding the body.
+    func testUploadToASlowUpstreamKeepsGatewayMemoryBounded() throws {
+        harness = try GatewayHarness()
+        let slowPort = try Network.freePort()
+        let slow = try ManagedProcess(
+            name: "slow-upstream", executable: try Command.which("python3"),
+            arguments: [
+                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/slow_upstream.py").path, String(slowPort),
+                String(16 << 20),
+            ], logDirectory: harness.workDirectory)
+        defer { slow.stop() }
+        try Network.waitForListening(slowPort, process: slow)
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.write("vs.yaml", Manifests.virtualService(destination: "slow"))
+        try harness.startGateway(services: ["slow": slowPort])
+        let pid = harness.gateway!.process.processIdentifier
+        @Sendable func residentKiB() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        let file = try harness.randomFile(bytes: 64 << 20)
+        XCTAssertEqual(try h2("/warm-up", ["--data-binary", "x"]).status, 200)
+        let baseline = residentKiB()
+        let peak = LockedMaximum()
+        let sampler = Thread {
+            while !peak.stopped {
+                peak.record(residentKiB())
+                usleep(20_000)
+            }
+        }
+        sampler.start()
+        let upload = try h2("/upload", ["--data-binary", "@\(file)"])
+        peak.stop()
+        XCTAssertEqual(upload.status, 200, upload.body)
+        XCTAssertTrue(upload.body.contains("\"bytes\": \(64 << 20)"), upload.body)
+        print("HTTP/2 upload to a slow upstream: gateway RSS grew \(peak.value - baseline) KiB for 64 MiB")
+        XCTAssertLessThan(
+            peak.value - baseline, 24 << 10, "gateway RSS grew \((peak.value - baseline) >> 10) MiB for a 64 MiB upload"
+        )
+    }
+}
+
+/// The largest value recorded from another thread, and a stop flag for that thread.
+final class LockedMaximum: @unchecked Sendable {
+    private let lock = NSLock()
+    private var maximum = 0
+    private var done = false
+    var value: Int { lock.withLock { maximum } }
+    var stopped: Bool { lock.withLock { done } }
+    func record(_ value: Int) { lock.withLock { maximum = max(maximum, value) } }
+    func stop() { lock.withLock { done = true } }
 }

@@ -130,6 +130,22 @@ public final class GatewayHarness: @unchecked Sendable {
 
     public func port(_ declared: Int = 443) -> Int { ports[declared] ?? declared }
 
+    /// The hex SHA-256 of a file, as `sha256sum` prints it.
+    public func sha256(_ path: String) throws -> String {
+        String(try Command.run("sha256sum", [path]).stdout.prefix(64))
+    }
+
+    /// A file of `bytes` random bytes in the work directory.
+    public func randomFile(bytes: Int) throws -> String {
+        let path = workDirectory.appendingPathComponent("payload-\(bytes).bin").path
+        var generator = SystemRandomNumberGenerator()
+        var words = [UInt64](repeating: 0, count: (bytes + 7) / 8)
+        for i in words.indices { words[i] = generator.next() }
+        let data = words.withUnsafeBytes { Data($0.prefix(bytes)) }
+        try data.write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
     /// How many times the gateway has logged a finished reload.
     public var reloadCount: Int { (gateway?.log.components(separatedBy: "configuration reloaded").count ?? 1) - 1 }
 
