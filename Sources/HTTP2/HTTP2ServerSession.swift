@@ -220,6 +220,7 @@ public final class HTTP2ServerSession {
         _ = nghttp2_session_terminate_session(session, errorCode)
     }
 
+    public static let noError = NGHTTP2_NO_ERROR.rawValue
     public static let internalError = NGHTTP2_INTERNAL_ERROR.rawValue
     public static let enhanceYourCalm = NGHTTP2_ENHANCE_YOUR_CALM.rawValue
     public static let refusedStream = NGHTTP2_REFUSED_STREAM.rawValue

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// HTTP/2 downstream (ALPN `h2`, RFC 9113) with real `curl --http2` and `nghttp`: each stream is planned,
+/// HTTP/2 downstream (ALPN `h2`, RFC 9113) with real `curl --http2`: each stream is planned,
 /// authorized and forwarded like an HTTP/1.1 request, over the connection's client certificate.
 final class HTTP2Tests: XCTestCase {
     var harness: GatewayHarness!
@@ -115,6 +115,29 @@ final class HTTP2Tests: XCTestCase {
         let log = harness.gateway!.log
         XCTAssertTrue(log.contains("\"GET /headers HTTP/2\" 200"), log.suffix(3000).description)
         XCTAssertTrue(log.contains("\"GET /admin/x HTTP/2\" 403"), log.suffix(3000).description)
+    }
+
+    /// SIGTERM on an h2 connection with a stream in flight: GOAWAY, the stream finishes, the gateway exits 0.
+    func testStreamInFlightFinishesOnSIGTERM() throws {
+        try start()
+        let slow = DispatchGroup()
+        nonisolated(unsafe) var slowResult: CurlResult?
+        let harness = self.harness!
+        slow.enter()
+        DispatchQueue.global().async {
+            slowResult = try? harness.curl(
+                "/delay/1", arguments: ["--http2", "-w", "\n%{http_code} %{http_version}"])
+            slow.leave()
+        }
+        try waitUntil(timeout: 10, "the slow request to reach the upstream") {
+            ((try? harness.upstreamStats().inProgress) ?? 0) >= 1
+        }
+        harness.gateway!.signal(SIGTERM)
+        slow.wait()
+        XCTAssertEqual(slowResult?.stdoutTail, "200 2", slowResult?.stderr ?? "")
+        try waitUntil(timeout: 15, "the gateway to exit") { !harness.gateway!.process.isRunning }
+        XCTAssertEqual(harness.gateway!.process.terminationStatus, 0)
+        XCTAssertTrue(harness.gateway!.log.contains("connections.dropped=0"), harness.gateway!.log)
     }
 
     /// Bodies both ways over h2 (5 MiB each), with and without a length, and with `expect: 100-continue`.

@@ -98,7 +98,9 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
                 "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
                 "peer.principal": "\(identity.principal ?? "-")",
             ])
-        if exchange != nil {
+        if let http2 {
+            http2.terminate()
+        } else if exchange != nil {
             exchange?.responseDetails = "downstream_verification_changed"
             abortExchange(reason: "the port's client verification changed")
         } else {

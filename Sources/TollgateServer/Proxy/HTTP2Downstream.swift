@@ -115,6 +115,14 @@ final class HTTP2Downstream: @unchecked Sendable {
         flush()
     }
 
+    /// Ends the connection at once (its client's verification no longer holds): GOAWAY, then close; streams
+    /// in flight end with it, their upstreams closed.
+    func terminate() {
+        session.terminate(errorCode: HTTP2ServerSession.noError)
+        flush()
+        connection.channel.closeAfterFlush()
+    }
+
     private func becameIdle() {
         guard !draining else { return }
         connection.armTimer(connection.runtime.settings.idleTimeout, reason: "idle HTTP/2 connection")
