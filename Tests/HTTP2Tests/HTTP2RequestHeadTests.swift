@@ -56,6 +56,16 @@ final class HTTP2RequestHeadTests: XCTestCase {
             reason([(":method", "CONNECT"), (":authority", "a.test:443")]), "CONNECT is not served")
     }
 
+    func testFieldCountLimitIsHTTP11s() throws {
+        let many = pseudo + (0..<100).map { ("x-\($0)", "v") }
+        XCTAssertNil(reason(many))
+        do {
+            _ = try HTTP2RequestHead.make(
+                (many + [("x-over", "v")]).map { (name: $0.0, value: $0.1) }, limits: HTTPLimits())
+            XCTFail("101 fields accepted")
+        } catch { XCTAssertEqual(error.status, 431) }
+    }
+
     func testContentLengthMustBeOneNumber() {
         XCTAssertEqual(reason(pseudo + [("content-length", "1"), ("content-length", "2")]), "invalid Content-Length")
         XCTAssertEqual(reason(pseudo + [("content-length", "-1")]), "invalid Content-Length")
