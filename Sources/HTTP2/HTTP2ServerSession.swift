@@ -128,6 +128,9 @@ public final class HTTP2ServerSession {
 
     /// Bytes to send to the client: SETTINGS, responses, DATA as windows allow, WINDOW_UPDATE, GOAWAY.
     public func output() throws(HTTP2SessionError) -> [UInt8] {
+        // Streams closed since the last read (answered while their body was still arriving) give back their
+        // share of the connection window now, or a client waiting for window would wait for ever.
+        returnOrphanedBytes()
         var bytes: [UInt8] = []
         while true {
             var data: UnsafePointer<UInt8>?

@@ -9,6 +9,16 @@ final class HTTP2Tests: XCTestCase {
 
     override func tearDown() { harness?.stop() }
 
+    static let denyAdmin = """
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata: {name: deny-admin, namespace: istio-system}
+        spec:
+          action: DENY
+          rules:
+          - to: [{operation: {paths: ["/admin*"]}}]
+        """
+
     private func start(policy: String? = nil, virtualService: String = Manifests.virtualService()) throws {
         harness = try GatewayHarness()
         try harness.startUpstream()
@@ -84,16 +94,7 @@ final class HTTP2Tests: XCTestCase {
     }
 
     func testRequestsAndLocalAnswersOverOneProtocol() throws {
-        try start(
-            policy: """
-                apiVersion: security.istio.io/v1
-                kind: AuthorizationPolicy
-                metadata: {name: deny-admin, namespace: istio-system}
-                spec:
-                  action: DENY
-                  rules:
-                  - to: [{operation: {paths: ["/admin*"]}}]
-                """)
+        try start(policy: Self.denyAdmin)
         let get = try h2("/headers")
         XCTAssertEqual(get.status, 200)
         XCTAssertTrue(get.body.contains("\"x-forwarded-client-cert\": \"Hash="), get.body)
@@ -170,19 +171,22 @@ final class HTTP2Tests: XCTestCase {
         XCTAssertEqual(try harness.sha256(viaGateway), try harness.sha256(direct))
     }
 
+    /// Response framing for an h2 client: no transfer codings exist in HTTP/2, so `gzip, chunked` from the
+    /// upstream is a 502 (never unlabelled gzip bytes); a 204 carries no content-length; HEAD keeps the length.
+    func testUpstreamFramingIsTranslated() throws {
+        try start()
+        XCTAssertEqual(try h2("/gzip-chunked").status, 502)
+        let noContent = try h2("/status/204?content-length=5", ["-i"])
+        XCTAssertEqual(noContent.status, 204)
+        XCTAssertFalse(noContent.body.lowercased().contains("content-length"), noContent.body)
+        let head = try h2("/bytes/1234", ["-I"])
+        XCTAssertTrue(head.body.contains("content-length: 1234"), head.body)
+    }
+
     /// 50 requests multiplexed on one connection (one TLS handshake), each answered with its own body; a
     /// denied path and an allowed one on the same connection.
     func testFiftyConcurrentStreamsOnOneConnection() throws {
-        try start(
-            policy: """
-                apiVersion: security.istio.io/v1
-                kind: AuthorizationPolicy
-                metadata: {name: deny-admin, namespace: istio-system}
-                spec:
-                  action: DENY
-                  rules:
-                  - to: [{operation: {paths: ["/admin*"]}}]
-                """)
+        try start(policy: Self.denyAdmin)
         let port = harness.port()
         var arguments =
             [

@@ -114,6 +114,34 @@ extension ExchangeOwner {
         }
     }
 
+    /// A status the route retries on ends this attempt and starts the next; otherwise the attempt's timer stops.
+    func retried(onStatus status: Int, from upstream: UpstreamConnection, _ exchange: Exchange) -> Bool {
+        guard exchange.mayRetry(status: status) else {
+            exchange.tryTimer?.cancel()
+            return false
+        }
+        upstream.close()
+        exchange.upstream = nil
+        attemptUpstream()
+        return true
+    }
+
+    /// No byte either way for the stream idle timeout: `408` when nothing was answered yet, else the exchange ends.
+    func streamIdleTimedOut() {
+        guard let exchange else { return }
+        exchange.responseFlags = "SI"
+        exchange.responseDetails = "stream_idle_timeout"
+        if exchange.responseStarted {
+            abortExchange(reason: "stream idle timeout")
+        } else {
+            exchange.upstream?.close()
+            exchange.upstream = nil
+            exchange.cancelTimers()
+            keepAlive = false
+            respond(status: 408, body: Array("stream timeout".utf8), contentType: "text/plain")
+        }
+    }
+
     func upstreamTimedOut(_ exchange: Exchange) {
         exchange.upstream?.close()
         exchange.upstream = nil
@@ -189,13 +217,7 @@ extension DownstreamConnection: ExchangeOwner {
         lastActivityNanos = Clock.nowNanos()
         switch event {
         case .head(let head):
-            if exchange.mayRetry(status: head.status) {
-                upstream.close()
-                exchange.upstream = nil
-                attemptUpstream()
-                return
-            }
-            exchange.tryTimer?.cancel()
+            if retried(onStatus: head.status, from: upstream, exchange) { return }
             do {
                 try sendResponseHead(head, exchange)
             } catch {

@@ -118,17 +118,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }
             logger.info(
                 "stream idle timeout", metadata: ["request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)"])
-            exchange.responseFlags = "SI"
-            exchange.responseDetails = "stream_idle_timeout"
-            if exchange.responseStarted {
-                abortExchange(reason: "stream idle timeout")
-            } else {
-                exchange.upstream?.close()
-                exchange.upstream = nil
-                exchange.cancelTimers()
-                keepAlive = false
-                respondLocally(status: 408, body: Array("stream timeout".utf8), contentType: "text/plain")
-            }
+            streamIdleTimedOut()
             return
         }
         guard let deadline, now >= deadline.nanos else { return }

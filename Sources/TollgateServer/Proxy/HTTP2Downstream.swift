@@ -139,7 +139,7 @@ final class HTTP2Downstream: @unchecked Sendable {
     func sweep(now: UInt64) {
         let limit = UInt64(connection.runtime.settings.streamIdleTimeout) * 1_000_000
         for stream in streams.values where now > stream.lastActivityNanos && now - stream.lastActivityNanos > limit {
-            stream.idleTimedOut()
+            stream.streamIdleTimedOut()
         }
         flush()
     }

@@ -72,20 +72,6 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         finish(closingUpstream: true)
     }
 
-    func idleTimedOut() {
-        guard let exchange else { return }
-        exchange.responseFlags = "SI"
-        exchange.responseDetails = "stream_idle_timeout"
-        if exchange.responseStarted {
-            abortExchange(reason: "stream idle timeout")
-        } else {
-            exchange.upstream?.close()
-            exchange.upstream = nil
-            exchange.cancelTimers()
-            respond(status: 408, body: Array("stream timeout".utf8), contentType: "text/plain")
-        }
-    }
-
     /// Logs the exchange once and lets go of its upstream; the stream stays until nghttp2 closes it.
     private func finish(closingUpstream: Bool) {
         guard let exchange else { return }
@@ -197,13 +183,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         lastActivityNanos = Clock.nowNanos()
         switch event {
         case .head(let head):
-            if exchange.mayRetry(status: head.status) {
-                upstream.close()
-                exchange.upstream = nil
-                attemptUpstream()
-                return
-            }
-            exchange.tryTimer?.cancel()
+            if retried(onStatus: head.status, from: upstream, exchange) { return }
             sendResponseHead(head, exchange)
         case .body(let bytes):
             exchange.bytesSent += bytes.count
@@ -226,9 +206,20 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
     }
 
     private func sendResponseHead(_ upstreamHead: ResponseHead, _ exchange: Exchange) {
-        var headers = upstreamHead.headers
-        // Fields named in `Connection` and the other hop-by-hop fields stay on the upstream's connection.
-        HopByHop.strip(&headers)
+        // HTTP/2 has no transfer codings (RFC 9113 §8.2.2): like an HTTP/1.0 client, an h2 client gets the body
+        // delimited by its end (END_STREAM), and a coding other than chunked cannot be passed on unlabelled (502).
+        // 1xx/204/304 lose their framing fields and a HEAD keeps the length a GET would have, as for HTTP/1.1.
+        let framing: ResponseFraming.Plan
+        do {
+            framing = try ResponseFraming.plan(
+                upstreamHead, requestMethod: exchange.head.method, clientVersion: .http10)
+        } catch {
+            exchange.upstream?.close()
+            exchange.upstream = nil
+            upstreamFailed(UpstreamFailure(kind: .protocolError, detail: "\(error)"), reused: false)
+            return
+        }
+        var headers = framing.headers
         headers.set("server", GatewayRuntime.serverName)
         if !headers.contains("date") { headers.add("date", connection.loop.httpDate()) }
         HeaderEditor.apply(exchange.headerOperations.response, to: &headers)
