@@ -49,10 +49,6 @@ static inline int tg_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
 static inline int tg_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *cert) {
     return (int)SSL_CTX_add1_chain_cert(ctx, cert);
 }
-// SSL_set_tlsext_host_name is a macro over SSL_ctrl.
-static inline int tg_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
-    return (int)SSL_set_tlsext_host_name(ssl, name);
-}
 // sk_GENERAL_NAME_num is a type-checking macro over OPENSSL_sk_num.
 static inline int tg_sk_GENERAL_NAME_num(const GENERAL_NAMES *names) {
     return sk_GENERAL_NAME_num(names);
@@ -60,13 +56,6 @@ static inline int tg_sk_GENERAL_NAME_num(const GENERAL_NAMES *names) {
 // sk_GENERAL_NAME_value is a type-checking macro over OPENSSL_sk_value.
 static inline GENERAL_NAME *tg_sk_GENERAL_NAME_value(const GENERAL_NAMES *names, int index) {
     return sk_GENERAL_NAME_value(names, index);
-}
-// sk_X509_num / sk_X509_value are type-checking macros over OPENSSL_sk_*.
-static inline int tg_sk_X509_num(const STACK_OF(X509) *stack) {
-    return sk_X509_num(stack);
-}
-static inline X509 *tg_sk_X509_value(const STACK_OF(X509) *stack, int index) {
-    return sk_X509_value(stack, index);
 }
 // sk_X509_new_null / sk_X509_push / sk_X509_pop_free are macros too.
 static inline STACK_OF(X509) *tg_sk_X509_new_null(void) {

@@ -73,12 +73,12 @@ public struct RequestPlan: Sendable {
         case portClosed
         /// The Host selects another TLS server block than the connection's (421).
         case misdirected(host: String)
-        /// The Gateway's whoami path; the decision a `GET /` would get.
-        case whoami(AuthorizationDecision)
+        /// The Gateway's whoami path; the decision a `GET /` would get, and the server whose page answers.
+        case whoami(AuthorizationDecision, server: ListenerPlan.Server)
         /// Explain mode: the client's certificate is missing or bad; never routed.
-        case explainCertificateProblem
-        /// Denied by policy: `RBAC: access denied`, or the explain page when the Gateway opted in.
-        case deny(explain: Bool)
+        case explainCertificateProblem(server: ListenerPlan.Server)
+        /// Denied by policy: `RBAC: access denied`, or the explain page of `explainOn` when its Gateway opted in.
+        case deny(AuthorizationDecision, explainOn: ListenerPlan.Server?)
         /// A CORS preflight answered by the gateway (200, these headers).
         case corsPreflight(headers: [(String, String)])
         case notFound
@@ -97,7 +97,7 @@ extension RequestPlan.Action {
         case .misdirected: "misdirected"
         case .whoami: "whoami"
         case .explainCertificateProblem: "explain certificate"
-        case .deny(let explain): explain ? "deny explained" : "deny"
+        case .deny(_, let explainOn): explainOn != nil ? "deny explained" : "deny"
         case .corsPreflight: "cors preflight"
         case .notFound: "not found"
         case .redirect(let status, _, _): "redirect \(status)"

@@ -48,19 +48,19 @@ public enum RequestPlanner {
         if let whoami = listener.server.whoamiPath, plan.normalizedPath == whoami {
             attributes.method = "GET"
             attributes.path = "/"
-            plan.action = .whoami(listener.authorization.evaluate(attributes))
+            plan.action = .whoami(listener.authorization.evaluate(attributes), server: listener.server)
             return plan
         }
         // Only in explain mode does a client with a missing or bad certificate get this far; it is
         // answered and never reaches a route.
         if connection.hasCertificateProblem {
-            plan.action = .explainCertificateProblem
+            plan.action = .explainCertificateProblem(server: listener.server)
             return plan
         }
         let verdict = listener.authorization.evaluate(attributes)
         plan.authorization = verdict
         guard verdict.allowed else {
-            plan.action = .deny(explain: listener.server.explain)
+            plan.action = .deny(verdict, explainOn: listener.server.explain ? listener.server : nil)
             return plan
         }
 

@@ -71,6 +71,7 @@ public struct AuthorizationEngine: Sendable {
     struct CompiledPolicy: Sendable {
         var id: String
         var policy: AuthorizationPolicy
+        var rules: [RuleMatcher]
     }
 
     let deny: [CompiledPolicy]
@@ -111,7 +112,8 @@ public struct AuthorizationEngine: Sendable {
                 continue
             }
             let compiled = CompiledPolicy(
-                id: "ns[\(policy.meta.namespace)]-policy[\(policy.meta.name)]", policy: policy)
+                id: "ns[\(policy.meta.namespace)]-policy[\(policy.meta.name)]", policy: policy,
+                rules: policy.rules.map(RuleMatcher.init))
             switch policy.action {
             case .deny: deny.append(compiled)
             case .allow: allow.append(compiled)
@@ -127,10 +129,10 @@ public struct AuthorizationEngine: Sendable {
     /// Istio's order: any matching DENY denies; with no ALLOW policy everything else is allowed;
     /// otherwise some ALLOW rule must match.
     public func evaluate(_ request: RequestAttributes) -> AuthorizationDecision {
-        let audited = audit.compactMap { p in firstMatchingRule(p.policy, request).map { "\(p.id)-rule[\($0)]" } }
+        let audited = audit.compactMap { p in firstMatchingRule(p, request).map { "\(p.id)-rule[\($0)]" } }
         var dryRun: [String] = []
         for p in deny {
-            guard let rule = firstMatchingRule(p.policy, request) else { continue }
+            guard let rule = firstMatchingRule(p, request) else { continue }
             let id = "\(p.id)-rule[\(rule)]"
             if p.policy.dryRun {
                 dryRun.append(id)
@@ -147,7 +149,7 @@ public struct AuthorizationEngine: Sendable {
                 dryRunDenied: dryRun)
         }
         for p in allow {
-            if let rule = firstMatchingRule(p.policy, request) {
+            if let rule = firstMatchingRule(p, request) {
                 return AuthorizationDecision(
                     allowed: true, matchedPolicy: "\(p.id)-rule[\(rule)]",
                     reason: "allowed by ALLOW policy \(p.policy.meta.qualifiedName) rule \(rule)",
@@ -161,7 +163,7 @@ public struct AuthorizationEngine: Sendable {
             audited: audited, dryRunDenied: dryRun)
     }
 
-    func firstMatchingRule(_ policy: AuthorizationPolicy, _ request: RequestAttributes) -> Int? {
-        policy.rules.firstIndex { RuleMatcher.matches($0, request) }
+    func firstMatchingRule(_ policy: CompiledPolicy, _ request: RequestAttributes) -> Int? {
+        policy.rules.firstIndex { $0.matches(request) }
     }
 }

@@ -54,7 +54,7 @@ public struct ForwardPlan: Sendable, Equatable {
     /// Host header to send upstream (after rewrite).
     public var authority: String
     public var timeoutMilliseconds: Int?
-    public var retries: HTTPRetry
+    public var retries: RetryPolicy
 
     /// Picks a destination by weight; `random` is any value in 0..<UInt64.max (injected for tests).
     public func pick(random: UInt64) -> HTTPRouteDestination {
@@ -83,6 +83,7 @@ public struct RouteTable: Sendable {
         var index: Int
         var route: HTTPRoute
         var match: HTTPMatchRequest?
+        var retries: RetryPolicy
     }
 
     var virtualHosts: [VirtualHost]
@@ -121,7 +122,8 @@ public struct RouteTable: Sendable {
                                 let domain = Self.moreSpecific(vsHost, serverHost)
                                 if hosts[domain] == nil { order.append(domain) }
                                 let compiled = CompiledRoute(
-                                    virtualService: vs.meta.qualifiedName, index: index, route: route, match: match)
+                                    virtualService: vs.meta.qualifiedName, index: index, route: route, match: match,
+                                    retries: RetryPolicy(route.retries ?? .istioDefault))
                                 if !(hosts[domain]?.contains {
                                     $0.virtualService == compiled.virtualService && $0.index == index
                                         && $0.match == match
@@ -203,6 +205,6 @@ public struct RouteTable: Sendable {
             ForwardPlan(
                 destinations: destinations,
                 target: target, authority: authority, timeoutMilliseconds: route.timeoutMilliseconds,
-                retries: route.retries ?? .istioDefault))
+                retries: compiled.retries))
     }
 }

@@ -1,4 +1,5 @@
 import Dispatch
+import TollgateCore
 
 #if canImport(Glibc)
     import Glibc
@@ -17,7 +18,7 @@ public final class AccessLog: Sendable {
         var path: String
         var protocolVersion: String
         var status: Int
-        var flags: String
+        var flags: ResponseFlags
         var details: String
         var bytesReceived: Int
         var bytesSent: Int
@@ -40,7 +41,7 @@ public final class AccessLog: Sendable {
             for byte in s.utf8 {
                 if byte < 0x20 || byte == 0x7F {
                     out.append(contentsOf: [
-                        UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigit(byte >> 4), hexDigit(byte & 15),
+                        UInt8(ascii: "\\"), UInt8(ascii: "x"), Hex.digit(byte >> 4), Hex.digit(byte & 15),
                     ])
                 } else {
                     out.append(byte)
@@ -65,7 +66,7 @@ public final class AccessLog: Sendable {
         space()
         appendDecimal(e.status, to: &out)
         space()
-        text(e.flags)
+        text(e.flags.description)
         space()
         text(e.details)
         space()
@@ -94,8 +95,6 @@ public final class AccessLog: Sendable {
         text(e.principal)
         out.append(UInt8(ascii: "\n"))
     }
-
-    private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x61 + v - 10 }
 
     static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
@@ -133,6 +132,7 @@ final class AccessLogBuffer {
     init(loop: EventLoop) { self.loop = loop }
 
     func append(_ entry: AccessLog.Entry) {
+        loop.assertOnLoop()
         if bytes.isEmpty {
             bytes.reserveCapacity(AccessLogBuffer.flushBytes + 1024)
             armTimer()

@@ -18,6 +18,7 @@ public final class GatewayRuntime: @unchecked Sendable {
     private var snapshot: ConfigSnapshot
     private var connectionCount = 0
     private var nextConnectionID: UInt64 = 0
+    private var drainStarted = false
 
     init(settings: GatewaySettings, snapshot: ConfigSnapshot, logger: Logger, accessLog: AccessLog) {
         self.settings = settings
@@ -62,4 +63,10 @@ public final class GatewayRuntime: @unchecked Sendable {
     let refusalLog = RateLimitedLog(intervalSeconds: 10)
 
     public var openConnections: Int { lock.withLock { connectionCount } }
+
+    /// From SIGTERM on, `/healthz/ready` fails so balancers stop sending new connections, while
+    /// the listeners still serve what they accepted.
+    public var isDraining: Bool { lock.withLock { drainStarted } }
+
+    func beginDraining() { lock.withLock { drainStarted = true } }
 }

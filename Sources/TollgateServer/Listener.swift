@@ -27,6 +27,7 @@ final class Listener: @unchecked Sendable {
         self.port = port
         let addresses = try SocketAddress.resolve(host: address, port: port)
         guard let bindAddress = addresses.first else { throw ResolutionError(host: address, message: "no address") }
+        try System.checkPortIsFree(bindAddress)
         var sockets: [ListeningSocket] = []
         do {
             for loop in loops.loops {
@@ -78,6 +79,7 @@ final class ListeningSocket: Selectable, @unchecked Sendable {
     }
 
     func start() {
+        loop.assertOnLoop()
         guard !stopped else { return }
         watch()
     }
@@ -85,6 +87,7 @@ final class ListeningSocket: Selectable, @unchecked Sendable {
     /// Stops listening. Connections the kernel has already completed and queued were accepted as far as
     /// the client knows: they are taken and served first, not reset by closing the socket under them.
     func stop() {
+        loop.assertOnLoop()
         guard !stopped else { return }
         if watching { acceptQueued() }
         stopped = true
@@ -115,6 +118,7 @@ final class ListeningSocket: Selectable, @unchecked Sendable {
     }
 
     func ready(_ events: UInt32) {
+        loop.assertOnLoop()
         guard watching else { return }
         for _ in 0..<ListeningSocket.acceptsPerTurn {
             let accepted: (Int32, SocketAddress)

@@ -55,11 +55,16 @@ public final class ProxyServer: @unchecked Sendable {
         }
     }
 
-    /// Stops accepting, lets requests in flight finish (idle keep-alive connections are closed, busy ones
-    /// close after their response), and calls `completion` once no client connection is left or
-    /// `gracePeriodMilliseconds` has passed.
-    public func shutdown(gracePeriodMilliseconds: Int, completion: @escaping @Sendable (_ remaining: Int) -> Void) {
-        reloadQueue.async { [self] in
+    /// Fails readiness at once; after `delayMilliseconds` of serving as usual (time for balancers' health
+    /// checks to take this replica out), stops accepting, lets requests in flight finish (idle keep-alive
+    /// connections are closed, busy ones close after their response), and calls `completion` once no client
+    /// connection is left or `gracePeriodMilliseconds` has passed.
+    public func shutdown(
+        delayMilliseconds: Int = 0, gracePeriodMilliseconds: Int,
+        completion: @escaping @Sendable (_ remaining: Int) -> Void
+    ) {
+        runtime.beginDraining()
+        reloadQueue.asyncAfter(deadline: .now() + .milliseconds(delayMilliseconds)) { [self] in
             watcher?.stop()
             dnsTimer?.cancel()
             for listener in listeners.values { listener.stop() }

@@ -1,4 +1,5 @@
 internal import COpenSSL
+import TollgateCore
 
 /// Incremental SHA-256 over OpenSSL's EVP interface.
 public final class SHA256Digest {
@@ -24,7 +25,6 @@ public final class SHA256Digest {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &digest, &length)
-        let hex = Array("0123456789abcdef".utf8)
-        return String(decoding: digest.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
+        return Hex.lowercase(digest)
     }
 }

@@ -8,7 +8,7 @@ public enum TLSIOResult: Equatable {
     case wantWrite
     /// The peer sent close_notify or closed the socket.
     case closed
-    case failed(String)
+    case failed(TLSFailure)
 }
 
 /// One server-side TLS session over a non-blocking socket (OpenSSL socket BIO: no extra copy).
@@ -20,8 +20,8 @@ public final class TLSConnection {
 
     /// The block the first ClientHello selected and the (validated, lower-cased) SNI that selected it.
     var selection: (block: Int, serverName: String?)?
-    /// Why the client-hello callback refused the handshake, for the log.
-    var rejection: String?
+    /// Why the client-hello callback refused the handshake.
+    var rejection: TLSFailure?
 
     public init(group: TLSServerGroup, fileDescriptor: Int32) throws {
         guard let ssl = SSL_new(group.portContext) else { throw TLSError("cannot create SSL") }
@@ -89,26 +89,57 @@ public final class TLSConnection {
             ERR_clear_error()
             return .closed
         case SSL_ERROR_SYSCALL:
-            let queued = TLSError.drainErrorQueue()
-            return queued.isEmpty ? .closed : .failed("\(operation): \(queued.joined(separator: "; "))")
+            let queued = TLSError.drainErrorQueueWithReasons()
+            guard !queued.isEmpty else { return .closed }
+            return .failed(
+                TLSFailure(
+                    "\(operation): \(queued.map(\.text).joined(separator: "; "))",
+                    reason: queued.lazy.compactMap { Self.reason(alert: $0.reason) }.first ?? .other))
         default:
-            return .failed(failureReason(operation))
+            return .failed(failure(operation))
         }
     }
 
     /// A reason a person can act on: the certificate verification result when there is one.
-    private func failureReason(_ operation: String) -> String {
-        let verify = SSL_get_verify_result(ssl)
-        let queued = TLSError.drainErrorQueue()
+    private func failure(_ operation: String) -> TLSFailure {
+        let verify = Int32(SSL_get_verify_result(ssl))
+        let queued = TLSError.drainErrorQueueWithReasons()
         if let rejection { return rejection }
         if verify != X509_V_OK {
-            let text = String(cString: X509_verify_cert_error_string(verify))
-            return "client certificate rejected: \(text)"
+            let text = String(cString: X509_verify_cert_error_string(Int(verify)))
+            return TLSFailure("client certificate rejected: \(text)", reason: Self.reason(verifyResult: verify))
         }
-        if queued.contains(where: { $0.contains("peer did not return a certificate") }) {
-            return "client certificate required but none was presented"
+        if queued.contains(where: { $0.reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE }) {
+            return TLSFailure("client certificate required but none was presented", reason: .noClientCertificate)
         }
-        return "\(operation) failed: \(queued.isEmpty ? "unknown error" : queued.joined(separator: "; "))"
+        let text = queued.map(\.text)
+        return TLSFailure(
+            "\(operation) failed: \(text.isEmpty ? "unknown error" : text.joined(separator: "; "))",
+            reason: queued.lazy.compactMap { Self.reason(alert: $0.reason) }.first ?? .other)
+    }
+
+    /// The class of a client certificate that failed verification.
+    static func reason(verifyResult: Int32) -> TLSFailure.Reason {
+        switch verifyResult {
+        case X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CRL_HAS_EXPIRED: .certificateExpired
+        case X509_V_ERR_CERT_REVOKED: .certificateRevoked
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT,
+            X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+            .unknownCA
+        case X509_V_ERR_INVALID_PURPOSE: .certificateUsage
+        case X509_V_ERR_APPLICATION_VERIFICATION: .certificateNotAdmitted
+        default: .other
+        }
+    }
+
+    /// The class of an alert the client sent (its OpenSSL reason code), when it names one.
+    static func reason(alert: Int32) -> TLSFailure.Reason? {
+        switch alert {
+        case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED: .certificateExpired
+        case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED: .certificateRevoked
+        case SSL_R_TLSV1_UNRECOGNIZED_NAME: .unknownServerName
+        default: nil
+        }
     }
 
     /// The SNI that selected this connection's block (validated: printable ASCII, lower-cased). Not
@@ -190,10 +221,7 @@ func sha256Hex(_ cert: OpaquePointer) -> String {
     var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
     var length: UInt32 = 0
     guard X509_digest(cert, EVP_sha256(), &digest, &length) == 1 else { return "" }
-    let hex = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for byte in digest.prefix(Int(length)) { out += [hex[Int(byte >> 4)], hex[Int(byte & 15)]] }
-    return String(decoding: out, as: UTF8.self)
+    return Hex.lowercase(digest.prefix(Int(length)))
 }
 
 /// What is wrong with the client's certificate, for the explain page.

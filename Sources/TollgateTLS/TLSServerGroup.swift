@@ -73,9 +73,9 @@ private let selectServerBlock:
         ssl, alert, arg in
         guard let ssl, let arg, let connection = TLSConnection.owner(of: ssl) else { return SSL_CLIENT_HELLO_ERROR }
         let group = Unmanaged<TLSServerGroup>.fromOpaque(arg).takeUnretainedValue()
-        func refuse(_ code: Int32, _ reason: String) -> Int32 {
+        func refuse(_ code: Int32, _ reason: TLSFailure.Reason, _ text: String) -> Int32 {
             alert?.pointee = code
-            connection.rejection = reason
+            connection.rejection = TLSFailure(text, reason: reason)
             return SSL_CLIENT_HELLO_ERROR
         }
         var data: UnsafePointer<UInt8>?
@@ -84,7 +84,7 @@ private let selectServerBlock:
         if SSL_client_hello_get0_ext(ssl, UInt32(TLSEXT_TYPE_server_name), &data, &length) == 1, let data {
             guard let name = try? ServerNameExtension.hostName(UnsafeRawBufferPointer(start: data, count: length))
             else {
-                return refuse(SSL_AD_DECODE_ERROR, "malformed server_name extension")
+                return refuse(SSL_AD_DECODE_ERROR, .malformedClientHello, "malformed server_name extension")
             }
             serverName = name.lowercased()
         } else {
@@ -92,15 +92,18 @@ private let selectServerBlock:
         }
         if let chosen = connection.selection {
             guard chosen.serverName == serverName else {
-                return refuse(SSL_AD_ILLEGAL_PARAMETER, "the second ClientHello names another server than the first")
+                return refuse(
+                    SSL_AD_ILLEGAL_PARAMETER, .malformedClientHello,
+                    "the second ClientHello names another server than the first")
             }
             return SSL_CLIENT_HELLO_SUCCESS
         }
         guard let index = group.selector.block(for: serverName) else {
-            return refuse(SSL_AD_UNRECOGNIZED_NAME, "no server block serves SNI '\(serverName ?? "")'")
+            return refuse(
+                SSL_AD_UNRECOGNIZED_NAME, .unknownServerName, "no server block serves SNI '\(serverName ?? "")'")
         }
         guard group.entries[index].context.adopt(ssl) else {
-            return refuse(SSL_AD_INTERNAL_ERROR, "cannot switch to the server block")
+            return refuse(SSL_AD_INTERNAL_ERROR, .other, "cannot switch to the server block")
         }
         connection.selection = (index, serverName)
         return SSL_CLIENT_HELLO_SUCCESS

@@ -80,6 +80,13 @@ struct Serve: ParsableCommand {
     var drainSeconds: Int = 10
 
     @Option(
+        name: .customLong("shutdown-delay"),
+        help:
+            "On SIGTERM/SIGINT, seconds to keep accepting while /healthz/ready answers 503, so a balancer's health check takes the replica out before it stops listening."
+    )
+    var shutdownDelay: Int = 0
+
+    @Option(
         name: .customLong("max-connections"),
         help: "Client connections open at once; more are closed on accept (default: from ulimit -n, (limit - 64) / 2).")
     var maxConnections: Int?
@@ -129,12 +136,12 @@ struct Serve: ParsableCommand {
             }
             return range
         }
-        for (name, value) in [
-            ("--header-timeout", headerTimeout), ("--idle-timeout", idleTimeout),
-            ("--stream-idle-timeout", streamIdleTimeout),
-            ("--drain-seconds", drainSeconds),
-        ] where !(0...31_536_000).contains(value) || (value == 0 && name != "--drain-seconds") {
-            throw ValidationError("\(name) must be between 1 and 31536000 seconds")
+        for (name, value, least) in [
+            ("--header-timeout", headerTimeout, 1), ("--idle-timeout", idleTimeout, 1),
+            ("--stream-idle-timeout", streamIdleTimeout, 1),
+            ("--drain-seconds", drainSeconds, 0), ("--shutdown-delay", shutdownDelay, 0),
+        ] where !(least...31_536_000).contains(value) {
+            throw ValidationError("\(name) must be between \(least) and 31536000 seconds")
         }
         guard (0...86_400).contains(dnsRefresh) else {
             throw ValidationError("--dns-refresh must be between 0 and 86400 seconds")
@@ -193,8 +200,11 @@ struct Serve: ParsableCommand {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
             source.setEventHandler {
                 logger.info(
-                    "shutting down: no new connections, finishing requests in flight", metadata: ["signal": "\(sig)"])
-                server.shutdown(gracePeriodMilliseconds: drainSeconds * 1000) { remaining in
+                    "shutting down: /healthz/ready fails; then no new connections, finishing requests in flight",
+                    metadata: ["signal": "\(sig)", "shutdown.delay": "\(shutdownDelay)s"])
+                server.shutdown(
+                    delayMilliseconds: shutdownDelay * 1000, gracePeriodMilliseconds: drainSeconds * 1000
+                ) { remaining in
                     logger.info("stopped", metadata: ["connections.dropped": "\(remaining)"])
                     AsyncOutput.standardOutput.flush()
                     AsyncOutput.standardError.flush()

@@ -53,4 +53,47 @@ final class BrowserTests: XCTestCase {
         XCTAssertNil(iphone.netError, iphone.stderr)
         XCTAssertTrue(iphone.dom.contains("\"uuid\""), iphone.dom)
     }
+
+    /// MUTUAL without explain mode and a browser with no certificate: the browser must name the refused
+    /// certificate in every load, not a dropped connection. A TLS 1.3 client has finished its handshake before
+    /// the gateway's certificate_required alert arrives; Chromium reads that alert early (its post-handshake
+    /// peek) and then asks the kernel whether the socket is still connected before sending its request, so a
+    /// FIN sent with the alert made it report ERR_SOCKET_NOT_CONNECTED in about half the loads.
+    func testARefusedCertificateIsNamedInEveryLoadInChromium() throws {
+        let harness = try GatewayHarness.running(mode: "MUTUAL")
+        defer { harness.stop() }
+        let origin = "https://\(Manifests.host):\(harness.port())"
+        let chromium = try HeadlessChromium(caCertificate: harness.pki.caCertificate, clientP12: nil, origin: origin)
+        let tools = try chromium.devTools(host: Manifests.host)
+        defer { tools.close() }
+        var errors: [String] = []
+        for _ in 0..<Self.refusedLoads {
+            errors.append(try tools.load("\(origin)/uuid", viewport: Self.desktop, timeout: 20) ?? "loaded")
+        }
+        XCTAssertEqual(
+            errors, Array(repeating: "net::ERR_BAD_SSL_CLIENT_AUTH_CERT", count: Self.refusedLoads), tools.stderrTail)
+    }
+
+    /// The same in Firefox ESR: its "Secure Connection Failed" page names the alert it read
+    /// (Error Code: SSL_ERROR_RX_CERTIFICATE_REQUIRED_ALERT), with or without a FIN behind the alert.
+    func testARefusedCertificateIsNamedInEveryLoadInFirefox() throws {
+        let harness = try GatewayHarness.running(mode: "MUTUAL")
+        defer { harness.stop() }
+        let firefox = try HeadlessFirefox(caCertificate: harness.pki.caCertificate, clientP12: nil)
+        defer { firefox.close() }
+        var codes: [String] = []
+        for _ in 0..<Self.refusedLoads {
+            let error = try firefox.load(
+                "https://\(Manifests.host):\(harness.port())/uuid", viewport: Self.desktop, timeout: 20)
+            // about:neterror's own API: the NSS error its page names (the page text is in a shadow root).
+            let code = try firefox.evaluate("document.getNetErrorInfo?.().errorCodeString ?? 'none'") as? String
+            codes.append("\(error ?? "loaded") \(code ?? "none")")
+        }
+        XCTAssertEqual(
+            codes, Array(repeating: "nssFailure2 SSL_ERROR_RX_CERTIFICATE_REQUIRED_ALERT", count: Self.refusedLoads),
+            firefox.stderrTail)
+    }
+
+    static let refusedLoads = 20
+    static let desktop = BrowserViewport(width: 1024, height: 768, scale: 1, mobile: false)
 }

@@ -4,9 +4,8 @@ import XCTest
 
 /// The admin port: Istio's standard request metrics and Tollgate's own, in Prometheus text form.
 final class MetricsTests: XCTestCase {
-    func testPrometheusExpositionCountsRequestsHandshakesAndReloads() throws {
-        let harness = try GatewayHarness()
-        defer { harness.stop() }
+    /// A MUTUAL gateway with the seed policies, its upstream and an admin port; returns the admin port.
+    private func startMutualGatewayWithAdminPort(_ harness: GatewayHarness) throws -> Int {
         try harness.startUpstream()
         try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
         try harness.write("vs.yaml", Manifests.virtualService())
@@ -14,6 +13,17 @@ final class MetricsTests: XCTestCase {
         let adminPort = try Network.freePort()
         try harness.startGateway(extraArguments: ["--admin", "127.0.0.1:\(adminPort)"])
         try Network.waitForListening(adminPort)
+        return adminPort
+    }
+
+    private func scrape(_ adminPort: Int) throws -> String {
+        try Command.run("curl", ["-sS", "http://127.0.0.1:\(adminPort)/stats/prometheus"]).stdout
+    }
+
+    func testPrometheusExpositionCountsRequestsHandshakesAndReloads() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        let adminPort = try startMutualGatewayWithAdminPort(harness)
 
         for _ in 0..<3 { XCTAssertEqual(try harness.curl("/uuid", client: "jinsu-iphone-tls").status, 200) }
         XCTAssertEqual(try harness.curl("/uuid").status, 403)
@@ -22,7 +32,7 @@ final class MetricsTests: XCTestCase {
         try harness.write("vs.yaml", Manifests.virtualService() + "\n# touch\n")
         try harness.waitForReload(after: before)
 
-        let metrics = try Command.run("curl", ["-sS", "http://127.0.0.1:\(adminPort)/stats/prometheus"]).stdout
+        let metrics = try scrape(adminPort)
         func line(_ prefix: String) -> String? {
             metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }.map(String.init)
         }
@@ -50,6 +60,25 @@ final class MetricsTests: XCTestCase {
             "curl", ["-sS", "-w", "%{http_code}", "http://127.0.0.1:\(adminPort)/healthz/ready"]
         ).stdout
         XCTAssertTrue(ready.hasPrefix("ok\ngeneration ") && ready.hasSuffix("\n200"), ready)
+    }
+
+    func testFailedHandshakesAreCountedByTheirReason() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        let adminPort = try startMutualGatewayWithAdminPort(harness)
+
+        XCTAssertNotEqual(try harness.curl("/uuid", client: "expired-client-tls").exitCode, 0)
+        XCTAssertNotEqual(try harness.curl("/uuid", client: "rogue-client-tls").exitCode, 0)
+        XCTAssertNotEqual(try harness.curl("/uuid", client: "server-usage-client-tls").exitCode, 0)
+        XCTAssertNotEqual(try harness.curl("/uuid", host: "unserved.example").exitCode, 0)
+
+        let metrics = try scrape(adminPort)
+        for reason in ["certificate_expired", "unknown_ca", "certificate_usage", "unknown_server_name"] {
+            let line = metrics.split(separator: "\n").first {
+                $0.hasPrefix("tollgate_tls_handshake_failures_total{reason=\"\(reason)\"}")
+            }
+            XCTAssertEqual(line?.split(separator: " ").last, "1", "\(reason)\n\(metrics)")
+        }
     }
 
     func testAnIdleAdminConnectionIsClosedAfterTheHeaderTimeout() throws {

@@ -60,31 +60,43 @@ final class ProxyProtocolTests: XCTestCase {
         }
     }
 
+    /// `ipBlocks` and `remoteIpBlocks` judge the client the header names, not the balancer.
+    func testPoliciesJudgeTheClientFromTheHeader() throws {
+        let harness = try GatewayHarness()
+        defer { harness.stop() }
+        try harness.startUpstream()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        try harness.write(
+            "policy.yaml",
+            """
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: blocked-range, namespace: istio-system}
+            spec:
+              action: DENY
+              rules:
+              - from: [{source: {ipBlocks: [203.0.113.0/24]}}]
+              - from: [{source: {remoteIpBlocks: [198.51.100.0/24]}}]
+            """)
+        try harness.startGateway(extraArguments: ["--proxy-protocol", "127.0.0.1"])
+        func status(from client: String) throws -> String {
+            try request(harness, header: Array("PROXY TCP4 \(client) 127.0.0.1 51234 443\r\n".utf8))
+        }
+        XCTAssertTrue(try status(from: "203.0.113.7").contains("HTTP/1.1 403"), "ipBlocks")
+        XCTAssertTrue(try status(from: "198.51.100.7").contains("HTTP/1.1 403"), "remoteIpBlocks")
+        XCTAssertTrue(try status(from: "192.0.2.7").contains("HTTP/1.1 200"), "another client")
+    }
+
     /// Interoperability with a real balancer: HAProxy in TCP mode with `send-proxy-v2`, the client on
     /// another loopback address than the balancer.
     func testBehindHAProxy() throws {
         let harness = try GatewayHarness.running(mode: "MUTUAL", extraArguments: ["--proxy-protocol", "127.0.0.1"])
         defer { harness.stop() }
-        let front = try Network.freePort()
-        let config = harness.workDirectory.appendingPathComponent("haproxy.cfg")
-        try """
-        defaults
-          mode tcp
-          timeout connect 5s
-          timeout client 30s
-          timeout server 30s
-        frontend gateway
-          bind 127.0.0.1:\(front)
-          default_backend replicas
-        backend replicas
-          server replica1 127.0.0.1:\(harness.port()) send-proxy-v2
-
-        """.write(to: config, atomically: true, encoding: .utf8)
-        let haproxy = try ManagedProcess(
-            name: "haproxy", executable: try Command.which("haproxy"), arguments: ["-db", "-f", config.path],
-            logDirectory: harness.workDirectory)
-        defer { haproxy.stop() }
-        try Network.waitForListening(front, process: haproxy)
+        let balancer = try HAProxy(
+            servers: [HAProxy.Server(name: "replica1", port: harness.port())], directory: harness.workDirectory)
+        defer { balancer.stop() }
+        let front = balancer.port
         let pki = harness.pki
         let result = try Command.run(
             "curl",

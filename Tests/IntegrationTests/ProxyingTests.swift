@@ -105,7 +105,7 @@ final class ProxyingTests: XCTestCase {
     func testTLSSessionsResume() throws {
         let session = harness.workDirectory.appendingPathComponent("session.pem").path
         let common = [
-            "s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host, "-tls12",
+            "s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host, "-tls1_2",
             "-CAfile", harness.pki.caCertificate, "-cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"),
             "-key", harness.pki.path("jinsu-macbook-tls", "tls.key"),
         ]

@@ -82,6 +82,56 @@ final class ResourceLimitTests: XCTestCase {
         XCTAssertEqual(try harness.curl("/uuid").status, 200)
     }
 
+    /// A refused handshake (MUTUAL, no certificate) gets its alert with the gateway's write side left open
+    /// (no FIN right behind it, so a browser reads the certificate error), but the gateway does not wait on
+    /// the peer: one that never closes is cut after the 2-s linger, whatever it sends meanwhile is read and
+    /// dropped (never answered, never proxied), and until the cut it counts against --max-connections.
+    func testARefusedHandshakeIsCutAfterItsLingerAndCountsAsOpen() throws {
+        try harness.startGateway(extraArguments: ["--max-connections", "1"])
+        let script = Paths.repository.appendingPathComponent("Tests/Fixtures/tls/refused_client.py").path
+        func refusedClient(_ mode: [String]) throws -> (output: String, closedAfter: Double) {
+            let client = try InteractiveProcess(
+                executable: try Command.which("python3"),
+                arguments: [script, String(harness.port()), Manifests.host, harness.pki.caCertificate, "10"] + mode,
+                directory: harness.workDirectory)
+            try client.waitFor("closed after", timeout: 30)
+            let output = client.output
+            XCTAssertTrue(output.contains("alert TLSV13_ALERT_CERTIFICATE_REQUIRED"), output)
+            XCTAssertFalse(output.contains("bytes after the alert"), "nothing but the alert is sent: \(output)")
+            let seconds = output.components(separatedBy: "closed after ").last.flatMap {
+                Double($0.prefix { !$0.isWhitespace })
+            }
+            return (output, try XCTUnwrap(seconds, output))
+        }
+
+        let upstreamBefore = try harness.upstreamStats().connections
+        func refusals() -> Int {
+            harness.gateway!.log.split(separator: "\n").filter {
+                $0.contains("tls handshake failed") && $0.contains("client certificate required but none was presented")
+            }.count
+        }
+
+        let silent = try refusedClient([])
+        XCTAssertGreaterThanOrEqual(silent.closedAfter, 1, "no FIN right behind the alert: \(silent.output)")
+        XCTAssertLessThan(silent.closedAfter, 4, "cut after the linger: \(silent.output)")
+
+        let probed = try refusedClient(["probe"])
+        XCTAssertTrue(
+            probed.output.contains("second connection refused"),
+            "the lingering connection is one of the --max-connections: \(probed.output)")
+        XCTAssertLessThan(probed.closedAfter, 4, "cut after the linger: \(probed.output)")
+
+        // Five seconds of requests after the alert: read and dropped, and the cut still comes on time.
+        let flooded = try refusedClient(["flood", "5"])
+        XCTAssertLessThan(
+            flooded.closedAfter, 4, "cut after the linger while the peer keeps sending: \(flooded.output)")
+        XCTAssertEqual(
+            try harness.upstreamStats().connections - upstreamBefore, 1, "only the stats probe's own connection")
+        XCTAssertEqual(refusals(), 3, "each refusal is logged once: \(harness.gateway!.log)")
+
+        XCTAssertEqual(try harness.curl("/uuid").status, 200, "the slot is free again after the cut")
+    }
+
     /// A blocking TCP connection to 127.0.0.1:port that sends nothing.
     static func connect(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -119,5 +169,26 @@ final class ResourceLimitTests: XCTestCase {
             throw HarnessError("unreadable /proc/\(pid)/stat")
         }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// `SO_REUSEPORT` would let a second gateway of the same user join the port and take a share of its
+    /// connections (seen when a hand-started gateway landed on a test's port); it must refuse to start.
+    func testASecondGatewayOnAPortInUseRefusesToStart() throws {
+        try harness.startGateway()
+        let port = harness.port()
+        let second = try Command.run(
+            Paths.tollgate,
+            [
+                "serve", "--config", harness.configDirectory.path, "--credentials", harness.pki.directory.path,
+                "--port-map", "443=\(port)", "--service", "server=127.0.0.1:1",
+            ], timeout: 20)
+        XCTAssertNotEqual(second.exitCode, 0, "the second gateway must not start: \(second.stdout)")
+        XCTAssertTrue(
+            (second.stderr + second.stdout).contains("Address already in use"),
+            "names the cause: \(second.stderr)")
+        for _ in 0..<8 {
+            let result = try harness.curl("/uuid")
+            XCTAssertEqual(result.status, 200, "every connection still reaches the first gateway: \(result.stderr)")
+        }
     }
 }

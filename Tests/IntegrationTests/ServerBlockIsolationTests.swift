@@ -45,7 +45,7 @@ final class ServerBlockIsolationTests: XCTestCase {
             servesAnonymous: true),
     ]
 
-    private func startGateway(_ blocks: [Block], annotations: String = "") throws {
+    private func startGateway(_ blocks: [Block], annotations: String = "", extraArguments: [String] = []) throws {
         harness = try GatewayHarness()
         try harness.startUpstream()
         let servers = blocks.enumerated().map { index, block in
@@ -66,7 +66,7 @@ final class ServerBlockIsolationTests: XCTestCase {
             \(servers)
             """)
         try harness.write("vs.yaml", Manifests.virtualService(hosts: blocks.map(\.host)))
-        try harness.startGateway()
+        try harness.startGateway(extraArguments: extraArguments)
     }
 
     typealias Resumption = SessionClient.Resumption
@@ -114,6 +114,18 @@ final class ServerBlockIsolationTests: XCTestCase {
 
     func testResumptionNeverCrossesBlocks() throws {
         try startGateway(Self.blocks)
+        try assertResumptionIsolated(Self.blocks)
+    }
+
+    /// Replicas share one key file, so every block's ticket keys come from the same file keys: isolation must
+    /// hold with it too (each block's derived keys, unit-tested in ResumptionDomainTests, and its session
+    /// context keep blocks apart; replicas derive equal keys, so this holds across them as well).
+    func testResumptionNeverCrossesBlocksWithASharedKeyFile() throws {
+        let keys = try Paths.temporaryDirectory("tollgate-keys")
+        defer { try? FileManager.default.removeItem(at: keys) }
+        let keyFile = keys.appendingPathComponent("ticket.keys").path
+        XCTAssertEqual(try Command.run(Paths.tollgate, ["certs", "ticket-keys", "--out", keyFile]).exitCode, 0)
+        try startGateway(Self.blocks, extraArguments: ["--session-ticket-keys", keyFile])
         try assertResumptionIsolated(Self.blocks)
     }
 

@@ -107,7 +107,7 @@ final class TLSModeTests: XCTestCase {
         let result = try Command.run(
             "openssl",
             [
-                "s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host, "-tls12",
+                "s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host, "-tls1_2",
                 "-CAfile", harness.pki.caCertificate,
             ], input: Data(), timeout: 20)
         XCTAssertTrue(result.stdout.contains("Acceptable client certificate CA names"), result.stdout)
@@ -119,10 +119,10 @@ final class TLSModeTests: XCTestCase {
         try harness.startGateway()
         let port = harness.port()
         let tls11 = try Command.run(
-            "openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-tls11"], input: Data(), timeout: 20)
+            "openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-tls1_1"], input: Data(), timeout: 20)
         XCTAssertFalse(tls11.stdout.contains("Cipher is") && !tls11.stdout.contains("Cipher is (NONE)"), tls11.stdout)
         let cbc = try Command.run(
-            "openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-tls12", "-cipher", "ECDHE-RSA-AES128-SHA256"],
+            "openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA256"],
             input: Data(), timeout: 20)
         XCTAssertTrue(
             cbc.stdout.contains("Cipher is (NONE)") || cbc.stderr.contains("handshake failure"), cbc.stdout + cbc.stderr
@@ -130,7 +130,7 @@ final class TLSModeTests: XCTestCase {
         let gcm = try Command.run(
             "openssl",
             [
-                "s_client", "-connect", "127.0.0.1:\(port)", "-tls12", "-CAfile", harness.pki.caCertificate,
+                "s_client", "-connect", "127.0.0.1:\(port)", "-tls1_2", "-CAfile", harness.pki.caCertificate,
                 "-servername", Manifests.host,
             ], input: Data(), timeout: 20)
         XCTAssertTrue(

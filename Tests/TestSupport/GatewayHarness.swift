@@ -49,27 +49,30 @@ public final class GatewayHarness: @unchecked Sendable {
         try write(target ?? name, try String(contentsOf: seed, encoding: .utf8))
     }
 
-    /// The demo upstream's `/stats`: connections it accepted, requests it is answering right now.
-    public func upstreamStats(_ name: String = "server") throws -> (connections: Int, inProgress: Int) {
+    /// The demo upstream's `/stats`: connections it accepted, requests it is answering right now, requests it
+    /// received before this probe (each probe is one more).
+    public func upstreamStats(_ name: String = "server") throws -> (connections: Int, inProgress: Int, requests: Int) {
         let port = upstreams[name]!.port
         let text = try Command.run("curl", ["-sS", "http://127.0.0.1:\(port)/stats"]).stdout
         func number(_ key: String) -> Int {
             Int(text.components(separatedBy: "\"\(key)\": ").last?.prefix { $0.isNumber } ?? "") ?? -1
         }
-        return (number("connections"), number("inProgress"))
+        return (number("connections"), number("inProgress"), number("requests"))
     }
 
     public func remove(_ name: String) throws {
         try FileManager.default.removeItem(at: configDirectory.appendingPathComponent(name))
     }
 
-    /// Starts `tollgate demo-upstream` named `name` on a free port.
+    /// Starts `tollgate demo-upstream` as service `name` on a free port; it tells who answered as
+    /// `answeringAs` (default: `name`).
     @discardableResult
-    public func startUpstream(_ name: String = "server") throws -> Int {
+    public func startUpstream(_ name: String = "server", answeringAs: String? = nil) throws -> Int {
         let port = try Network.freePort()
         let process = try ManagedProcess(
             name: "upstream-\(name)", executable: Paths.tollgate,
-            arguments: ["demo-upstream", "--port", String(port), "--name", name], logDirectory: workDirectory)
+            arguments: ["demo-upstream", "--port", String(port), "--name", answeringAs ?? name],
+            logDirectory: workDirectory)
         try Network.waitForListening(port, process: process)
         upstreams[name] = (process, port)
         return port

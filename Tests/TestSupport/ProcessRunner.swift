@@ -35,7 +35,9 @@ public enum Command {
         process.standardInput = input == nil ? FileHandle.nullDevice : inputPipe
         try process.run()
         if let input {
-            inputPipe.fileHandleForWriting.write(input)
+            // A process that exits without reading (a rejected option) must fail its test, not end the runner.
+            signal(SIGPIPE, SIG_IGN)
+            try? inputPipe.fileHandleForWriting.write(contentsOf: input)
             try? inputPipe.fileHandleForWriting.close()
         }
         let deadline = Date().addingTimeInterval(timeout)

@@ -8,9 +8,9 @@ public enum SessionClient {
 
         var arguments: [String] {
             switch self {
-            case .tls13Ticket: ["-tls13"]
-            case .tls12Ticket: ["-tls12"]
-            case .tls12SessionID: ["-tls12", "-no_ticket"]
+            case .tls13Ticket: ["-tls1_3"]
+            case .tls12Ticket: ["-tls1_2"]
+            case .tls12SessionID: ["-tls1_2", "-no_ticket"]
             }
         }
     }
@@ -29,18 +29,20 @@ public enum SessionClient {
         public var forwardedClientCert: Bool { output.lowercased().contains("x-forwarded-client-cert") }
     }
 
-    /// `GET /headers` with SNI `serverName` and `Host: host` (default: the SNI), optionally a client
+    /// `GET path` with SNI `serverName` and `Host: host` (default: the SNI), optionally a client
     /// certificate (`pki` credential folder) and a session file to save or to resume.
     public static func get(
         port: Int, serverName: String, host: String? = nil, client: String? = nil, pki: TestPKI,
-        resumption: Resumption, sessionOut: String? = nil, sessionIn: String? = nil
+        resumption: Resumption, sessionOut: String? = nil, sessionIn: String? = nil, path: String = "/headers"
     ) throws -> Connection {
         var args =
             ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", serverName, "-ign_eof"] + resumption.arguments
         if let client { args += ["-cert", pki.path(client, "tls.crt"), "-key", pki.path(client, "tls.key")] }
         if let sessionOut { args += ["-sess_out", sessionOut] }
         if let sessionIn { args += ["-sess_in", sessionIn] }
-        let request = "GET /headers HTTP/1.1\r\nHost: \(host ?? serverName)\r\nConnection: close\r\n\r\n"
+        // s_client may be gone before it reads the request (a refused handshake): no SIGPIPE for the runner.
+        signal(SIGPIPE, SIG_IGN)
+        let request = "GET \(path) HTTP/1.1\r\nHost: \(host ?? serverName)\r\nConnection: close\r\n\r\n"
         let result = try Command.run("openssl", args, input: Data(request.utf8), timeout: 20)
         return Connection(output: result.stdout + result.stderr)
     }

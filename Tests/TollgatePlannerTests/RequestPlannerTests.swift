@@ -172,7 +172,7 @@ final class RequestPlannerTests: XCTestCase {
         XCTAssertEqual(audited.authorization?.audited.isEmpty, false)
         XCTAssertEqual(audited.action.kind, "forward")
 
-        guard case .whoami(let decision) = try plan("/.tollgate/whoami", host: "pages.test", block: 1).action else {
+        guard case .whoami(let decision, _) = try plan("/.tollgate/whoami", host: "pages.test", block: 1).action else {
             return XCTFail()
         }
         XCTAssertTrue(decision.allowed, "whoami shows the decision for GET /")

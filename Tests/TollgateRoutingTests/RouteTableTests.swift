@@ -194,7 +194,7 @@ final class RouteTableTests: XCTestCase {
             counts[plan.pick(random: r).destination.host, default: 0] += 1
         }
         XCTAssertEqual(counts, ["blue": 80, "green": 20])
-        XCTAssertEqual(plan.retries, HTTPRetry.istioDefault)
+        XCTAssertEqual(plan.retries, RetryPolicy(.istioDefault))
     }
 
     func testHTTPSRedirectServer() throws {

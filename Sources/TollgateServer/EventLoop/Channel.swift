@@ -13,7 +13,7 @@ protocol ChannelHandler: AnyObject {
     /// The peer finished sending (EOF or close_notify).
     func channelDidReadEOF(_ channel: Channel)
     /// The channel failed and is closed; `reason` is for logs.
-    func channel(_ channel: Channel, didFail reason: String)
+    func channel(_ channel: Channel, didFail failure: TLSFailure)
     /// Outbound bytes fell below the low-water mark after having been above the high-water mark.
     func channelWritabilityChanged(_ channel: Channel, writable: Bool)
     func channelClosed(_ channel: Channel)
@@ -66,6 +66,8 @@ final class Channel: Selectable, @unchecked Sendable {
     /// Writes smaller than this, made while the loop handles an event, wait until the event is handled
     /// so they leave together (a response head and a small body in one TLS record and one `send`).
     static let coalescingLimit = 16 * 1024
+    /// How long a closing connection keeps reading (and discarding) for a peer that has not closed yet.
+    static let lingerMilliseconds = 2000
 
     init(fd: Int32, loop: EventLoop, transport: Transport, peer: SocketAddress?, connecting: Bool = false) {
         self.fd = fd
@@ -87,7 +89,7 @@ final class Channel: Selectable, @unchecked Sendable {
             try loop.register(self, fd: fd, interest: EpollSet.socketInterest)
             registered = true
         } catch {
-            fail("\(error)")
+            fail(TLSFailure("\(error)"))
             return
         }
         // An accepted client has often sent its first bytes already; a connecting socket waits for
@@ -159,8 +161,8 @@ final class Channel: Selectable, @unchecked Sendable {
                 inputClosed = true
                 handler?.channelDidReadEOF(self)
                 return
-            case .failed(let reason):
-                fail(reason)
+            case .failed(let failure):
+                fail(failure)
                 return
             }
         }
@@ -183,22 +185,16 @@ final class Channel: Selectable, @unchecked Sendable {
         case .wantWrite:
             awaitingWritable = true
         case .closed:
-            fail("peer closed the connection during the TLS handshake")
-        case .failed(let reason):
-            // OpenSSL has queued an alert; linger so the client reads it instead of a reset caused by
-            // its own unread bytes (a TLS 1.3 client may already have sent its request).
-            let handler = self.handler
-            self.handler = nil
-            linger()
-            handler?.channel(self, didFail: reason)
-            handler?.channelClosed(self)
+            fail(TLSFailure("peer closed the connection during the TLS handshake"))
+        case .failed(let failure):
+            lingerAfterFailedHandshake(failure)
         }
     }
 
     private func connectFinished() {
         let error = System.socketError(fd)
         if error != 0 {
-            fail(SystemError(call: "connect", errno: error).description, connectErrno: error)
+            fail(TLSFailure(SystemError(call: "connect", errno: error).description), connectErrno: error)
             return
         }
         state = .handshaking
@@ -257,10 +253,10 @@ final class Channel: Selectable, @unchecked Sendable {
                 noteWritability()
                 return
             case .closed:
-                fail("peer closed the connection while we were writing")
+                fail(TLSFailure("peer closed the connection while we were writing"))
                 return
-            case .failed(let reason):
-                fail(reason)
+            case .failed(let failure):
+                fail(failure)
                 return
             }
         }
@@ -305,14 +301,35 @@ final class Channel: Selectable, @unchecked Sendable {
 
     private func linger() {
         state = .closing
-        shutdown(fd, Int32(SHUT_WR))
-        lingerTimer = loop.schedule(afterMilliseconds: 2000) { [self] in close() }
+        System.shutdownWrite(fd)
+        lingerTimer = loop.schedule(afterMilliseconds: Channel.lingerMilliseconds) { [self] in close() }
+        drainWhileLingering()
+    }
+
+    /// OpenSSL has written its alert. The connection stays open for writing (no FIN) until the client
+    /// closes or the linger ends, reading and discarding: a TLS 1.3 client finishes its handshake before
+    /// the alert arrives, and Chromium reads the alert early (a post-handshake peek) and then asks the
+    /// kernel whether the socket is still connected before it sends its request. A FIN behind the alert
+    /// answers "no", and it reports ERR_SOCKET_NOT_CONNECTED instead of the refused certificate; without
+    /// the FIN it sends its request, reads the alert's error and closes. Clients that read the alert first
+    /// (curl, openssl) see the same alert either way, and a reset never overtakes it: nothing sent is
+    /// left unread. The handler stays until the close, so the connection still counts as open.
+    private func lingerAfterFailedHandshake(_ failure: TLSFailure) {
+        state = .closing
+        lingerTimer = loop.schedule(afterMilliseconds: Channel.lingerMilliseconds) { [self] in
+            drainWhileLingering()
+            close()
+        }
+        handler?.channel(self, didFail: failure)
         drainWhileLingering()
     }
 
     private func drainWhileLingering() {
         // Raw reads: the bytes are discarded, and a failed TLS session could not decrypt them anyway.
-        while state == .closing {
+        // A peer that keeps sending gets a turn's budget at a time, so the loop's other connections and
+        // the linger timer still run.
+        for _ in 0..<Channel.readsPerTurn {
+            guard state == .closing else { return }
             switch try? System.read(fd, loop.readBuffer) {
             case .done(let n)? where n > 0: continue
             case .wouldBlock?: return
@@ -321,15 +338,16 @@ final class Channel: Selectable, @unchecked Sendable {
                 return
             }
         }
+        if state == .closing { loop.continueLater(self) }
     }
 
-    func fail(_ reason: String, connectErrno: Int32 = 0) {
+    func fail(_ failure: TLSFailure, connectErrno: Int32 = 0) {
         guard state != .closed else { return }
         self.connectErrno = connectErrno
         let handler = self.handler
         self.handler = nil
         close()
-        handler?.channel(self, didFail: reason)
+        handler?.channel(self, didFail: failure)
     }
 
     /// Closes now, dropping anything unsent.

@@ -37,7 +37,7 @@ final class ProxyProtocolTransport: Transport {
             case .done(let n): count = n
             }
         } catch {
-            return .failed("\(error)")
+            return .failed(TLSFailure("\(error)"))
         }
         let header: ProxyProtocolHeader
         do {
@@ -46,12 +46,12 @@ final class ProxyProtocolTransport: Transport {
             case .header(let parsed): header = parsed
             }
         } catch {
-            return .failed("PROXY protocol: \(error)")
+            return .failed(TLSFailure("PROXY protocol: \(error)"))
         }
         var consumed = [UInt8](repeating: 0, count: header.length)
         // The bytes were there a moment ago and nothing else reads this socket: this takes them all.
         guard case .done(header.length)? = try? consumed.withUnsafeMutableBytes({ try System.read(fd, $0) }) else {
-            return .failed("PROXY protocol: the header could not be consumed")
+            return .failed(TLSFailure("PROXY protocol: the header could not be consumed"))
         }
         source = header.source
         return .done(0)

@@ -35,6 +35,16 @@ enum System {
         }
     }
 
+    /// A call that cannot would-block (bind, listen, shutdown): EINTR retried, any failure thrown.
+    private static func check(_ name: @autoclosure () -> String, _ body: () -> Int32) throws {
+        while true {
+            if body() >= 0 { return }
+            let e = errno
+            if e == EINTR { continue }
+            throw SystemError(call: name(), errno: e)
+        }
+    }
+
     static func read(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws -> NonBlocking<Int> {
         try call("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
@@ -80,20 +90,33 @@ enum System {
         setOption(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
         if reusePort { setOption(fd, level: SOL_SOCKET, name: SO_REUSEPORT, value: 1) }
         var storage = address.storage
+        do {
+            try check("bind \(address)") {
+                withUnsafePointer(to: &storage) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
+                }
+            }
+            try check("listen") { listen(fd, backlog) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// Fails when another socket already holds `address`. `SO_REUSEPORT` lets any process of the same user
+    /// join a port's group silently and take a share of its connections, so before the loops' sockets bind,
+    /// one bind without it proves the port is free (it fails with `EADDRINUSE` against any listener, ours
+    /// or not, but none of ours exists yet).
+    static func checkPortIsFree(_ address: SocketAddress) throws {
+        let fd = try socket(family: address.family)
+        defer { close(fd) }
+        setOption(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
+        var storage = address.storage
         let rc = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
         }
-        if rc != 0 {
-            let e = errno
-            close(fd)
-            throw SystemError(call: "bind \(address)", errno: e)
-        }
-        guard listen(fd, backlog) == 0 else {
-            let e = errno
-            close(fd)
-            throw SystemError(call: "listen", errno: e)
-        }
-        return fd
+        if rc != 0 { throw SystemError(call: "bind \(address)", errno: errno) }
     }
 
     /// The soft limit on open descriptors (`ulimit -n`).
@@ -132,6 +155,12 @@ enum System {
         var length = socklen_t(MemoryLayout<Int32>.size)
         _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length)
         return value
+    }
+
+    /// Sends FIN after what is queued. A peer that already reset the connection makes this fail
+    /// (`ENOTCONN`), which changes nothing for a socket about to be closed.
+    static func shutdownWrite(_ fd: Int32) {
+        try? check("shutdown") { shutdown(fd, Int32(SHUT_WR)) }
     }
 
     static func close(_ fd: Int32) {
@@ -174,85 +203,4 @@ struct EpollSet {
     func poll(into events: UnsafeMutablePointer<epoll_event>, capacity: Int32) -> Int {
         Int(max(0, epoll_wait(fd, events, capacity, 0)))
     }
-}
-
-/// An IPv4 or IPv6 socket address. Its text form is computed once: addresses are compared and hashed
-/// on the request path (pool lookups), where formatting them each time showed up in profiles.
-public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
-    let storage: sockaddr_storage
-    /// Numeric host without port (`127.0.0.1`, `::1`).
-    public let host: String
-    public let port: Int
-
-    init(storage: sockaddr_storage) {
-        self.storage = storage
-        var copy = storage
-        let family = Int32(storage.ss_family)
-        let length =
-            family == AF_INET6 ? socklen_t(MemoryLayout<sockaddr_in6>.size) : socklen_t(MemoryLayout<sockaddr_in>.size)
-        var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-        _ = withUnsafePointer(to: &copy) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                getnameinfo($0, length, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST)
-            }
-        }
-        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        host = text.hasPrefix("::ffff:") && text.contains(".") ? String(text.dropFirst(7)) : text
-        port = withUnsafePointer(to: &copy) { pointer in
-            if family == AF_INET6 {
-                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
-                    Int(UInt16(bigEndian: $0.pointee.sin6_port))
-                }
-            }
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
-                Int(UInt16(bigEndian: $0.pointee.sin_port))
-            }
-        }
-        description = family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
-
-    public static func == (a: SocketAddress, b: SocketAddress) -> Bool { a.description == b.description }
-    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
-
-    var length: socklen_t {
-        Int32(storage.ss_family) == AF_INET6
-            ? socklen_t(MemoryLayout<sockaddr_in6>.size) : socklen_t(MemoryLayout<sockaddr_in>.size)
-    }
-
-    var family: Int32 { Int32(storage.ss_family) }
-
-    public let description: String
-
-    /// Resolves `host:port` with getaddrinfo. Blocks: call it off the event loops only.
-    public static func resolve(host: String, port: Int) throws -> [SocketAddress] {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_family = AF_UNSPEC
-        var result: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &result)
-        guard rc == 0, let first = result else {
-            throw ResolutionError(host: host, message: String(cString: gai_strerror(rc)))
-        }
-        defer { freeaddrinfo(first) }
-        var addresses: [SocketAddress] = []
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
-        while let info = cursor {
-            var storage = sockaddr_storage()
-            withUnsafeMutableBytes(of: &storage) { dst in
-                dst.copyMemory(
-                    from: UnsafeRawBufferPointer(start: info.pointee.ai_addr, count: Int(info.pointee.ai_addrlen)))
-            }
-            let address = SocketAddress(storage: storage)
-            if !addresses.contains(address) { addresses.append(address) }
-            cursor = info.pointee.ai_next
-        }
-        // Prefer IPv4 first: loopback services commonly listen on 127.0.0.1 only.
-        return addresses.filter { $0.family == AF_INET } + addresses.filter { $0.family != AF_INET }
-    }
-}
-
-public struct ResolutionError: Error, CustomStringConvertible, Sendable {
-    public let host: String
-    public let message: String
-    public var description: String { "cannot resolve \(host): \(message)" }
 }

@@ -29,7 +29,7 @@ final class PlainTransport: Transport {
             case .done(let n): return .done(n)
             }
         } catch {
-            return .failed("\(error)")
+            return .failed(TLSFailure("\(error)"))
         }
     }
 
@@ -40,7 +40,7 @@ final class PlainTransport: Transport {
             case .done(let n): return .done(n)
             }
         } catch {
-            return .failed("\(error)")
+            return .failed(TLSFailure("\(error)"))
         }
     }
 

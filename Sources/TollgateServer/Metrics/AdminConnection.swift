@@ -1,5 +1,6 @@
 import HTTP1
 import TollgateCore
+import TollgateTLS
 
 /// The admin port (plain HTTP, meant for localhost or a private network): `GET /stats/prometheus`
 /// (as Istio's proxies expose on 15090) and `GET /healthz/ready`. One request per connection, which
@@ -62,9 +63,10 @@ final class AdminConnection: ChannelHandler, LoopSweepable, @unchecked Sendable 
         case "/healthz/ready":
             // Replicas that run the same configuration show the same digest, whatever their generations.
             let snapshot = runtime.current
+            let (status, state) = runtime.isDraining ? (503, "draining") : (200, "ok")
             return (
-                200, "text/plain",
-                Array("ok\ngeneration \(snapshot.generation)\nconfig sha256:\(snapshot.digest)\n".utf8)
+                status, "text/plain",
+                Array("\(state)\ngeneration \(snapshot.generation)\nconfig sha256:\(snapshot.digest)\n".utf8)
             )
         default:
             return (404, "text/plain", Array("not found: try /stats/prometheus or /healthz/ready\n".utf8))
@@ -72,7 +74,7 @@ final class AdminConnection: ChannelHandler, LoopSweepable, @unchecked Sendable 
     }
 
     func channelDidReadEOF(_ channel: Channel) { channel.closeAfterFlush() }
-    func channel(_ channel: Channel, didFail reason: String) {}
+    func channel(_ channel: Channel, didFail failure: TLSFailure) {}
     func channelWritabilityChanged(_ channel: Channel, writable: Bool) {}
     func channelClosed(_ channel: Channel) {}
 }

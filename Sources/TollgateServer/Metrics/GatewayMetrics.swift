@@ -1,4 +1,5 @@
 import Prometheus
+import TollgateTLS
 
 /// Istio's standard request metrics and Tollgate's own, in Prometheus form (swift-prometheus).
 /// Label sets are few (codes × flags × principals × destinations); each loop caches the metric objects
@@ -70,25 +71,8 @@ public final class GatewayMetrics: Sendable {
     /// The Prometheus text exposition of everything.
     public func exposition() -> [UInt8] { registry.emitToBuffer() }
 
-    func handshakeFailed(reason: String) {
-        registry.makeCounter(descriptor: Self.handshakeFailures, labels: [("reason", Self.handshakeReason(reason))])
-            .increment()
-    }
-
-    /// Reason classes for failed handshakes (bounded label values).
-    static func handshakeReason(_ text: String) -> String {
-        switch true {
-        case text.contains("none was presented"): "no_client_certificate"
-        case text.contains("expired"): "certificate_expired"
-        case text.contains("revoked"): "certificate_revoked"
-        case text.contains("local issuer") || text.contains("self-signed") || text.contains("self signed"): "unknown_ca"
-        case text.contains("purpose"): "certificate_usage"
-        case text.contains("application verification"): "certificate_not_admitted"
-        case text.contains("unrecognized name") || text.contains("servername") || text.contains("serves SNI"):
-            "unknown_server_name"
-        case text.contains("server_name extension") || text.contains("second ClientHello"): "malformed_client_hello"
-        default: "other"
-        }
+    func handshakeFailed(_ reason: TLSFailure.Reason) {
+        registry.makeCounter(descriptor: Self.handshakeFailures, labels: [("reason", reason.rawValue)]).increment()
     }
 }
 
@@ -98,7 +82,7 @@ final class RequestMetrics {
     /// Keyed by the raw values, so a request whose labels were seen before formats nothing.
     private struct CounterKey: Hashable {
         let status: Int
-        let flags: String
+        let flags: ResponseFlags
         let principal: String?
         let destination: String?
         let requestProtocol: String
@@ -115,7 +99,7 @@ final class RequestMetrics {
     /// `istio_requests_total` and `istio_request_duration_milliseconds`, with Istio's label names.
     /// `requestProtocol` is `http`, or `http/2` for a request on an HTTP/2 stream.
     func record(
-        status: Int, flags: String, principal: String?, destination: String?, milliseconds: Int,
+        status: Int, flags: ResponseFlags, principal: String?, destination: String?, milliseconds: Int,
         requestProtocol: String = "http"
     ) {
         let key = CounterKey(
@@ -128,7 +112,7 @@ final class RequestMetrics {
             counter = metrics.registry.makeCounter(
                 descriptor: GatewayMetrics.requestsTotal,
                 labels: [
-                    ("reporter", "source"), ("response_code", String(status)), ("response_flags", flags),
+                    ("reporter", "source"), ("response_code", String(status)), ("response_flags", flags.description),
                     ("source_principal", principal.map { "spiffe://\($0)" } ?? "unknown"),
                     ("destination_service", destination ?? "unknown"), ("request_protocol", requestProtocol),
                 ])

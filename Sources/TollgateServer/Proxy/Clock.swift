@@ -1,3 +1,5 @@
+import TollgateCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -44,7 +46,6 @@ enum Clock {
     /// A random UUID (version 4) for `x-request-id`.
     static func uuid() -> String {
         let (high, low) = (RandomPool.shared.next(), RandomPool.shared.next())
-        let hex = Array("0123456789abcdef".utf8)
         return String(unsafeUninitializedCapacity: 36) { out in
             var position = 0
             for index in 0..<16 {
@@ -55,8 +56,8 @@ enum Clock {
                     out[position] = UInt8(ascii: "-")
                     position += 1
                 }
-                out[position] = hex[Int(byte >> 4)]
-                out[position + 1] = hex[Int(byte & 15)]
+                out[position] = Hex.digit(byte >> 4)
+                out[position + 1] = Hex.digit(byte & 15)
                 position += 2
             }
             return position

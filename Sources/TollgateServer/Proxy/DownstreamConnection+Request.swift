@@ -10,8 +10,6 @@ import TollgateTLS
 struct PlannedRequest {
     let plan: RequestPlan
     let snapshot: ConfigSnapshot
-    let listener: ListenerRuntime?
-    let serverIndex: Int
 }
 
 extension DownstreamConnection {
@@ -58,7 +56,7 @@ extension DownstreamConnection {
                     routeTable: $0.routeTable(serverIndex: serverIndex), server: $0.server(serverIndex),
                     declaredPort: $0.plan.declaredPort, authorization: snapshot.authorization)
             })
-        return PlannedRequest(plan: plan, snapshot: snapshot, listener: listener, serverIndex: serverIndex)
+        return PlannedRequest(plan: plan, snapshot: snapshot)
     }
 }
 
@@ -68,8 +66,6 @@ extension ExchangeOwner {
     func carryOut(_ planned: PlannedRequest, requestBodyChunked: Bool? = nil) {
         let plan = planned.plan
         let snapshot = planned.snapshot
-        let listener = planned.listener
-        let serverIndex = planned.serverIndex
         if case .reject(let status, let reason) = plan.action {
             requestMalformed(HTTPParseError(status: status, reason))
             return
@@ -94,9 +90,8 @@ extension ExchangeOwner {
             connection.logger.info(
                 "audit policy matched", metadata: ["request.id": "\(exchange.requestID)", "policy": "\(audited)"])
         }
-        let explain = listener.map {
-            ExplainPage.Context(
-                requestID: exchange.requestID, head: head, path: plan.normalizedPath, server: $0.server(serverIndex))
+        func explain(_ server: ListenerPlan.Server) -> ExplainPage.Context {
+            ExplainPage.Context(requestID: exchange.requestID, head: head, path: plan.normalizedPath, server: server)
         }
 
         switch plan.action {
@@ -104,24 +99,24 @@ extension ExchangeOwner {
             break
         case .portClosed:
             keepAlive = false
-            exchange.responseFlags = "NR"
+            exchange.responseFlags = .noRouteFound
             respond(status: 404, body: nil)
         case .misdirected(let host):
             exchange.responseDetails = "misdirected_request"
             respond(
                 status: 421, body: Array("Misdirected Request: \(host) is not served on this TLS connection\n".utf8))
-        case .whoami(let decision):
+        case .whoami(let decision, let server):
             let page = ExplainPage.whoami(
                 identity: connection.identity, problem: connection.tls?.clientCertificateProblem, tls: connection.tls,
                 decision: decision,
-                context: explain!)
+                context: explain(server))
             exchange.responseDetails = "whoami"
             respond(
                 status: 200, body: page.body, contentType: page.contentType,
                 extraHeaders: [("cache-control", "no-store")])
-        case .explainCertificateProblem:
+        case .explainCertificateProblem(let server):
             guard let problem = connection.tls?.clientCertificateProblem else { return }
-            let page = ExplainPage.certificateProblem(problem, context: explain!)
+            let page = ExplainPage.certificateProblem(problem, context: explain(server))
             exchange.responseDetails = "client_certificate_rejected"
             connection.logger.info(
                 "client certificate explained",
@@ -132,8 +127,7 @@ extension ExchangeOwner {
             respond(
                 status: 403, body: page.body, contentType: page.contentType,
                 extraHeaders: [("cache-control", "no-store")])
-        case .deny(let explained):
-            let verdict = plan.authorization!
+        case .deny(let verdict, let explainOn):
             connection.logger.info(
                 "request denied",
                 metadata: [
@@ -144,8 +138,8 @@ extension ExchangeOwner {
                     "reason": "\(verdict.reason)",
                 ])
             exchange.responseDetails = verdict.responseDetails ?? "-"
-            if explained {
-                let page = ExplainPage.denied(verdict, identity: connection.identity, context: explain!)
+            if let explainOn {
+                let page = ExplainPage.denied(verdict, identity: connection.identity, context: explain(explainOn))
                 respond(status: 403, body: page.body, contentType: page.contentType)
             } else {
                 respond(status: 403, body: Array("RBAC: access denied".utf8), contentType: "text/plain")
@@ -154,7 +148,7 @@ extension ExchangeOwner {
             exchange.responseDetails = "cors_preflight"
             respond(status: 200, body: nil, extraHeaders: headers)
         case .notFound:
-            exchange.responseFlags = "NR"
+            exchange.responseFlags = .noRouteFound
             exchange.responseDetails = "route_not_found"
             respond(status: 404, body: nil)
         case .redirect(let status, let location, let headerOperations):
@@ -204,7 +198,7 @@ extension DownstreamConnection {
 
     func requestEnd() {
         guard let exchange else { return }
-        exchange.requestComplete = true
+        exchange.requestEnded()
         if exchange.requestBodyChunked, let upstream = exchange.upstream {
             upstream.write(MessageEncoder.lastChunk)
         }
@@ -238,8 +232,7 @@ extension DownstreamConnection {
         var bytes = MessageEncoder.encode(response)
         if let body, !exchange.isHead { bytes += body }
         exchange.status = status
-        exchange.responseStarted = true
-        exchange.responseComplete = true
+        exchange.responseEnded()
         exchange.bytesSent += body?.count ?? 0
         channel.write(bytes)
         if exchange.requestComplete || !keepAlive {

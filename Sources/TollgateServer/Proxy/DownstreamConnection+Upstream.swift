@@ -12,13 +12,13 @@ extension ExchangeOwner {
         exchange.plan = plan
         exchange.destination = destination
         guard let cluster = exchange.snapshot.upstreams.cluster(for: destination.destination) else {
-            exchange.responseFlags = "NC"
+            exchange.responseFlags = .noClusterFound
             exchange.responseDetails = "cluster_not_found"
             respond(status: 503, body: nil)
             return
         }
         guard !cluster.endpoints.isEmpty else {
-            exchange.responseFlags = "UH"
+            exchange.responseFlags = .noHealthyUpstream
             exchange.responseDetails = "no_healthy_upstream"
             respond(status: 503, body: Array("no healthy upstream".utf8), contentType: "text/plain")
             return
@@ -32,7 +32,7 @@ extension ExchangeOwner {
             to: &headers,
             ForwardedHeaders.Context(
                 peerAddress: connection.peerHost, scheme: connection.scheme,
-                clientCertElement: connection.clientCertElement,
+                clientCertElement: connection.clientCertElement(under: exchange.snapshot),
                 requestID: exchange.requestID, trustedProxies: connection.runtime.settings.trustedProxies))
         headers.set("host", plan.authority)
         HeaderEditor.apply(headerOperations.request, to: &headers)
@@ -103,7 +103,7 @@ extension ExchangeOwner {
         {
             exchange.tryTimer = connection.loop.schedule(afterMilliseconds: perTry) { [weak self, weak exchange] in
                 guard let self, let exchange, self.exchange === exchange, !exchange.responseStarted else { return }
-                if exchange.mayRetry(policy: "per-try-timeout") {
+                if exchange.mayRetry(.perTryTimeout) {
                     exchange.upstream?.close()
                     exchange.upstream = nil
                     self.attemptUpstream()
@@ -129,7 +129,7 @@ extension ExchangeOwner {
     /// No byte either way for the stream idle timeout: `408` when nothing was answered yet, else the exchange ends.
     func streamIdleTimedOut() {
         guard let exchange else { return }
-        exchange.responseFlags = "SI"
+        exchange.responseFlags = .streamIdleTimeout
         exchange.responseDetails = "stream_idle_timeout"
         if exchange.responseStarted {
             abortExchange(reason: "stream idle timeout")
@@ -149,7 +149,7 @@ extension ExchangeOwner {
             abortExchange(reason: "route timeout after the response started")
             return
         }
-        exchange.responseFlags = "UT"
+        exchange.responseFlags = .upstreamRequestTimeout
         exchange.responseDetails = "response_timeout"
         respond(status: 504, body: Array("upstream request timeout".utf8), contentType: "text/plain")
     }
@@ -158,11 +158,11 @@ extension ExchangeOwner {
         guard let exchange else { return }
         exchange.upstream = nil
         if exchange.responseStarted {
-            exchange.responseFlags = "UC"
+            exchange.responseFlags = .upstreamConnectionTermination
             abortExchange(reason: "upstream failed mid-response: \(failure.resetReason)")
             return
         }
-        if exchange.mayRetry(policy: failure.retryPolicyName, reusedConnection: reused) {
+        if exchange.mayRetry(failure.retryCause, reusedConnection: reused) {
             connection.logger.debug(
                 "retrying upstream",
                 metadata: [
@@ -178,8 +178,10 @@ extension ExchangeOwner {
         if let detail = failure.detail { body += ", transport failure reason: \(detail)" }
         let status = failure.kind == .protocolError ? 502 : 503
         exchange.responseFlags =
-            failure.kind == .protocolError ? "UPE" : (failure.kind == .connectionTermination ? "UC" : "UF")
-        if retried { exchange.responseFlags += ",URX" }
+            failure.kind == .protocolError
+            ? .upstreamProtocolError
+            : (failure.kind == .connectionTermination ? .upstreamConnectionTermination : .upstreamConnectionFailure)
+        if retried { exchange.responseFlags.insert(.upstreamRetryLimitExceeded) }
         exchange.responseDetails = "upstream_reset_before_response_started{\(failure.resetReason.replacingSpaces())}"
         connection.logger.info(
             "upstream failed",
@@ -232,7 +234,7 @@ extension DownstreamConnection: ExchangeOwner {
             if !channel.isWritable { upstream.pauseReading() }
         case .end:
             if exchange.responseChunked { channel.write(MessageEncoder.lastChunk) }
-            exchange.responseComplete = true
+            exchange.responseEnded()
             exchange.upstream = nil
             let reusable = upstream.isReusable && exchange.requestComplete
             upstream.markExchangeFinished()
@@ -261,7 +263,7 @@ extension DownstreamConnection: ExchangeOwner {
         }
         exchange.status = upstreamHead.status
         exchange.responseDetails = "via_upstream"
-        exchange.responseStarted = true
+        exchange.responseHeadSent()
         channel.write(
             MessageEncoder.encode(
                 ResponseHead(

@@ -32,12 +32,9 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// When the connection is closed unless a request arrives (header/idle timeout), checked by the
     /// loop's once-a-second sweep: re-arming it per request costs nothing.
     private var deadline: (nanos: UInt64, reason: String)?
-    /// Computed once per connection: the XFCC element of the client certificate.
-    private(set) lazy var clientCertElement: String? =
-        identity.verified
-        ? ForwardedHeaders.clientCertElement(
-            identity, by: runtime.current.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
-        : nil
+    /// The snapshot `clientCertElementCache` was computed under.
+    private weak var clientCertElementSnapshot: ConfigSnapshot?
+    private var clientCertElementCache: String?
     /// The client's address: the socket's peer, or behind a balancer what its PROXY header says.
     private(set) var peerHost: String
     private(set) var peerDescription: String
@@ -59,7 +56,20 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
 
     var scheme: String { tls == nil ? "http" : "https" }
 
+    /// The XFCC element of the client certificate, naming the Gateway URIs (`By=`) of the snapshot the
+    /// request is served under: computed once, again only after a reload.
+    func clientCertElement(under snapshot: ConfigSnapshot) -> String? {
+        guard identity.verified else { return nil }
+        if clientCertElementSnapshot !== snapshot {
+            clientCertElementSnapshot = snapshot
+            clientCertElementCache = ForwardedHeaders.clientCertElement(
+                identity, by: snapshot.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
+        }
+        return clientCertElementCache
+    }
+
     func start() {
+        loop.assertOnLoop()
         channel.handler = self
         // The handshake (or, for plain HTTP, the first request) must arrive within the header timeout.
         armTimer(runtime.settings.headerTimeout, reason: "no request within the header timeout")
@@ -79,6 +89,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// the middle of a request. Only a connection idle after a response, with nothing of a next request
     /// received, is closed at once (its client retries on a new connection, as after any keep-alive close).
     func drain() {
+        loop.assertOnLoop()
         keepAlive = false
         if let http2 {
             http2.drain()
@@ -91,6 +102,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// SIMPLE to MUTUAL) ends the connections verified the old way at once, mid-request or not: a revoked
     /// device keeps nothing open. A reload that leaves verification alone changes nothing here.
     func configurationChanged(_ snapshot: ConfigSnapshot) {
+        loop.assertOnLoop()
         guard let tls, tls.isHandshakeComplete, !stillVerifiedAsConfigured(tls, snapshot: snapshot) else { return }
         logger.info(
             "closing a connection verified under a previous TLS configuration",
@@ -109,6 +121,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     }
 
     func sweep(now: UInt64) {
+        loop.assertOnLoop()
         if let http2, !http2.streams.isEmpty {
             http2.sweep(now: now)
             return
@@ -192,24 +205,30 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         }
         if !exchange.requestComplete {
             // The client went away mid-request; nothing useful can be answered.
-            exchange.responseFlags = "DC"
+            exchange.responseFlags = .downstreamConnectionTermination
             abortExchange(reason: "downstream closed before the request was complete")
         }
     }
 
-    func channel(_ channel: Channel, didFail reason: String) {
+    func channel(_ channel: Channel, didFail failure: TLSFailure) {
         if !channel.isOpen && tls != nil && !(tls?.isHandshakeComplete ?? true) {
-            runtime.metrics.handshakeFailed(reason: reason)
+            runtime.metrics.handshakeFailed(failure.reason)
             logger.warning(
                 "tls handshake failed",
                 metadata: [
                     "connection.id": "\(id)", "peer.address": "\(peerHost)", "listener.port": "\(listenPort)",
-                    "reason": "\(reason)",
+                    "reason": "\(failure)",
                 ])
         } else {
-            logger.debug("connection failed", metadata: ["connection.id": "\(id)", "reason": "\(reason)"])
+            logger.debug("connection failed", metadata: ["connection.id": "\(id)", "reason": "\(failure)"])
         }
-        cleanUp()
+        // A failed handshake lingers (its alert read, its socket not yet closed) and still counts
+        // against --max-connections until `channelClosed`.
+        if channel.state == .closing {
+            cancelTimer()
+        } else {
+            cleanUp()
+        }
     }
 
     func channelWritabilityChanged(_ channel: Channel, writable: Bool) {
@@ -278,14 +297,14 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             exchange.upstream?.close()
             exchange.upstream = nil
             exchange.responseDetails = "downstream_protocol_error"
-            exchange.responseFlags = "DPE"
+            exchange.responseFlags = .downstreamProtocolError
             respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8))
         } else {
             let head = RequestHead(method: "-", target: "-", headers: HTTPHeaders())
             let exchange = Exchange(
                 head: head, snapshot: runtime.current, startNanos: Clock.nowNanos(), requestID: Clock.uuid(),
                 normalizedPath: "-")
-            exchange.responseFlags = "DPE"
+            exchange.responseFlags = .downstreamProtocolError
             exchange.responseDetails = "downstream_protocol_error"
             self.exchange = exchange
             respondLocally(status: error.status, body: Array("\(error.reason)\n".utf8))

@@ -21,14 +21,37 @@ final class Exchange: @unchecked Sendable {
     var routeName: String?
     var authorization: AuthorizationDecision?
     var status = 0
-    var responseFlags = "-"
+    var responseFlags: ResponseFlags = []
     var responseDetails = "-"
     var bytesReceived = 0
     var bytesSent = 0
 
-    var requestComplete = false
-    var responseStarted = false
-    var responseComplete = false
+    /// How far each side has got. The request and the response progress independently (an upstream may
+    /// answer before the request body ends), and each only moves forward.
+    enum State: Equatable {
+        /// The request body is still arriving.
+        case receiving(Response)
+        /// The request has ended.
+        case received(Response)
+
+        enum Response: Comparable {
+            case pending
+            /// The response head was sent: the exchange can no longer be answered another way or retried.
+            case started
+            case complete
+        }
+
+        var response: Response {
+            switch self {
+            case .receiving(let response), .received(let response): response
+            }
+        }
+    }
+
+    private(set) var state = State.receiving(.pending)
+    var requestComplete: Bool { if case .received = state { true } else { false } }
+    var responseStarted: Bool { state.response >= .started }
+    var responseComplete: Bool { state.response == .complete }
     /// Downstream response framing when the upstream's length is unknown.
     var responseChunked = false
 
@@ -73,6 +96,15 @@ final class Exchange: @unchecked Sendable {
         requestBodyChunked ? nil : head.headers["content-length"].flatMap { UInt64($0) } ?? 0
     }
 
+    func requestEnded() { state = .received(state.response) }
+    func responseHeadSent() { advanceResponse(to: .started) }
+    func responseEnded() { advanceResponse(to: .complete) }
+
+    private func advanceResponse(to response: State.Response) {
+        guard response > state.response else { return }
+        state = requestComplete ? .received(response) : .receiving(response)
+    }
+
     func recordForReplay(_ bytes: [UInt8]) {
         guard replay != nil else { return }
         replayBytes += bytes.count
@@ -86,35 +118,19 @@ final class Exchange: @unchecked Sendable {
         tryTimer = nil
     }
 
-    /// Whether a failed attempt may be tried again under the route's retry policy.
-    func mayRetry(policy: String, reusedConnection: Bool = false) -> Bool {
+    /// Whether an attempt that failed for `cause` may be tried again under the route's retry policy.
+    func mayRetry(_ cause: RetryCause, reusedConnection: Bool = false) -> Bool {
         guard let plan, replay != nil, !responseStarted else { return false }
-        let retryOn = plan.retries.retryOn
         // A pooled connection the upstream closed while idle: retried once more than the policy allows, but
         // only for idempotent methods, since the upstream may have seen the request before closing.
         if reusedConnection && attempts <= plan.retries.attempts + 1 && Self.idempotentMethods.contains(head.method) {
             return true
         }
-        guard attempts <= plan.retries.attempts else { return false }
-        switch policy {
-        case "connect-failure":
-            return retryOn.contains("connect-failure") || retryOn.contains("5xx") || retryOn.contains("gateway-error")
-                || retryOn.contains("reset")
-        case "reset":
-            return retryOn.contains("reset") || retryOn.contains("5xx")
-        case "per-try-timeout":
-            return retryOn.contains("5xx") || retryOn.contains("gateway-error") || retryOn.contains("reset")
-        default:
-            return retryOn.contains(policy)
-        }
+        return attempts <= plan.retries.attempts && plan.retries.retries(cause)
     }
 
     func mayRetry(status: Int) -> Bool {
         guard let plan, replay != nil, requestComplete, attempts <= plan.retries.attempts else { return false }
-        let retryOn = plan.retries.retryOn
-        if retryOn.contains("5xx") && status >= 500 { return true }
-        if retryOn.contains("gateway-error") && [502, 503, 504].contains(status) { return true }
-        if retryOn.contains("retriable-4xx") && status == 409 { return true }
-        return retryOn.contains(String(status))
+        return plan.retries.retries(status: status)
     }
 }

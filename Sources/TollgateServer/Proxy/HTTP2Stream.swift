@@ -60,14 +60,14 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
 
     func requestEnd() {
         guard let exchange, !exchange.requestComplete else { return }
-        exchange.requestComplete = true
+        exchange.requestEnded()
         if exchange.requestBodyChunked, let upstream = exchange.upstream { upstream.write(MessageEncoder.lastChunk) }
     }
 
     /// nghttp2 closed the stream: answered and sent, or reset by the client, or the connection ended.
     func streamClosed(errorCode: UInt32) {
         guard let exchange else { return }
-        if exchange.responseFlags == "-" { exchange.responseFlags = "DR" }
+        if exchange.responseFlags.isEmpty { exchange.responseFlags = .downstreamRemoteReset }
         exchange.responseDetails = "downstream_remote_reset"
         finish(closingUpstream: true)
     }
@@ -115,8 +115,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
             session.endBody(streamID: id)
         }
         exchange.status = status
-        exchange.responseStarted = true
-        exchange.responseComplete = true
+        exchange.responseEnded()
         exchange.bytesSent += body?.count ?? 0
         finish(closingUpstream: true)
         owner.flush()
@@ -151,7 +150,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
                 snapshot: connection.runtime.current, startNanos: Clock.nowNanos(), requestID: Clock.uuid(),
                 normalizedPath: "-")
         }
-        exchange?.responseFlags = "DPE"
+        exchange?.responseFlags = .downstreamProtocolError
         exchange?.responseDetails = "downstream_protocol_error"
         respond(status: error.status, body: Array("\(error.reason)\n".utf8))
     }
@@ -194,7 +193,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
                 upstream.pauseReading()
             }
         case .end:
-            exchange.responseComplete = true
+            exchange.responseEnded()
             exchange.upstream = nil
             let reusable = upstream.isReusable && exchange.requestComplete
             upstream.markExchangeFinished()
@@ -226,7 +225,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         let status = upstreamHead.status
         exchange.status = status
         exchange.responseDetails = "via_upstream"
-        exchange.responseStarted = true
+        exchange.responseHeadSent()
         session.respond(
             streamID: id, status: status, headers: headers,
             hasBody: !exchange.isHead && status != 204 && status != 304)

@@ -1,5 +1,7 @@
 import HTTP1
 import TollgateCore
+import TollgateRouting
+import TollgateTLS
 
 #if canImport(Glibc)
     import Glibc
@@ -31,10 +33,10 @@ struct UpstreamFailure: Error {
         }
     }
 
-    var retryPolicyName: String {
+    var retryCause: RetryCause {
         switch kind {
-        case .connectFailure, .connectTimeout: "connect-failure"
-        case .connectionTermination, .protocolError: "reset"
+        case .connectFailure, .connectTimeout: .connectFailure
+        case .connectionTermination, .protocolError: .reset
         }
     }
 }
@@ -66,6 +68,7 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
 
     /// Starts a non-blocking connect.
     func connect(timeoutMilliseconds: Int) throws {
+        loop.assertOnLoop()
         let fd = try System.socket(family: endpoint.family)
         System.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
         do {
@@ -90,6 +93,7 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
 
     /// Prepares for a new exchange on this connection.
     func begin(requestIsHead: Bool, delegate: UpstreamDelegate) {
+        loop.assertOnLoop()
         self.delegate = delegate
         decoder.requestWasHead = requestIsHead
         decoder.prepareForNextMessage()
@@ -178,7 +182,7 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
         }
     }
 
-    func channel(_ channel: Channel, didFail reason: String) {
+    func channel(_ channel: Channel, didFail failure: TLSFailure) {
         if inPool {
             loop.upstreamPool.remove(self)
             return
@@ -192,7 +196,7 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
                 self,
                 didFail: UpstreamFailure(
                     kind: .connectFailure,
-                    detail: errno != 0 ? "delayed connect error: \(errno)" : reason))
+                    detail: errno != 0 ? "delayed connect error: \(errno)" : failure.description))
         } else {
             d?.upstream(self, didFail: UpstreamFailure(kind: .connectionTermination, detail: nil))
         }
@@ -204,71 +208,5 @@ final class UpstreamConnection: ChannelHandler, @unchecked Sendable {
 
     func channelClosed(_ channel: Channel) {
         if inPool { loop.upstreamPool.remove(self) }
-    }
-}
-
-/// Idle upstream connections of one loop, per endpoint, most recently used first.
-final class UpstreamPool: @unchecked Sendable {
-    private unowned let loop: EventLoop
-    private var idle: [SocketAddress: [UpstreamConnection]] = [:]
-    /// Round-robin position per cluster.
-    private var nextEndpoint: [String: Int] = [:]
-    static let maxIdlePerEndpoint = 64
-    static let idleTimeoutMilliseconds = 60_000
-
-    init(loop: EventLoop) { self.loop = loop }
-
-    // The lists are changed in place (`idle[endpoint, default: []]`): copying one out and back costs an
-    // allocation per request.
-    func checkout(_ endpoint: SocketAddress) -> UpstreamConnection? {
-        while let connection = idle[endpoint]?.popLast() {
-            connection.inPool = false
-            if connection.channel.isOpen { return connection }
-        }
-        return nil
-    }
-
-    func checkin(_ connection: UpstreamConnection) {
-        guard idle[connection.endpoint, default: []].count < Self.maxIdlePerEndpoint else {
-            connection.close()
-            return
-        }
-        connection.inPool = true
-        connection.idleSince = Clock.nowNanos()
-        idle[connection.endpoint, default: []].append(connection)
-    }
-
-    /// Closes connections idle for longer than the idle timeout (run by the loop's sweep).
-    func sweep(now: UInt64) {
-        let limit = UInt64(Self.idleTimeoutMilliseconds) * 1_000_000
-        for (endpoint, list) in idle {
-            let expired = list.filter { now - $0.idleSince > limit }
-            guard !expired.isEmpty else { continue }
-            idle[endpoint] = list.filter { now - $0.idleSince <= limit }
-            for connection in expired {
-                connection.inPool = false
-                connection.close()
-            }
-        }
-    }
-
-    func remove(_ connection: UpstreamConnection) {
-        connection.inPool = false
-        idle[connection.endpoint]?.removeAll { $0 === connection }
-    }
-
-    /// The next endpoint of a cluster in round-robin order, skipping those in `avoid` when possible.
-    func pickEndpoint(_ cluster: UpstreamCluster, avoid: [SocketAddress]) -> SocketAddress? {
-        guard !cluster.endpoints.isEmpty else { return nil }
-        let start = nextEndpoint[cluster.name, default: loop.index]
-        for offset in 0..<cluster.endpoints.count {
-            let candidate = cluster.endpoints[(start + offset) % cluster.endpoints.count]
-            if !avoid.contains(candidate) {
-                nextEndpoint[cluster.name] = start + offset + 1
-                return candidate
-            }
-        }
-        nextEndpoint[cluster.name] = start + 1
-        return cluster.endpoints[start % cluster.endpoints.count]
     }
 }

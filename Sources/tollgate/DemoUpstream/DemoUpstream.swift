@@ -26,6 +26,8 @@ final class DemoUpstream: @unchecked Sendable {
     private var failOnceSeen: Set<String> = []
     private var acceptedConnections = 0
     private var requestsInProgress = 0
+    /// Requests received since start, whatever their path: what tests read to show a request never got here.
+    private var requestsReceived = 0
 
     init(port: Int, name: String) {
         self.port = port
@@ -98,7 +100,10 @@ final class DemoUpstream: @unchecked Sendable {
                 decoder.append(bytes)
             }
             guard let request = head else { return }
-            lock.withLock { requestsInProgress += 1 }
+            lock.withLock {
+                requestsInProgress += 1
+                requestsReceived += 1
+            }
             let keepAlive = respond(
                 request, body: body, bodyLength: bodyLength, digest: digest.finalizeHex(), origin: origin,
                 connection: connection)
@@ -144,9 +149,17 @@ final class DemoUpstream: @unchecked Sendable {
                     "upstream": .string(name),
                 ])
         case path == "/stats":
-            // `inProgress` counts other requests being answered right now (not this one).
-            let (connections, inProgress) = lock.withLock { (acceptedConnections, requestsInProgress - 1) }
-            return json(200, ["connections": .number(connections), "inProgress": .number(inProgress)])
+            // `inProgress` counts other requests being answered right now, `requests` those received before
+            // this one.
+            let (connections, inProgress, requests) = lock.withLock {
+                (acceptedConnections, requestsInProgress - 1, requestsReceived - 1)
+            }
+            return json(
+                200,
+                [
+                    "connections": .number(connections), "inProgress": .number(inProgress),
+                    "requests": .number(requests),
+                ])
         case path == "/sha256":
             return json(200, ["bytes": .number(bodyLength), "sha256": .string(digest)])
         case path.hasPrefix("/status/"):

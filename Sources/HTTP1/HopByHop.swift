@@ -1,0 +1,34 @@
+import TollgateCore
+
+/// Hop-by-hop fields a proxy must not forward (RFC 9110 §7.6.1), plus those named in `Connection`.
+public enum HopByHop {
+    public static let fields: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authenticate", "proxy-authorization",
+    ]
+
+    private static let fieldList = Array(fields)
+
+    public static func strip(_ headers: inout HTTPHeaders) {
+        // Runs on every request and response: compare in place rather than lower-casing each name.
+        let named = headers.contains("connection") ? headers.tokens("connection") : []
+        headers.removeAll { name in
+            fieldList.contains { name.caseInsensitiveEquals($0) } || named.contains { name.caseInsensitiveEquals($0) }
+        }
+    }
+
+    /// Whether the sender of a message wants the connection kept open after it (RFC 9112 §9.3).
+    public static func wantsKeepAlive(_ headers: HTTPHeaders, version: HTTPVersion) -> Bool {
+        if headers.containsToken("connection", "close") { return false }
+        if version == .http10 { return headers.containsToken("connection", "keep-alive") }
+        return true
+    }
+
+    /// The `Connection` field of a response: `close` when the connection ends after it; `keep-alive` to an
+    /// HTTP/1.0 client whose connection stays, since without it that client waits for the close (RFC 9112
+    /// §9.3); nothing to an HTTP/1.1 client, for which staying open is the default.
+    public static func connectionField(keepAlive: Bool, clientVersion: HTTPVersion) -> String? {
+        if !keepAlive { return "close" }
+        return clientVersion == .http10 ? "keep-alive" : nil
+    }
+}
