@@ -40,6 +40,17 @@ public enum HTTP2RequestHead {
             guard !name.utf8.contains(where: { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else {
                 throw .invalid("uppercase header field name")
             }
+            // HTTP/1.1's field rules (HeadParser), which nghttp2 checks only in part: a token name, and a value
+            // without control characters other than HTAB, nor whitespace at either end (RFC 9113 §8.2.1).
+            guard !name.isEmpty, name.utf8.allSatisfy(isTokenByte) else { throw .invalid("invalid header name") }
+            guard value.utf8.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
+                throw .invalid("control character in header value")
+            }
+            if let first = value.utf8.first, let last = value.utf8.last,
+                first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09
+            {
+                throw .invalid("whitespace around a header value")
+            }
             guard !connectionSpecific.contains(name) else { throw .invalid("connection-specific header field \(name)") }
             if name == "te" && value != "trailers" { throw .invalid("te other than trailers") }
             // Cookie crumbs are joined for an HTTP/1.1 upstream (RFC 9113 §8.2.3).

@@ -320,6 +320,8 @@ public final class HTTP2ServerSession {
     }
 
     fileprivate func dataChunk(streamID: Int32, _ bytes: UnsafeBufferPointer<UInt8>) {
+        // An empty chunk would become the terminating chunk of a chunked upstream body.
+        guard !bytes.isEmpty else { return }
         guard streams[streamID] != nil else {
             orphanedBytes += bytes.count
             return

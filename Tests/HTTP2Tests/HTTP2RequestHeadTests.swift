@@ -56,6 +56,16 @@ final class HTTP2RequestHeadTests: XCTestCase {
             reason([(":method", "CONNECT"), (":authority", "a.test:443")]), "CONNECT is not served")
     }
 
+    /// What HTTP/1.1's parser refuses in a field, an h2 stream may not carry either.
+    func testFieldCharactersFollowHTTP11Rules() {
+        XCTAssertEqual(reason(pseudo + [("x-a", "a\u{01}b")]), "control character in header value")
+        XCTAssertEqual(reason(pseudo + [("x-a", "a\u{7F}")]), "control character in header value")
+        XCTAssertEqual(reason(pseudo + [("x-a", " padded")]), "whitespace around a header value")
+        XCTAssertEqual(reason(pseudo + [("x(a)", "v")]), "invalid header name")
+        XCTAssertEqual(reason(pseudo + [("", "v")]), "invalid header name")
+        XCTAssertNil(reason(pseudo + [("x-a", "tab\tinside")]))
+    }
+
     func testFieldCountLimitIsHTTP11s() throws {
         let many = pseudo + (0..<100).map { ("x-\($0)", "v") }
         XCTAssertNil(reason(many))

@@ -35,7 +35,7 @@ final class HTTP2HostileClientTests: XCTestCase {
     func testMalformedRequestsAreStreamErrors() throws {
         for scenario in [
             "connection_header", "transfer_encoding", "te_gzip", "upgrade", "keep_alive", "uppercase", "missing_path",
-            "pseudo_after_regular", "unknown_pseudo", "host_differs",
+            "pseudo_after_regular", "unknown_pseudo", "host_differs", "control_character",
         ] {
             let result = try probe(scenario)
             let status = result["status"] as? Int

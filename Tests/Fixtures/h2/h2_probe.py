@@ -241,6 +241,7 @@ MALFORMED = {
                                                         (":authority", a.host)]),
     "unknown_pseudo": lambda a: malformed(a, [], pseudo=request_headers(a) + [(":foo", "bar")]),
     "host_differs": lambda a: malformed(a, [("host", "elsewhere.test")]),
+    "control_character": lambda a: malformed(a, [("x-ctl", "a\x01b")]),
     "huge_header": lambda a: malformed(a, [("x-big-%d" % i, "b" * 4000) for i in range(20)]),
 }
 
