@@ -45,7 +45,8 @@ public final class TLSServerContext: @unchecked Sendable {
         Self.applyConnectionDefaults(ctx)
         resumption = ResumptionDomain(settings: settings)
         _ = SSL_CTX_set_session_id_context(ctx, resumption.sessionIDContext, UInt32(resumption.sessionIDContext.count))
-        SSL_CTX_set_alpn_select_cb(ctx, selectALPN, nil)
+        // The callback's argument says whether h2 may be chosen: any non-nil pointer means yes.
+        SSL_CTX_set_alpn_select_cb(ctx, selectALPN, settings.offersHTTP2 ? ALPN.offersHTTP2 : nil)
 
         var verifyMode = SSL_VERIFY_NONE
         if settings.clientAuthentication != .none {
@@ -204,7 +205,7 @@ private let selectALPN:
     @convention(c) (
         OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
         UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
-    ) -> Int32 = { ssl, out, outLength, offered, offeredLength, _ in
+    ) -> Int32 = { ssl, out, outLength, offered, offeredLength, offersHTTP2 in
         guard let ssl, let offered, let out, let outLength else { return SSL_TLSEXT_ERR_NOACK }
         func find(_ wanted: [UInt8]) -> Int? {
             var index = 0
@@ -220,7 +221,7 @@ private let selectALPN:
             return nil
         }
         for wanted in [ALPN.h2, ALPN.http11] {
-            if wanted == ALPN.h2 && !ALPN.meetsHTTP2Requirements(ssl) { continue }
+            if wanted == ALPN.h2 && (offersHTTP2 == nil || !ALPN.meetsHTTP2Requirements(ssl)) { continue }
             if let start = find(wanted) {
                 out.pointee = offered + start
                 outLength.pointee = UInt8(wanted.count)
@@ -233,6 +234,8 @@ private let selectALPN:
 enum ALPN {
     static let h2 = Array("h2".utf8)
     static let http11 = Array("http/1.1".utf8)
+    /// A marker, never dereferenced: the ALPN callback's argument when h2 is offered.
+    nonisolated(unsafe) static let offersHTTP2 = UnsafeMutableRawPointer(bitPattern: 1)
 
     /// RFC 9113 §9.2: TLS 1.3, or TLS 1.2 with an ephemeral key exchange and an AEAD cipher (nothing on the
     /// Appendix A block list). The default cipher list meets it; a configured `cipherSuites` might not, and

@@ -65,6 +65,23 @@ final class HTTP2Tests: XCTestCase {
         XCTAssertEqual(try h2("/get", ["--http1.1"], version: "1.1").status, 200)
     }
 
+    /// `serve --no-http2`: ALPN offers only http/1.1, so curl speaks HTTP/1.1 and an h2-only client is refused.
+    func testNoHTTP2FlagOffersOnlyHTTP11() throws {
+        harness = try GatewayHarness()
+        try harness.startUpstream()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        try harness.startGateway(extraArguments: ["--no-http2"])
+        XCTAssertEqual(try h2("/get", ["--http2"], version: "1.1").status, 200)
+        let r = try Command.run(
+            "openssl",
+            [
+                "s_client", "-connect", "127.0.0.1:\(harness.port())", "-servername", Manifests.host, "-alpn", "h2",
+                "-CAfile", harness.pki.caCertificate,
+            ], input: Data(), timeout: 20)
+        XCTAssertTrue((r.stdout + r.stderr).contains("no application protocol"), r.stdout + r.stderr)
+    }
+
     /// RFC 9113 §9.2.2: TLS 1.2 with h2 needs an ephemeral AEAD suite. A block configured with a CBC suite
     /// serves TLS 1.2 clients HTTP/1.1 instead of an h2 they would refuse.
     func testTLS12WithANonAEADSuiteIsOfferedHTTP11() throws {
