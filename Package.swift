@@ -20,8 +20,15 @@ let package = Package(
         ),
         // epoll, accept4 and getrandom, which Swift's Glibc module leaves out (Linux only; in libc, nothing to link).
         .systemLibrary(name: "CLinux"),
+        // HTTP/2 framing, HPACK, flow control and stream state (RFC 9113); only the HTTP2 target imports it.
+        .systemLibrary(
+            name: "CNGHTTP2",
+            pkgConfig: "libnghttp2",
+            providers: [.apt(["libnghttp2-dev"])]
+        ),
         .target(name: "TollgateCore"),
         .target(name: "HTTP1", dependencies: ["TollgateCore"]),
+        .target(name: "HTTP2", dependencies: ["CNGHTTP2", "TollgateCore", "HTTP1"]),
         .target(name: "TollgateConfig", dependencies: ["TollgateCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "TollgatePolicy", dependencies: ["TollgateCore", "TollgateConfig"]),
         .target(name: "TollgateRouting", dependencies: ["TollgateCore", "TollgateConfig"]),
@@ -33,7 +40,7 @@ let package = Package(
             name: "TollgateServer",
             dependencies: [
                 "CLinux", "TollgateCore", "HTTP1", "TollgateConfig", "TollgatePolicy", "TollgateRouting", "TollgateTLS",
-                "TollgatePlanner",
+                "TollgatePlanner", "HTTP2",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -50,6 +57,8 @@ let package = Package(
         .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore"]),
         .testTarget(name: "TollgateTLSTests", dependencies: ["TollgateTLS", "TollgateCore"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        // The tests pair the server session with an nghttp2 client session, so they import the library too.
+        .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2", "CNGHTTP2", "TollgateCore"]),
         .testTarget(
             name: "TollgatePlannerTests",
             dependencies: [

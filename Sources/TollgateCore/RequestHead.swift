@@ -54,7 +54,9 @@ public struct HTTPVersion: Sendable, Equatable, CustomStringConvertible {
     }
     public static let http11 = HTTPVersion(major: 1, minor: 1)
     public static let http10 = HTTPVersion(major: 1, minor: 0)
-    public var description: String { "HTTP/\(major).\(minor)" }
+    /// A request that arrived on an HTTP/2 stream (RFC 9113 has no minor version: Envoy logs `HTTP/2`).
+    public static let http2 = HTTPVersion(major: 2, minor: 0)
+    public var description: String { major == 2 ? "HTTP/2" : "HTTP/\(major).\(minor)" }
 }
 
 public enum HTTPStatus {

@@ -26,12 +26,14 @@ struct ResponseFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
     static let upstreamProtocolError = ResponseFlags(rawValue: 1 << 23)
     /// `NC`: the destination names no known cluster.
     static let noClusterFound = ResponseFlags(rawValue: 1 << 24)
+    /// `DR`: the client reset its HTTP/2 stream (or its connection ended) before the response was complete.
+    static let downstreamRemoteReset = ResponseFlags(rawValue: 1 << 28)
 
     private static let codes: [(ResponseFlags, String)] = [
         (.noHealthyUpstream, "UH"), (.upstreamRequestTimeout, "UT"), (.upstreamConnectionFailure, "UF"),
         (.upstreamConnectionTermination, "UC"), (.noRouteFound, "NR"), (.downstreamConnectionTermination, "DC"),
         (.upstreamRetryLimitExceeded, "URX"), (.streamIdleTimeout, "SI"), (.downstreamProtocolError, "DPE"),
-        (.upstreamProtocolError, "UPE"), (.noClusterFound, "NC"),
+        (.upstreamProtocolError, "UPE"), (.noClusterFound, "NC"), (.downstreamRemoteReset, "DR"),
     ]
 
     var description: String {

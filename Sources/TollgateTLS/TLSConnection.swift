@@ -156,6 +156,14 @@ public final class TLSConnection {
     public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
     public var cipher: String { SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "" }
     public var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
+    /// The application protocol ALPN chose: `h2`, `http/1.1`, or nil when the client offered none.
+    public var negotiatedProtocol: String? {
+        var data: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
 
     /// Whether the client certificate this connection was verified with passes `context`'s verification
     /// now — its CA store, CRLs and pins — so a reload that only changed a CRL need not end the

@@ -45,7 +45,8 @@ public final class TLSServerContext: @unchecked Sendable {
         Self.applyConnectionDefaults(ctx)
         resumption = ResumptionDomain(settings: settings)
         _ = SSL_CTX_set_session_id_context(ctx, resumption.sessionIDContext, UInt32(resumption.sessionIDContext.count))
-        SSL_CTX_set_alpn_select_cb(ctx, selectALPN, nil)
+        // The callback's argument says whether h2 may be chosen: any non-nil pointer means yes.
+        SSL_CTX_set_alpn_select_cb(ctx, selectALPN, settings.offersHTTP2 ? ALPN.offersHTTP2 : nil)
 
         var verifyMode = SSL_VERIFY_NONE
         if settings.clientAuthentication != .none {
@@ -199,29 +200,57 @@ extension String {
     fileprivate func replacingColons() -> String { String(filter { $0 != ":" }) }
 }
 
-/// ALPN: Tollgate speaks HTTP/1.1 only. A client that offers ALPN without it gets the
-/// `no_application_protocol` alert (RFC 7301 §3.2); one that offers no ALPN speaks HTTP/1.1.
+/// ALPN (RFC 7301): `h2` when the client offers it and the connection meets RFC 9113 §9.2, else
+/// `http/1.1`, whatever order the client lists them in. A client that offers ALPN with neither gets the
+/// `no_application_protocol` alert (§3.2); one that offers no ALPN speaks HTTP/1.1.
 private let selectALPN:
     @convention(c) (
         OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
         UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
-    ) -> Int32 = { _, out, outLength, offered, offeredLength, _ in
-        guard let offered, let out, let outLength else { return SSL_TLSEXT_ERR_NOACK }
-        var index = 0
-        let wanted = Array("http/1.1".utf8)
-        while index < Int(offeredLength) {
-            let length = Int(offered[index])
-            let start = index + 1
-            guard start + length <= Int(offeredLength) else { break }
-            if length == wanted.count && (0..<length).allSatisfy({ offered[start + $0] == wanted[$0] }) {
+    ) -> Int32 = { ssl, out, outLength, offered, offeredLength, offersHTTP2 in
+        guard let ssl, let offered, let out, let outLength else { return SSL_TLSEXT_ERR_NOACK }
+        func find(_ wanted: [UInt8]) -> Int? {
+            var index = 0
+            while index < Int(offeredLength) {
+                let length = Int(offered[index])
+                let start = index + 1
+                guard start + length <= Int(offeredLength) else { return nil }
+                if length == wanted.count && (0..<length).allSatisfy({ offered[start + $0] == wanted[$0] }) {
+                    return start
+                }
+                index = start + length
+            }
+            return nil
+        }
+        for wanted in [ALPN.h2, ALPN.http11] {
+            if wanted == ALPN.h2 && (offersHTTP2 == nil || !ALPN.meetsHTTP2Requirements(ssl)) { continue }
+            if let start = find(wanted) {
                 out.pointee = offered + start
-                outLength.pointee = UInt8(length)
+                outLength.pointee = UInt8(wanted.count)
                 return SSL_TLSEXT_ERR_OK
             }
-            index = start + length
         }
         return SSL_TLSEXT_ERR_ALERT_FATAL
     }
+
+enum ALPN {
+    static let h2 = Array("h2".utf8)
+    static let http11 = Array("http/1.1".utf8)
+    /// A marker, never dereferenced: the ALPN callback's argument when h2 is offered.
+    nonisolated(unsafe) static let offersHTTP2 = UnsafeMutableRawPointer(bitPattern: 1)
+
+    /// RFC 9113 §9.2: TLS 1.3, or TLS 1.2 with an ephemeral key exchange and an AEAD cipher (nothing on the
+    /// Appendix A block list). The default cipher list meets it; a configured `cipherSuites` might not, and
+    /// such a connection is offered HTTP/1.1 rather than an h2 its client would refuse. Compression and
+    /// renegotiation are off on every context (`tg_server_hardening_options`). The cipher is chosen before
+    /// ALPN is, so it is known here.
+    static func meetsHTTP2Requirements(_ ssl: OpaquePointer) -> Bool {
+        if SSL_version(ssl) >= TLS1_3_VERSION { return true }
+        guard SSL_version(ssl) == TLS1_2_VERSION, let cipher = SSL_get_pending_cipher(ssl) else { return false }
+        let exchange = SSL_CIPHER_get_kx_nid(cipher)
+        return SSL_CIPHER_is_aead(cipher) == 1 && (exchange == NID_kx_ecdhe || exchange == NID_kx_dhe)
+    }
+}
 
 /// Subject, SANs and validity of a certificate, read once.
 public struct CertificateSummary: Sendable, Equatable {

@@ -30,6 +30,9 @@ public struct TLSServerSettings: Sendable {
     /// the enrollment path can be served to a device that has none yet; the HTTP layer refuses it every
     /// other path. A presented certificate that fails verification still fails the handshake.
     public var admitsClientsWithoutCertificate = false
+    /// ALPN offers `h2` (then `http/1.1`); off, only `http/1.1` (`serve --no-http2`). Not part of how clients
+    /// are verified, so it takes no part in `verifiesClientsLike` or the resumption domain.
+    public var offersHTTP2 = true
     /// The client certificate must carry one of these SANs (exact match, any type): Istio `subjectAltNames`.
     public var subjectAltNames: [String] = []
     /// Base64 SHA-256 of the client's SubjectPublicKeyInfo, or hex SHA-256 of its certificate; any one

@@ -58,6 +58,9 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("no-access-log"), help: "Do not print one line per request.")
     var noAccessLog = false
 
+    @Flag(name: .customLong("no-http2"), help: "Offer only http/1.1 by ALPN (HTTP/2 is offered by default).")
+    var noHTTP2 = false
+
     @Option(
         name: .customLong("admin"),
         help: "ADDR:PORT for /stats/prometheus and /healthz/ready, e.g. 127.0.0.1:15090 (off by default).")
@@ -129,6 +132,7 @@ struct Serve: ParsableCommand {
         var settings = GatewaySettings(configPaths: config, credentialsDirectory: credentials, loops: max(1, loops))
         settings.bindAddress = bind
         settings.trustedProxies = trustedProxies
+        settings.offersHTTP2 = !noHTTP2
         settings.lastSeenFile = lastSeen
         settings.proxyProtocolSources = try proxyProtocol.map { text in
             guard let range = CIDR(text) else {

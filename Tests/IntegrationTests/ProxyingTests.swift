@@ -16,19 +16,9 @@ final class ProxyingTests: XCTestCase {
 
     override func tearDown() { harness.stop() }
 
-    private func sha256(_ path: String) throws -> String {
-        String(try Command.run("sha256sum", [path]).stdout.prefix(64))
-    }
+    private func sha256(_ path: String) throws -> String { try harness.sha256(path) }
 
-    private func randomFile(bytes: Int) throws -> String {
-        let path = harness.workDirectory.appendingPathComponent("payload-\(bytes).bin").path
-        var generator = SystemRandomNumberGenerator()
-        var words = [UInt64](repeating: 0, count: (bytes + 7) / 8)
-        for i in words.indices { words[i] = generator.next() }
-        let data = words.withUnsafeBytes { Data($0.prefix(bytes)) }
-        try data.write(to: URL(fileURLWithPath: path))
-        return path
-    }
+    private func randomFile(bytes: Int) throws -> String { try harness.randomFile(bytes: bytes) }
 
     func testTenMebibyteUploadArrivesIntact() throws {
         let file = try randomFile(bytes: 10 << 20)

@@ -33,8 +33,8 @@ final class TLSModeTests: XCTestCase {
     }
 
     /// RFC 7301 §3.2: a client whose ALPN offer has nothing in common gets `no_application_protocol`;
-    /// one offering http/1.1 (alone or after h2) or no ALPN at all is served.
-    func testALPNWithoutHTTP11IsRefusedWithTheRightAlert() throws {
+    /// one offering h2 gets h2, one offering only http/1.1 gets it, and one with no ALPN at all is served.
+    func testALPNWithNothingInCommonIsRefusedWithTheRightAlert() throws {
         try harness.write("gw.yaml", Manifests.gateway(mode: "SIMPLE"))
         try harness.startGateway()
         func handshake(_ alpn: [String]) throws -> String {
@@ -42,8 +42,10 @@ final class TLSModeTests: XCTestCase {
             let r = try Command.run("openssl", args, input: Data(), timeout: 20)
             return r.stdout + r.stderr
         }
-        XCTAssertTrue(try handshake(["-alpn", "h2"]).contains("no application protocol"))
-        XCTAssertTrue(try handshake(["-alpn", "h2,http/1.1"]).contains("ALPN protocol: http/1.1"))
+        XCTAssertTrue(try handshake(["-alpn", "spdy/3,http/1.0"]).contains("no application protocol"))
+        XCTAssertTrue(try handshake(["-alpn", "h2"]).contains("ALPN protocol: h2"))
+        XCTAssertTrue(try handshake(["-alpn", "h2,http/1.1"]).contains("ALPN protocol: h2"))
+        XCTAssertTrue(try handshake(["-alpn", "http/1.1"]).contains("ALPN protocol: http/1.1"))
         XCTAssertTrue(try handshake([]).contains("No ALPN negotiated"))
         XCTAssertEqual(try harness.curl("/uuid", client: nil).status, 200, "curl offers h2 and http/1.1")
     }

@@ -133,6 +133,22 @@ public final class GatewayHarness: @unchecked Sendable {
 
     public func port(_ declared: Int = 443) -> Int { ports[declared] ?? declared }
 
+    /// The hex SHA-256 of a file, as `sha256sum` prints it.
+    public func sha256(_ path: String) throws -> String {
+        String(try Command.run("sha256sum", [path]).stdout.prefix(64))
+    }
+
+    /// A file of `bytes` random bytes in the work directory.
+    public func randomFile(bytes: Int) throws -> String {
+        let path = workDirectory.appendingPathComponent("payload-\(bytes).bin").path
+        var generator = SystemRandomNumberGenerator()
+        var words = [UInt64](repeating: 0, count: (bytes + 7) / 8)
+        for i in words.indices { words[i] = generator.next() }
+        let data = words.withUnsafeBytes { Data($0.prefix(bytes)) }
+        try data.write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
     /// How many times the gateway has logged a finished reload.
     public var reloadCount: Int { (gateway?.log.components(separatedBy: "configuration reloaded").count ?? 1) - 1 }
 
@@ -154,6 +170,9 @@ public final class GatewayHarness: @unchecked Sendable {
         ]
         if scheme == "https" && trustCA { args += ["--cacert", pki.caCertificate] }
         if let client { args += pki.clientArguments(client) }
+        // HTTP/1.1 unless a test asks for HTTP/2: most tests assert HTTP/1.1 framing, access-log lines and
+        // connection reuse, and curl would otherwise choose h2 by ALPN. Tests/IntegrationTests/HTTP2Tests pass --http2.
+        if scheme == "https" && !arguments.contains(where: { $0.hasPrefix("--http2") }) { args.append("--http1.1") }
         args += arguments
         args.append("\(scheme)://\(host):\(port)\(path)")
         let result = try Command.run("curl", args, timeout: timeout)
@@ -191,11 +210,14 @@ public struct CurlResult: Sendable {
     public var body: String
     public var status: Int
     public var stderr: String
+    /// What `-w` printed after the body's last newline (e.g. `200 1`).
+    public var stdoutTail: String
 
     init(_ r: CommandResult) {
         exitCode = r.exitCode
         stderr = r.stderr
         let text = r.stdout
+        stdoutTail = text.lastIndex(of: "\n").map { String(text[text.index(after: $0)...]) } ?? ""
         if let newline = text.lastIndex(of: "\n") {
             body = String(text[..<newline])
             let tail = text[text.index(after: newline)...].split(separator: " ")

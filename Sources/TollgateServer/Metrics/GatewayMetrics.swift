@@ -97,6 +97,7 @@ final class RequestMetrics {
         let flags: ResponseFlags
         let principal: String?
         let destination: String?
+        let requestProtocol: String
     }
     private struct HistogramKey: Hashable {
         let status: Int
@@ -108,8 +109,14 @@ final class RequestMetrics {
     init(metrics: GatewayMetrics) { self.metrics = metrics }
 
     /// `istio_requests_total` and `istio_request_duration_milliseconds`, with Istio's label names.
-    func record(status: Int, flags: ResponseFlags, principal: String?, destination: String?, milliseconds: Int) {
-        let key = CounterKey(status: status, flags: flags, principal: principal, destination: destination)
+    /// `requestProtocol` is `http`, or `http/2` for a request on an HTTP/2 stream.
+    func record(
+        status: Int, flags: ResponseFlags, principal: String?, destination: String?, milliseconds: Int,
+        requestProtocol: String = "http"
+    ) {
+        let key = CounterKey(
+            status: status, flags: flags, principal: principal, destination: destination,
+            requestProtocol: requestProtocol)
         let counter: Counter
         if let cached = counters[key] {
             counter = cached
@@ -119,7 +126,7 @@ final class RequestMetrics {
                 labels: [
                     ("reporter", "source"), ("response_code", String(status)), ("response_flags", flags.description),
                     ("source_principal", principal.map { "spiffe://\($0)" } ?? "unknown"),
-                    ("destination_service", destination ?? "unknown"), ("request_protocol", "http"),
+                    ("destination_service", destination ?? "unknown"), ("request_protocol", requestProtocol),
                 ])
             counters[key] = counter
         }

@@ -2,20 +2,21 @@ import Dispatch
 import TollgateCore
 import TollgatePlanner
 
-extension DownstreamConnection {
+/// For HTTP/1.1 connections and HTTP/2 streams alike: a browser fetching its link negotiates h2.
+extension ExchangeOwner {
     /// A client without a certificate on a block that admits such clients only for enrollment: every path
     /// but the enrollment links gets this, in the words of the TLS refusal, and the connection closes.
     func refuseWithoutCertificate() {
         guard let exchange else { return }
         keepAlive = false
         exchange.responseDetails = "client_certificate_required"
-        logger.info(
+        connection.logger.info(
             "request without a client certificate refused",
             metadata: [
-                "request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)",
+                "request.id": "\(exchange.requestID)", "peer.address": "\(connection.peerHost)",
                 "request.path": "\(exchange.normalizedPath)",
             ])
-        respondLocally(
+        respond(
             status: 403, body: Array("client certificate required\n".utf8), contentType: "text/plain",
             extraHeaders: [("cache-control", "no-store")])
     }
@@ -26,14 +27,15 @@ extension DownstreamConnection {
     /// exchange holds the connection meanwhile, so no later request on it is read before this one ends.
     func serveEnrollment(_ request: EnrollmentRequest) {
         guard let exchange else { return }
-        let desk = runtime.enrollment
-        let client = request.client?.description ?? peerHost
+        let desk = connection.runtime.enrollment
+        let client = request.client?.description ?? connection.peerHost
         exchange.responseDetails = "enrollment"
         guard desk.limiter.admit(client, nowNanos: Clock.nowNanos()) else {
-            logger.warning("enrollment attempt refused: too many attempts", metadata: ["peer.address": "\(client)"])
+            connection.logger.warning(
+                "enrollment attempt refused: too many attempts", metadata: ["peer.address": "\(client)"])
             exchange.responseDetails = "enrollment_rate_limited"
             keepAlive = false
-            respondLocally(
+            respond(
                 status: 429, body: Array("too many attempts; try again later\n".utf8), contentType: "text/plain",
                 extraHeaders: [("retry-after", "\(desk.limiter.refillSeconds)"), ("cache-control", "no-store")])
             return
@@ -44,7 +46,7 @@ extension DownstreamConnection {
         }
         // HEAD gets the headers of the bundle without burning the link for a body it would not receive.
         let burns = resource == .bundle && !exchange.isHead
-        let loop = self.loop
+        let loop = connection.loop
         let host = exchange.head.authority ?? ""
         desk.queue.async {
             let now = Clock.epochSeconds()
@@ -67,26 +69,26 @@ extension DownstreamConnection {
         case .expired(let expired):
             return enrollmentRefused(client: client, reason: "expired token", name: expired.name)
         case .unavailable(let reason):
-            logger.error("enrollment unavailable", metadata: ["reason": "\(reason)"])
+            connection.logger.error("enrollment unavailable", metadata: ["reason": "\(reason)"])
             exchange?.responseDetails = "enrollment_unavailable"
-            return respondLocally(
+            return respond(
                 status: 503, body: Array("enrollment is unavailable\n".utf8), contentType: "text/plain",
                 extraHeaders: [("cache-control", "no-store")])
         }
         let headers = [("cache-control", "no-store"), ("referrer-policy", "no-referrer"), ("x-robots-tag", "noindex")]
         switch resource {
         case .page:
-            respondLocally(
+            respond(
                 status: 200, body: EnrollmentPage.instructions(pending, token: token, host: host, now: now),
                 contentType: "text/html; charset=utf-8", extraHeaders: headers)
         case .caCertificate:
-            respondLocally(
+            respond(
                 status: 200, body: Array(pending.caCertificate.utf8), contentType: "application/x-x509-ca-cert",
                 extraHeaders: headers + [("content-disposition", "attachment; filename=\"ca.crt\"")])
         case .bundle:
             if exchange?.isHead == false {
                 exchange?.responseDetails = "enrolled"
-                logger.notice(
+                connection.logger.notice(
                     "device enrolled",
                     metadata: [
                         "enrollment.name": "\(pending.name)", "peer.principal": "\(pending.principal)",
@@ -94,18 +96,18 @@ extension DownstreamConnection {
                     ])
             }
             let fileName = pending.name.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }
-            respondLocally(
+            respond(
                 status: 200, body: Base64.decode(pending.bundle) ?? [], contentType: "application/x-pkcs12",
                 extraHeaders: headers + [("content-disposition", "attachment; filename=\"\(fileName).p12\"")])
         }
     }
 
     private func enrollmentRefused(client: String, reason: String, name: String? = nil) {
-        logger.warning(
+        connection.logger.warning(
             "enrollment link refused",
             metadata: ["peer.address": "\(client)", "reason": "\(reason)", "enrollment.name": "\(name ?? "-")"])
         exchange?.responseDetails = "enrollment_refused"
-        respondLocally(
+        respond(
             status: 404, body: EnrollmentPage.invalid, contentType: "text/html; charset=utf-8",
             extraHeaders: [("cache-control", "no-store")])
     }

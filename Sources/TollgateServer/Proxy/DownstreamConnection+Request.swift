@@ -6,11 +6,25 @@ import TollgatePolicy
 import TollgateRouting
 import TollgateTLS
 
+/// A request the planner has decided, with what the connection knew when it decided.
+struct PlannedRequest {
+    let plan: RequestPlan
+    let snapshot: ConfigSnapshot
+}
+
 extension DownstreamConnection {
     /// A request head arrived: the planner decides (route, authorize, explain, CORS…) from values; this
     /// carries the plan out — answers locally or starts forwarding — and logs what it decided.
     func beginRequest(_ received: RequestHead) {
         cancelTimer()
+        guard let planned = planRequest(received) else { return }
+        carryOut(planned)
+    }
+
+    /// The connection's part of a request, the same for HTTP/1.1 and each HTTP/2 stream: the TLS verification
+    /// still holds, the server block the handshake chose, and the planner's decision. Nil when the connection
+    /// was closed instead.
+    func planRequest(_ received: RequestHead) -> PlannedRequest? {
         let snapshot = runtime.current
         if let tls, !stillVerifiedAsConfigured(tls, snapshot: snapshot) {
             // A reload changed how this port verifies clients (e.g. SIMPLE to MUTUAL): requests on a
@@ -22,7 +36,7 @@ extension DownstreamConnection {
                     "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
                 ])
             channel.close()
-            return
+            return nil
         }
         let listener = snapshot.listeners[listenPort]
         // The block the handshake chose; after a reload, the block SNI chooses in the new configuration,
@@ -42,6 +56,16 @@ extension DownstreamConnection {
                     routeTable: $0.routeTable(serverIndex: serverIndex), server: $0.server(serverIndex),
                     declaredPort: $0.plan.declaredPort, authorization: snapshot.authorization)
             })
+        return PlannedRequest(plan: plan, snapshot: snapshot)
+    }
+}
+
+extension ExchangeOwner {
+    /// Carries a plan out on this connection (HTTP/1.1) or stream (HTTP/2): the same answers, logs and
+    /// forwarding for both. `requestBodyChunked` overrides the head's framing (an HTTP/2 body of unknown length).
+    func carryOut(_ planned: PlannedRequest, requestBodyChunked: Bool? = nil) {
+        let plan = planned.plan
+        let snapshot = planned.snapshot
         if case .reject(let status, let reason) = plan.action {
             requestMalformed(HTTPParseError(status: status, reason))
             return
@@ -50,21 +74,23 @@ extension DownstreamConnection {
         // An enrollment token is a secret until its bundle is fetched: the access log never sees it.
         if case .enroll = plan.action { head.target = EnrollmentRequest.pathPrefix + "…" }
         if !plan.droppedHeaders.isEmpty {
-            logger.debug(
+            connection.logger.debug(
                 "dropped header look-alikes",
-                metadata: ["connection.id": "\(id)", "headers": "\(plan.droppedHeaders.joined(separator: ","))"])
+                metadata: [
+                    "connection.id": "\(connection.id)", "headers": "\(plan.droppedHeaders.joined(separator: ","))",
+                ])
         }
         let exchange = Exchange(
             head: head, snapshot: snapshot, startNanos: Clock.nowNanos(),
             requestID: ForwardedHeaders.clientRequestID(head.headers) ?? Clock.uuid(),
-            normalizedPath: plan.normalizedPath)
+            normalizedPath: plan.normalizedPath, requestBodyChunked: requestBodyChunked)
         self.exchange = exchange
         exchange.routeName = plan.routeName
         exchange.authorization = plan.authorization
         exchange.upgradesToWebSocket = plan.upgrade == .websocket
         if !HopByHop.wantsKeepAlive(head.headers, version: head.version) { keepAlive = false }
         for audited in plan.authorization?.audited ?? [] {
-            logger.info(
+            connection.logger.info(
                 "audit policy matched", metadata: ["request.id": "\(exchange.requestID)", "policy": "\(audited)"])
         }
         func explain(_ server: ListenerPlan.Server) -> ExplainPage.Context {
@@ -77,30 +103,31 @@ extension DownstreamConnection {
         case .portClosed:
             keepAlive = false
             exchange.responseFlags = .noRouteFound
-            respondLocally(status: 404, body: nil)
+            respond(status: 404, body: nil)
         case .misdirected(let host):
             exchange.responseDetails = "misdirected_request"
-            respondLocally(
+            respond(
                 status: 421, body: Array("Misdirected Request: \(host) is not served on this TLS connection\n".utf8))
         case .whoami(let decision, let server):
             let page = ExplainPage.whoami(
-                identity: identity, problem: tls?.clientCertificateProblem, tls: tls, decision: decision,
+                identity: connection.identity, problem: connection.tls?.clientCertificateProblem, tls: connection.tls,
+                decision: decision,
                 context: explain(server))
             exchange.responseDetails = "whoami"
-            respondLocally(
+            respond(
                 status: 200, body: page.body, contentType: page.contentType,
                 extraHeaders: [("cache-control", "no-store")])
         case .explainCertificateProblem(let server):
-            guard let problem = tls?.clientCertificateProblem else { return }
+            guard let problem = connection.tls?.clientCertificateProblem else { return }
             let page = ExplainPage.certificateProblem(problem, context: explain(server))
             exchange.responseDetails = "client_certificate_rejected"
-            logger.info(
+            connection.logger.info(
                 "client certificate explained",
                 metadata: [
-                    "request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)",
+                    "request.id": "\(exchange.requestID)", "peer.address": "\(connection.peerHost)",
                     "problem": "\(problem)",
                 ])
-            respondLocally(
+            respond(
                 status: 403, body: page.body, contentType: page.contentType,
                 extraHeaders: [("cache-control", "no-store")])
         case .certificateRequired:
@@ -108,49 +135,54 @@ extension DownstreamConnection {
         case .enroll(let request):
             serveEnrollment(request)
         case .deny(let verdict, let explainOn):
-            logger.info(
+            connection.logger.info(
                 "request denied",
                 metadata: [
-                    "request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)",
-                    "peer.principal": "\(identity.principal ?? "-")",
+                    "request.id": "\(exchange.requestID)", "peer.address": "\(connection.peerHost)",
+                    "peer.principal": "\(connection.identity.principal ?? "-")",
                     "request.method": "\(head.method)", "request.path": "\(plan.normalizedPath)",
                     "policy": "\(verdict.matchedPolicy ?? "none")",
                     "reason": "\(verdict.reason)",
                 ])
             exchange.responseDetails = verdict.responseDetails ?? "-"
             if let explainOn {
-                let page = ExplainPage.denied(verdict, identity: identity, context: explain(explainOn))
-                respondLocally(status: 403, body: page.body, contentType: page.contentType)
+                let page = ExplainPage.denied(verdict, identity: connection.identity, context: explain(explainOn))
+                respond(status: 403, body: page.body, contentType: page.contentType)
             } else {
-                respondLocally(status: 403, body: Array("RBAC: access denied".utf8), contentType: "text/plain")
+                respond(status: 403, body: Array("RBAC: access denied".utf8), contentType: "text/plain")
             }
         case .upgradeRefused(let name):
-            logger.info(
+            connection.logger.info(
                 "upgrade refused",
-                metadata: ["request.id": "\(exchange.requestID)", "upgrade": "\(name)", "peer.address": "\(peerHost)"])
+                metadata: [
+                    "request.id": "\(exchange.requestID)", "upgrade": "\(name)",
+                    "peer.address": "\(connection.peerHost)",
+                ])
             keepAlive = false
             exchange.responseDetails = "upgrade_failed"
-            respondLocally(status: 403, body: nil)
+            respond(status: 403, body: nil)
         case .corsPreflight(let headers):
             exchange.responseDetails = "cors_preflight"
-            respondLocally(status: 200, body: nil, extraHeaders: headers)
+            respond(status: 200, body: nil, extraHeaders: headers)
         case .notFound:
             exchange.responseFlags = .noRouteFound
             exchange.responseDetails = "route_not_found"
-            respondLocally(status: 404, body: nil)
+            respond(status: 404, body: nil)
         case .redirect(let status, let location, let headerOperations):
-            respondLocally(
+            respond(
                 status: status, body: nil, extraHeaders: [("location", location)], headerOperations: headerOperations)
         case .directResponse(let status, let body, let headerOperations):
             exchange.responseDetails = "direct_response"
-            respondLocally(
+            respond(
                 status: status, body: body, contentType: body == nil ? nil : "text/plain",
                 headerOperations: headerOperations)
         case .forward(let forward, let headerOperations):
             startForward(forward, headerOperations: headerOperations)
         }
     }
+}
 
+extension DownstreamConnection {
     func stillVerifiedAsConfigured(_ tls: TLSConnection, snapshot: ConfigSnapshot) -> Bool {
         guard let group = snapshot.listeners[listenPort]?.tls else { return false }
         if group === verifiedUnder { return true }

@@ -4,7 +4,7 @@ import TollgateCore
 import TollgatePlanner
 import TollgateRouting
 
-extension DownstreamConnection: UpstreamDelegate {
+extension ExchangeOwner {
     /// Chooses a destination and cluster, prepares the upstream request head, and makes the first attempt.
     func startForward(_ plan: ForwardPlan, headerOperations: HeaderOperations) {
         guard let exchange else { return }
@@ -14,13 +14,13 @@ extension DownstreamConnection: UpstreamDelegate {
         guard let cluster = exchange.snapshot.upstreams.cluster(for: destination.destination) else {
             exchange.responseFlags = .noClusterFound
             exchange.responseDetails = "cluster_not_found"
-            respondLocally(status: 503, body: nil)
+            respond(status: 503, body: nil)
             return
         }
         guard !cluster.endpoints.isEmpty else {
             exchange.responseFlags = .noHealthyUpstream
             exchange.responseDetails = "no_healthy_upstream"
-            respondLocally(status: 503, body: Array("no healthy upstream".utf8), contentType: "text/plain")
+            respond(status: 503, body: Array("no healthy upstream".utf8), contentType: "text/plain")
             return
         }
         exchange.cluster = cluster
@@ -36,8 +36,9 @@ extension DownstreamConnection: UpstreamDelegate {
         ForwardedHeaders.apply(
             to: &headers,
             ForwardedHeaders.Context(
-                peerAddress: peerHost, scheme: scheme, clientCertElement: clientCertElement(under: exchange.snapshot),
-                requestID: exchange.requestID, trustedProxies: runtime.settings.trustedProxies))
+                peerAddress: connection.peerHost, scheme: connection.scheme,
+                clientCertElement: connection.clientCertElement(under: exchange.snapshot),
+                requestID: exchange.requestID, trustedProxies: connection.runtime.settings.trustedProxies))
         headers.set("host", plan.authority)
         HeaderEditor.apply(headerOperations.request, to: &headers)
         HeaderEditor.apply(destination.headers.request, to: &headers)
@@ -58,11 +59,10 @@ extension DownstreamConnection: UpstreamDelegate {
         exchange.upstreamHead = MessageEncoder.encode(
             RequestHead(method: exchange.head.method, target: plan.target, headers: headers))
         if exchange.expectsContinue && !exchange.requestComplete {
-            channel.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-            exchange.continueSent = true
+            sendContinue()
         }
         if let timeout = plan.timeoutMilliseconds, timeout > 0 {
-            exchange.routeTimer = loop.schedule(afterMilliseconds: timeout) { [weak self, weak exchange] in
+            exchange.routeTimer = connection.loop.schedule(afterMilliseconds: timeout) { [weak self, weak exchange] in
                 guard let self, let exchange, self.exchange === exchange else { return }
                 self.upstreamTimedOut(exchange)
             }
@@ -74,17 +74,20 @@ extension DownstreamConnection: UpstreamDelegate {
     func attemptUpstream() {
         guard let exchange, let cluster = exchange.cluster, let plan = exchange.plan else { return }
         exchange.attempts += 1
-        guard let endpoint = loop.upstreamPool.pickEndpoint(cluster, avoid: exchange.triedEndpoints) else { return }
+        guard let endpoint = connection.loop.upstreamPool.pickEndpoint(cluster, avoid: exchange.triedEndpoints) else {
+            return
+        }
         exchange.triedEndpoints.append(endpoint)
         exchange.upstreamHost = endpoint.description
         let upstream: UpstreamConnection
         // An upgrade gets a connection of its own: after a 101 it is the tunnel's and never returns to the pool.
-        if !exchange.upgradesToWebSocket, let pooled = loop.upstreamPool.checkout(endpoint) {
+        if !exchange.upgradesToWebSocket, let pooled = connection.loop.upstreamPool.checkout(endpoint) {
             upstream = pooled
         } else {
-            upstream = UpstreamConnection(endpoint: endpoint, loop: loop, limits: runtime.settings.limits)
+            upstream = UpstreamConnection(
+                endpoint: endpoint, loop: connection.loop, limits: connection.runtime.settings.limits)
             do {
-                try upstream.connect(timeoutMilliseconds: runtime.settings.connectTimeout)
+                try upstream.connect(timeoutMilliseconds: connection.runtime.settings.connectTimeout)
             } catch let failure as UpstreamFailure {
                 upstreamFailed(failure, reused: false)
                 return
@@ -104,7 +107,7 @@ extension DownstreamConnection: UpstreamDelegate {
         if let perTry = plan.retries.perTryTimeoutMilliseconds, perTry > 0,
             perTry < (plan.timeoutMilliseconds ?? Int.max)
         {
-            exchange.tryTimer = loop.schedule(afterMilliseconds: perTry) { [weak self, weak exchange] in
+            exchange.tryTimer = connection.loop.schedule(afterMilliseconds: perTry) { [weak self, weak exchange] in
                 guard let self, let exchange, self.exchange === exchange, !exchange.responseStarted else { return }
                 if exchange.mayRetry(.perTryTimeout) {
                     exchange.upstream?.close()
@@ -117,6 +120,34 @@ extension DownstreamConnection: UpstreamDelegate {
         }
     }
 
+    /// A status the route retries on ends this attempt and starts the next; otherwise the attempt's timer stops.
+    func retried(onStatus status: Int, from upstream: UpstreamConnection, _ exchange: Exchange) -> Bool {
+        guard exchange.mayRetry(status: status) else {
+            exchange.tryTimer?.cancel()
+            return false
+        }
+        upstream.close()
+        exchange.upstream = nil
+        attemptUpstream()
+        return true
+    }
+
+    /// No byte either way for the stream idle timeout: `408` when nothing was answered yet, else the exchange ends.
+    func streamIdleTimedOut() {
+        guard let exchange else { return }
+        exchange.responseFlags = .streamIdleTimeout
+        exchange.responseDetails = "stream_idle_timeout"
+        if exchange.responseStarted {
+            abortExchange(reason: "stream idle timeout")
+        } else {
+            exchange.upstream?.close()
+            exchange.upstream = nil
+            exchange.cancelTimers()
+            keepAlive = false
+            respond(status: 408, body: Array("stream timeout".utf8), contentType: "text/plain")
+        }
+    }
+
     func upstreamTimedOut(_ exchange: Exchange) {
         exchange.upstream?.close()
         exchange.upstream = nil
@@ -126,7 +157,7 @@ extension DownstreamConnection: UpstreamDelegate {
         }
         exchange.responseFlags = .upstreamRequestTimeout
         exchange.responseDetails = "response_timeout"
-        respondLocally(status: 504, body: Array("upstream request timeout".utf8), contentType: "text/plain")
+        respond(status: 504, body: Array("upstream request timeout".utf8), contentType: "text/plain")
     }
 
     func upstreamFailed(_ failure: UpstreamFailure, reused: Bool) {
@@ -138,7 +169,7 @@ extension DownstreamConnection: UpstreamDelegate {
             return
         }
         if exchange.mayRetry(failure.retryCause, reusedConnection: reused) {
-            logger.debug(
+            connection.logger.debug(
                 "retrying upstream",
                 metadata: [
                     "request.id": "\(exchange.requestID)", "reason": "\(failure.resetReason)",
@@ -158,13 +189,22 @@ extension DownstreamConnection: UpstreamDelegate {
             : (failure.kind == .connectionTermination ? .upstreamConnectionTermination : .upstreamConnectionFailure)
         if retried { exchange.responseFlags.insert(.upstreamRetryLimitExceeded) }
         exchange.responseDetails = "upstream_reset_before_response_started{\(failure.resetReason.replacingSpaces())}"
-        logger.info(
+        connection.logger.info(
             "upstream failed",
             metadata: [
                 "request.id": "\(exchange.requestID)", "upstream.host": "\(exchange.upstreamHost)",
                 "reason": "\(failure.resetReason)", "detail": "\(failure.detail ?? "-")",
             ])
-        respondLocally(status: status, body: Array(body.utf8), contentType: "text/plain")
+        respond(status: status, body: Array(body.utf8), contentType: "text/plain")
+    }
+}
+
+extension DownstreamConnection: ExchangeOwner {
+    var connection: DownstreamConnection { self }
+
+    func sendContinue() {
+        channel.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+        exchange?.continueSent = true
     }
 
     // MARK: UpstreamDelegate
@@ -185,13 +225,7 @@ extension DownstreamConnection: UpstreamDelegate {
         lastActivityNanos = Clock.nowNanos()
         switch event {
         case .head(let head):
-            if exchange.mayRetry(status: head.status) {
-                upstream.close()
-                exchange.upstream = nil
-                attemptUpstream()
-                return
-            }
-            exchange.tryTimer?.cancel()
+            if retried(onStatus: head.status, from: upstream, exchange) { return }
             if head.status == 101 {
                 beginTunnel(head, exchange, upstream)
                 return

@@ -25,6 +25,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     var exchange: Exchange?
     /// Set after an upstream agreed to a WebSocket upgrade: from then on bytes pass unparsed.
     var tunnel: Tunnel?
+    /// Set when ALPN chose `h2`: the streams, each with its own exchange, replace `decoder` and `exchange`.
+    var http2: HTTP2Downstream?
     var keepAlive = true
     var peerFinishedSending = false
     var requestsServed = 0
@@ -91,6 +93,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     func drain() {
         loop.assertOnLoop()
         keepAlive = false
+        if let http2 {
+            http2.drain()
+            return
+        }
         // A tunnel stays until the drain deadline (`drainDeadlinePassed`): its client cannot retry elsewhere
         // without losing its session, and most finish their work in time.
         if exchange == nil && tunnel == nil && requestsServed > 0 && decoder.bufferedByteCount == 0 {
@@ -110,7 +116,9 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
                 "connection.id": "\(id)", "peer.address": "\(peerHost)", "tls.sni": "\(serverName ?? "-")",
                 "peer.principal": "\(identity.principal ?? "-")",
             ])
-        if let tunnel {
+        if let http2 {
+            http2.terminate()
+        } else if let tunnel {
             tunnel.end(graceful: false, details: "downstream_verification_changed")
         } else if exchange != nil {
             exchange?.responseDetails = "downstream_verification_changed"
@@ -127,6 +135,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
 
     func sweep(now: UInt64) {
         loop.assertOnLoop()
+        if let http2, !http2.streams.isEmpty {
+            http2.sweep(now: now)
+            return
+        }
         if let tunnel {
             // Envoy's stream idle timeout, for the whole life of an upgraded stream: no byte either way for
             // that long ends it. The route timeout stopped at the 101.
@@ -143,17 +155,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }
             logger.info(
                 "stream idle timeout", metadata: ["request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)"])
-            exchange.responseFlags = .streamIdleTimeout
-            exchange.responseDetails = "stream_idle_timeout"
-            if exchange.responseStarted {
-                abortExchange(reason: "stream idle timeout")
-            } else {
-                exchange.upstream?.close()
-                exchange.upstream = nil
-                exchange.cancelTimers()
-                keepAlive = false
-                respondLocally(status: 408, body: Array("stream timeout".utf8), contentType: "text/plain")
-            }
+            streamIdleTimedOut()
             return
         }
         guard let deadline, now >= deadline.nanos else { return }
@@ -196,6 +198,17 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
                     "tls.resumed": "\(tls.sessionReused)",
                     "peer.principal": "\(identity.principal ?? "-")", "peer.subject": "\(identity.subject)",
                 ])
+            if tls.negotiatedProtocol == "h2" {
+                do {
+                    let http2 = try HTTP2Downstream(connection: self)
+                    self.http2 = http2
+                    http2.start()
+                } catch {
+                    logger.error("cannot start an HTTP/2 session", metadata: ["error": "\(error)"])
+                    channel.close()
+                    return
+                }
+            }
         }
         armTimer(runtime.settings.headerTimeout, reason: "no request within the header timeout")
     }
@@ -205,6 +218,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
 
     func channel(_ channel: Channel, didRead bytes: UnsafeRawBufferPointer) {
         lastActivityNanos = Clock.nowNanos()
+        if let http2 {
+            http2.read(bytes)
+            return
+        }
         if let tunnel {
             tunnel.fromClient(Array(bytes))
             return
@@ -219,7 +236,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             tunnel.clientEnded()
             return
         }
-        guard let exchange else {
+        guard let exchange, http2 == nil else {
             channel.closeAfterFlush()
             return
         }
@@ -252,6 +269,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     }
 
     func channelWritabilityChanged(_ channel: Channel, writable: Bool) {
+        if let http2 {
+            if writable { http2.flush() }
+            return
+        }
         if let tunnel {
             tunnel.downstreamWritabilityChanged(writable: writable)
             return
@@ -272,6 +293,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         cleanedUp = true
         cancelTimer()
         tunnel?.clientConnectionClosed()
+        http2?.connectionClosed()
         if let exchange {
             exchange.cancelTimers()
             exchange.upstream?.close()
@@ -368,7 +390,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         let duration = Int((Clock.nowNanos() - e.startNanos) / 1_000_000)
         loop.requestMetrics(runtime.metrics).record(
             status: e.status, flags: e.responseFlags, principal: identity.principal,
-            destination: e.destination?.destination.host, milliseconds: duration)
+            destination: e.destination?.destination.host, milliseconds: duration,
+            requestProtocol: e.head.version == .http2 ? "http/2" : "http")
         guard runtime.accessLog.enabled else { return }
         loop.accessLog.append(
             AccessLog.Entry(

@@ -12,7 +12,7 @@ final class Exchange: @unchecked Sendable {
     let startNanos: UInt64
     let requestID: String
     let normalizedPath: String
-    /// The request body arrives chunked; it is re-framed chunked upstream.
+    /// The request body arrives chunked (or, on HTTP/2, without a length); it is re-framed chunked upstream.
     let requestBodyChunked: Bool
     let expectsContinue: Bool
     /// `100 Continue` was sent: a client that waited for it is now sending its body.
@@ -77,14 +77,19 @@ final class Exchange: @unchecked Sendable {
     static let replayLimit = 64 * 1024
     static let idempotentMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]
 
-    init(head: RequestHead, snapshot: ConfigSnapshot, startNanos: UInt64, requestID: String, normalizedPath: String) {
+    init(
+        head: RequestHead, snapshot: ConfigSnapshot, startNanos: UInt64, requestID: String, normalizedPath: String,
+        requestBodyChunked: Bool? = nil
+    ) {
         self.head = head
         self.snapshot = snapshot
         self.startNanos = startNanos
         self.requestID = requestID
         self.normalizedPath = normalizedPath
-        requestBodyChunked = head.headers.lastToken("transfer-encoding") == "chunked"
-        expectsContinue = head.headers["expect"]?.lowercased() == "100-continue" && head.version == .http11
+        self.requestBodyChunked = requestBodyChunked ?? (head.headers.lastToken("transfer-encoding") == "chunked")
+        expectsContinue =
+            head.headers["expect"]?.lowercased() == "100-continue"
+            && (head.version == .http11 || head.version == .http2)
     }
 
     var isHead: Bool { head.method == "HEAD" }

@@ -118,7 +118,8 @@ public final class ConfigSnapshot: Sendable {
                 var uris: [[String]] = []
                 for server in plan.servers {
                     do {
-                        let context = try tlsContext(server, credentials: credentials, base: base)
+                        let context = try tlsContext(
+                            server, credentials: credentials, base: base, offersHTTP2: settings.offersHTTP2)
                         entries.append(TLSServerGroup.Entry(hosts: server.server.hosts, context: context))
                         uris.append(
                             context.certificateSummary.subjectAltNames.compactMap {
@@ -177,9 +178,9 @@ public final class ConfigSnapshot: Sendable {
         (baseDirectory(settings) as NSString).appendingPathComponent("credentials")
     }
 
-    static func tlsContext(_ server: ListenerPlan.Server, credentials: CredentialStore, base: String) throws
-        -> TLSServerContext
-    {
+    static func tlsContext(
+        _ server: ListenerPlan.Server, credentials: CredentialStore, base: String, offersHTTP2: Bool = true
+    ) throws -> TLSServerContext {
         guard let tls = server.server.tls, let mode = tls.mode else {
             throw CredentialError("HTTPS server without tls.mode")
         }
@@ -228,6 +229,7 @@ public final class ConfigSnapshot: Sendable {
             settings.admitsClientsWithoutCertificate = server.enrollment && authentication == .required
             settings.spkiPins = tls.verifyCertificateSpki
             settings.certificateHashes = tls.verifyCertificateHash
+            settings.offersHTTP2 = offersHTTP2
             return try TLSServerContext(settings)
         } catch {
             throw CredentialError("\(credential.source): \(error)")

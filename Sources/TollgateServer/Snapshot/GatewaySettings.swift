@@ -27,6 +27,8 @@ public struct GatewaySettings: Sendable {
     public var streamIdleTimeout: Int
     public var connectTimeout: Int
     /// Client connections open at once; more are closed as soon as they are accepted.
+    /// ALPN offers `h2` on HTTPS ports (`--no-http2` turns it off: HTTP/1.1 only, as before HTTP/2).
+    public var offersHTTP2 = true
     public var maxConnections: Int
     /// Balancers allowed to connect, each sending a PROXY protocol header first (`--proxy-protocol`);
     /// empty: no PROXY protocol, clients connect directly.

@@ -1,0 +1,233 @@
+import HTTP1
+import HTTP2
+import TollgateConfig
+import TollgateCore
+import TollgatePlanner
+
+/// One HTTP/2 stream: one request, planned and carried out like an HTTP/1.1 request (`ExchangeOwner`), with
+/// an HTTP/1.1 upstream from the loop's pool. Confined to the connection's loop.
+///
+/// Flow control is tied to the upstream: request DATA is acknowledged to the client (WINDOW_UPDATE) only
+/// once the upstream connection takes it without backing up, and the upstream is read only while this
+/// stream's unsent response bytes stay under `HTTP2Downstream.responseHighWater`.
+final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
+    let id: Int32
+    unowned let owner: HTTP2Downstream
+    var exchange: Exchange?
+    var keepAlive = true
+    /// Request body bytes written to an upstream that was backed up: acknowledged once it drains.
+    private var unacknowledged = 0
+    private var upstreamPaused = false
+    private(set) var lastActivityNanos = Clock.nowNanos()
+
+    var connection: DownstreamConnection { owner.connection }
+    private var session: HTTP2ServerSession { owner.session }
+
+    init(id: Int32, owner: HTTP2Downstream) {
+        self.id = id
+        self.owner = owner
+    }
+
+    func begin(_ head: Result<RequestHead, HTTPParseError>, endStream: Bool) {
+        switch head {
+        case .failure(let error):
+            requestMalformed(error)
+        case .success(let head):
+            guard let planned = connection.planRequest(head) else { return }
+            // No length and more to come: the body goes upstream chunked (RFC 9113 §8.1.1).
+            carryOut(planned, requestBodyChunked: !endStream && head.headers["content-length"] == nil)
+            if endStream { requestEnd() }
+        }
+    }
+
+    func requestBody(_ bytes: [UInt8]) {
+        lastActivityNanos = Clock.nowNanos()
+        guard let exchange, !exchange.responseComplete, let upstream = exchange.upstream else {
+            // Answered already (or refused): the rest of the body is read and dropped.
+            exchange?.bytesReceived += bytes.count
+            session.consume(streamID: id, bytes.count)
+            return
+        }
+        exchange.bytesReceived += bytes.count
+        exchange.recordForReplay(bytes)
+        upstream.write(exchange.requestBodyChunked ? MessageEncoder.chunk(bytes) : bytes)
+        if upstream.isWritable && unacknowledged == 0 {
+            session.consume(streamID: id, bytes.count)
+        } else {
+            unacknowledged += bytes.count
+        }
+    }
+
+    func requestEnd() {
+        guard let exchange, !exchange.requestComplete else { return }
+        exchange.requestEnded()
+        if exchange.requestBodyChunked, let upstream = exchange.upstream { upstream.write(MessageEncoder.lastChunk) }
+    }
+
+    /// nghttp2 closed the stream: answered and sent, or reset by the client, or the connection ended.
+    func streamClosed(errorCode: UInt32) {
+        guard let exchange else { return }
+        if exchange.responseFlags.isEmpty { exchange.responseFlags = .downstreamRemoteReset }
+        exchange.responseDetails = "downstream_remote_reset"
+        finish(closingUpstream: true)
+    }
+
+    /// Logs the exchange once and lets go of its upstream; the stream stays until nghttp2 closes it.
+    private func finish(closingUpstream: Bool) {
+        guard let exchange else { return }
+        exchange.cancelTimers()
+        if closingUpstream {
+            exchange.upstream?.close()
+            exchange.upstream = nil
+        }
+        connection.logAccess(exchange)
+        self.exchange = nil
+        if unacknowledged > 0 {
+            session.consume(streamID: id, unacknowledged)
+            unacknowledged = 0
+        }
+    }
+
+    func resumeUpstreamIfRoom() {
+        guard upstreamPaused, session.bufferedResponseBytes(streamID: id) < HTTP2Downstream.responseLowWater else {
+            return
+        }
+        upstreamPaused = false
+        exchange?.upstream?.resumeReading()
+    }
+
+    // MARK: ExchangeOwner
+
+    func respondLocally(
+        status: Int, body: [UInt8]?, contentType: String?, extraHeaders: [(String, String)],
+        headerOperations: HeaderOperations
+    ) {
+        guard let exchange else { return }
+        var headers = HTTPHeaders([("date", connection.loop.httpDate()), ("server", GatewayRuntime.serverName)])
+        for (name, value) in extraHeaders { headers.add(name, value) }
+        if let contentType { headers.add("content-type", contentType) }
+        headers.add("content-length", String(body?.count ?? 0))
+        HeaderEditor.apply(headerOperations.response, to: &headers)
+        let sendsBody = !(body ?? []).isEmpty && !exchange.isHead
+        session.respond(streamID: id, status: status, headers: headers, hasBody: sendsBody)
+        if sendsBody, let body {
+            session.sendBody(streamID: id, body)
+            session.endBody(streamID: id)
+        }
+        exchange.status = status
+        exchange.responseEnded()
+        exchange.bytesSent += body?.count ?? 0
+        finish(closingUpstream: true)
+        owner.flush()
+    }
+
+    func abortExchange(reason: String) {
+        connection.logger.debug(
+            "http/2 stream aborted",
+            metadata: ["connection.id": "\(connection.id)", "stream.id": "\(id)", "reason": "\(reason)"])
+        finish(closingUpstream: true)
+        session.reset(streamID: id)
+        owner.flush()
+    }
+
+    func requestMalformed(_ error: HTTPParseError) {
+        connection.logger.info(
+            "malformed request",
+            metadata: [
+                "connection.id": "\(connection.id)", "stream.id": "\(id)", "peer.address": "\(connection.peerHost)",
+                "reason": "\(error.reason)",
+            ])
+        if let exchange {
+            if exchange.responseStarted {
+                abortExchange(reason: "malformed request: \(error.reason)")
+                return
+            }
+            exchange.upstream?.close()
+            exchange.upstream = nil
+        } else {
+            exchange = Exchange(
+                head: RequestHead(method: "-", target: "-", version: .http2, headers: HTTPHeaders()),
+                snapshot: connection.runtime.current, startNanos: Clock.nowNanos(), requestID: Clock.uuid(),
+                normalizedPath: "-")
+        }
+        exchange?.responseFlags = .downstreamProtocolError
+        exchange?.responseDetails = "downstream_protocol_error"
+        respond(status: error.status, body: Array("\(error.reason)\n".utf8))
+    }
+
+    func sendContinue() {
+        session.sendContinue(streamID: id)
+        exchange?.continueSent = true
+    }
+
+    // MARK: UpstreamDelegate
+
+    func upstreamConnected(_ upstream: UpstreamConnection) {}
+
+    func upstream(_ upstream: UpstreamConnection, didFail failure: UpstreamFailure) {
+        guard exchange?.upstream === upstream else { return }
+        upstreamFailed(failure, reused: upstream.isReused)
+        owner.flush()
+    }
+
+    func upstreamWritabilityChanged(_ upstream: UpstreamConnection, writable: Bool) {
+        guard writable, unacknowledged > 0 else { return }
+        session.consume(streamID: id, unacknowledged)
+        unacknowledged = 0
+        owner.flush()
+    }
+
+    func upstream(_ upstream: UpstreamConnection, didReceive event: MessageEvent<ResponseHead>) {
+        guard let exchange, exchange.upstream === upstream else { return }
+        lastActivityNanos = Clock.nowNanos()
+        switch event {
+        case .head(let head):
+            if retried(onStatus: head.status, from: upstream, exchange) { return }
+            sendResponseHead(head, exchange)
+        case .body(let bytes):
+            exchange.bytesSent += bytes.count
+            guard !exchange.isHead else { return }
+            session.sendBody(streamID: id, bytes)
+            if session.bufferedResponseBytes(streamID: id) > HTTP2Downstream.responseHighWater {
+                upstreamPaused = true
+                upstream.pauseReading()
+            }
+        case .end:
+            exchange.responseEnded()
+            exchange.upstream = nil
+            let reusable = upstream.isReusable && exchange.requestComplete
+            upstream.markExchangeFinished()
+            if reusable { connection.loop.upstreamPool.checkin(upstream) } else { upstream.close() }
+            session.endBody(streamID: id)
+            finish(closingUpstream: false)
+        }
+        owner.flush()
+    }
+
+    private func sendResponseHead(_ upstreamHead: ResponseHead, _ exchange: Exchange) {
+        // HTTP/2 has no transfer codings (RFC 9113 §8.2.2): like an HTTP/1.0 client, an h2 client gets the body
+        // delimited by its end (END_STREAM), and a coding other than chunked cannot be passed on unlabelled (502).
+        // 1xx/204/304 lose their framing fields and a HEAD keeps the length a GET would have, as for HTTP/1.1.
+        let framing: ResponseFraming.Plan
+        do {
+            framing = try ResponseFraming.plan(
+                upstreamHead, requestMethod: exchange.head.method, clientVersion: .http10)
+        } catch {
+            exchange.upstream?.close()
+            exchange.upstream = nil
+            upstreamFailed(UpstreamFailure(kind: .protocolError, detail: "\(error)"), reused: false)
+            return
+        }
+        var headers = framing.headers
+        headers.set("server", GatewayRuntime.serverName)
+        if !headers.contains("date") { headers.add("date", connection.loop.httpDate()) }
+        HeaderEditor.apply(exchange.headerOperations.response, to: &headers)
+        let status = upstreamHead.status
+        exchange.status = status
+        exchange.responseDetails = "via_upstream"
+        exchange.responseHeadSent()
+        session.respond(
+            streamID: id, status: status, headers: headers,
+            hasBody: !exchange.isHead && status != 204 && status != 304)
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// RFC 9113 §8 input rules and HTTP/2 abuse (rapid reset, CONTINUATION flood, stream limits), sent by a raw
+/// client (Tests/Fixtures/h2/h2_probe.py on PyPI's `h2`, which sends what curl won't).
+final class HTTP2HostileClientTests: XCTestCase {
+    var harness: GatewayHarness!
+
+    override func setUpWithError() throws {
+        guard (try? Command.run("python3", ["-c", "import h2"]).exitCode) == 0 else {
+            throw XCTSkip("needs PyPI h2 (scripts/test installs it)")
+        }
+        harness = try GatewayHarness.running(mode: "MUTUAL")
+    }
+
+    override func tearDown() { harness?.stop() }
+
+    private func probe(_ scenario: String, timeout: TimeInterval = 60) throws -> [String: Any] {
+        let script = Paths.repository.appendingPathComponent("Tests/Fixtures/h2/h2_probe.py").path
+        let r = try Command.run(
+            "python3",
+            [
+                script, scenario, "--port", String(harness.port()), "--host", Manifests.host, "--ca",
+                harness.pki.caCertificate, "--cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"), "--key",
+                harness.pki.path("jinsu-macbook-tls", "tls.key"),
+            ], timeout: timeout)
+        XCTAssertEqual(r.exitCode, 0, r.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        return try XCTUnwrap(object, r.stdout + r.stderr)
+    }
+
+    /// Each malformed request ends its stream only — reset by nghttp2 (PROTOCOL_ERROR, 1) or answered 400
+    /// by the gateway — and the connection goes on serving the next request.
+    func testMalformedRequestsAreStreamErrors() throws {
+        for scenario in [
+            "connection_header", "transfer_encoding", "te_gzip", "upgrade", "keep_alive", "uppercase", "missing_path",
+            "pseudo_after_regular", "unknown_pseudo", "host_differs", "control_character",
+        ] {
+            let result = try probe(scenario)
+            let status = result["status"] as? Int
+            let reset = result["reset"] as? Int
+            XCTAssertTrue(status == 400 || reset == 1, "\(scenario): \(result)")
+            XCTAssertNotEqual(status, 200, "\(scenario) reached the upstream: \(result)")
+            XCTAssertEqual(result["next_status"] as? Int, 200, "\(scenario): the connection goes on: \(result)")
+        }
+        XCTAssertFalse(harness.gateway!.log.contains("elsewhere.test\" \"127.0.0.1"), "no Host smuggled upstream")
+    }
+
+    func testHeaderListOverTheLimitIsAnswered431() throws {
+        let result = try probe("huge_header")
+        XCTAssertEqual(result["status"] as? Int, 431, "\(result)")
+        XCTAssertEqual(result["next_status"] as? Int, 200, "\(result)")
+    }
+
+    func testContentLengthThatDisagreesWithDataIsAStreamError() throws {
+        let result = try probe("content_length_mismatch")
+        XCTAssertEqual(result["reset"] as? Int, 1, "PROTOCOL_ERROR: \(result)")
+        XCTAssertNil(result["goaway"] as? Int, "a stream error, not a connection error: \(result)")
+    }
+
+    /// SETTINGS_MAX_CONCURRENT_STREAMS is 100: 100 streams at once are all served (the upstream pool opens a
+    /// connection each); a client that opens a 101st anyway loses the connection (nghttp2 answers it with
+    /// GOAWAY PROTOCOL_ERROR, RFC 9113 §5.1.2).
+    func testConcurrentStreamsAreCappedAt100() throws {
+        let hundred = try probe("streams_100")
+        XCTAssertEqual(hundred["advertised"] as? Int, 100, "\(hundred)")
+        XCTAssertEqual(hundred["ok"] as? Int, 100, "\(hundred)")
+        XCTAssertNil(hundred["goaway"] as? Int, "\(hundred)")
+        let over = try probe("streams_101")
+        XCTAssertEqual(over["goaway"] as? Int, 1, "\(over)")
+    }
+
+    /// CVE-2023-44487: opening and resetting streams without pause gets GOAWAY long before 1000 resets, and
+    /// the reset streams cost the upstream nothing.
+    func testRapidResetIsAnsweredWithGoAway() throws {
+        let result = try probe("rapid_reset")
+        XCTAssertNotNil(result["goaway"] as? Int, "\(result)")
+        let stats = try harness.upstreamStats()
+        XCTAssertLessThanOrEqual(stats.inProgress, 5, "reset streams were forwarded: \(stats)")
+        XCTAssertEqual(try harness.curl("/uuid").status, 200, "the gateway serves other connections")
+    }
+
+    /// CVE-2024-27316 class (nghttp2 CVE-2024-28182, fixed in Debian's 1.52.0-1+deb12u2): CONTINUATION frames
+    /// without end end the connection instead of being buffered.
+    func testContinuationFloodClosesTheConnection() throws {
+        let result = try probe("continuation_flood")
+        XCTAssertTrue(result["goaway"] as? Int != nil || result["closed"] as? Bool == true, "\(result)")
+        XCTAssertLessThan(result["sent"] as? Int ?? 100000, 100000, "the server stopped reading the flood: \(result)")
+        XCTAssertEqual(result["goaway"] as? Int, 11, "ENHANCE_YOUR_CALM: \(result)")
+    }
+
+    /// A stream whose client does not read (its window shut) does not stall another on the same connection.
+    func testOneStalledStreamDoesNotStallAnother() throws {
+        let result = try probe("slow_stream")
+        XCTAssertEqual(result["fast_status"] as? Int, 200, "\(result)")
+        XCTAssertEqual(result["fast_ended"] as? Bool, true, "\(result)")
+        XCTAssertLessThanOrEqual(result["slow_received"] as? Int ?? .max, 65535, "\(result)")
+    }
+}
