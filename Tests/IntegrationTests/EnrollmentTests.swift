@@ -259,6 +259,34 @@ final class EnrollmentTests: XCTestCase {
         XCTAssertEqual(crossed.status, 403, crossed.output)
     }
 
+    /// A live token must not reach the log by a request that is not served as a link: another method (405),
+    /// the Host of another block (421), a spelling that normalizes elsewhere (403), or a device's request.
+    func testALiveTokenNeverReachesTheLog() throws {
+        let enrollment = try enroll("kiosk-tls", principal: "kiosk")
+        let token = String(enrollment.path.split(separator: "/").last!)
+        for method in ["POST", "OPTIONS", "DELETE"] {
+            let r = try anonymous(enrollment.path, arguments: ["-X", method])
+            XCTAssertEqual(r.status, 405, method)
+        }
+        XCTAssertEqual(try anonymous(enrollment.path, arguments: ["-H", "Host: \(otherHost)"]).status, 421)
+        XCTAssertEqual(try anonymous("\(enrollment.path)/../../uuid", arguments: ["--path-as-is"]).status, 403)
+        XCTAssertEqual(try anonymous("/\(enrollment.path)").status, 403)
+        XCTAssertEqual(
+            try harness.curl(
+                "\(enrollment.path)/../../../uuid", client: "jinsu-iphone-tls", arguments: ["--path-as-is"]
+            )
+            .status, 200)
+        try waitUntil(timeout: 10, "the access log of every attempt") {
+            harness.gateway!.log.components(separatedBy: "\" 405 ").count > 3
+                && harness.gateway!.log.contains("\" 421 ")
+                && harness.gateway!.log.components(separatedBy: "client_certificate_required").count > 2
+                && harness.gateway!.log.contains("\" 200 ")
+        }
+        XCTAssertFalse(harness.gateway!.log.contains(token), harness.gateway!.log)
+        // None of these used the link up.
+        XCTAssertEqual(try anonymous(enrollment.path).status, 200)
+    }
+
     func testAttemptsAreRateLimitedPerClientAddress() throws {
         let enrollment = try enroll("tablet-tls", principal: "tablet")
         for attempt in 1...10 {

@@ -13,7 +13,7 @@ extension DownstreamConnection {
             "request without a client certificate refused",
             metadata: [
                 "request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)",
-                "request.path": "\(exchange.normalizedPath)",
+                "request.path": "\(EnrollmentRequest.redacted(exchange.normalizedPath))",
             ])
         respondLocally(
             status: 403, body: Array("client certificate required\n".utf8), contentType: "text/plain",

@@ -112,7 +112,8 @@ extension DownstreamConnection {
                 metadata: [
                     "request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)",
                     "peer.principal": "\(identity.principal ?? "-")",
-                    "request.method": "\(head.method)", "request.path": "\(plan.normalizedPath)",
+                    "request.method": "\(head.method)",
+                    "request.path": "\(EnrollmentRequest.redacted(plan.normalizedPath))",
                     "policy": "\(verdict.matchedPolicy ?? "none")",
                     "reason": "\(verdict.reason)",
                 ])
