@@ -302,4 +302,23 @@ final class EnrollmentTests: XCTestCase {
         // Every other path is unaffected for a device.
         XCTAssertEqual(try harness.curl("/uuid", client: "jinsu-iphone-tls").status, 200)
     }
+
+    /// One IPv6 host usually holds a whole /64: counting each address apart would give it 2^64 buckets.
+    func testIPv6AttemptsAreCountedPerSlash64() throws {
+        harness.gateway?.stop()
+        try harness.startGateway(extraArguments: ["--trusted-proxies", "1"], credentials: credentials.path)
+        let guess = "/.tollgate/enroll/\(String(repeating: "C", count: 43))"
+        for host in 1...10 {
+            let r = try anonymous(guess, arguments: ["-H", "X-Forwarded-For: 2001:db8:1:2::\(host)"])
+            XCTAssertEqual(r.status, 404, "attempt \(host)")
+        }
+        let next = try anonymous(guess, arguments: ["-H", "X-Forwarded-For: 2001:db8:1:2:ffff::1"])
+        XCTAssertEqual(next.status, 429, "another address of the same /64")
+        XCTAssertEqual(
+            try anonymous(guess, arguments: ["-H", "X-Forwarded-For: 2001:db8:1:3::1"]).status, 404,
+            "the next /64 is another client")
+        XCTAssertEqual(
+            try anonymous(guess, arguments: ["-H", "X-Forwarded-For: 192.0.2.1"]).status, 404,
+            "an IPv4 client is its own address")
+    }
 }

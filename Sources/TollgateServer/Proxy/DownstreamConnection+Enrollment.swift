@@ -29,7 +29,8 @@ extension DownstreamConnection {
         let desk = runtime.enrollment
         let client = request.client?.description ?? peerHost
         exchange.responseDetails = "enrollment"
-        guard desk.limiter.admit(client, nowNanos: Clock.nowNanos()) else {
+        guard desk.limiter.admit(EnrollmentRateLimiter.key(request.client) ?? peerHost, nowNanos: Clock.nowNanos())
+        else {
             logger.warning("enrollment attempt refused: too many attempts", metadata: ["peer.address": "\(client)"])
             exchange.responseDetails = "enrollment_rate_limited"
             keepAlive = false
