@@ -303,6 +303,49 @@ final class EnrollmentTests: XCTestCase {
         XCTAssertEqual(try harness.curl("/uuid", client: "jinsu-iphone-tls").status, 200)
     }
 
+    /// A DENY policy holds for enrollment links too (e.g. links only from the office network); ALLOW
+    /// policies, which name the principals a client without a certificate cannot have yet, do not.
+    func testADenyPolicyHoldsForEnrollmentLinks() throws {
+        let enrollment = try enroll("desk-tls", principal: "desk")
+        var before = harness.reloadCount
+        try harness.write(
+            "allow.yaml",
+            """
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: devices-only, namespace: istio-system}
+            spec:
+              action: ALLOW
+              rules:
+              - from: [{source: {principals: ["jinsu-iphone"]}}]
+            """)
+        try harness.waitForReload(after: before)
+        XCTAssertEqual(try anonymous(enrollment.path).status, 200, "an ALLOW policy leaves the link open")
+        XCTAssertEqual(try anonymous("/uuid").status, 403)
+
+        before = harness.reloadCount
+        try harness.write(
+            "deny.yaml",
+            """
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: enroll-from-the-office, namespace: istio-system}
+            spec:
+              action: DENY
+              rules:
+              - from: [{source: {notRemoteIpBlocks: ["10.0.0.0/8"]}}]
+                to: [{operation: {paths: ["/.tollgate/enroll/*"]}}]
+            """)
+        try harness.waitForReload(after: before)
+        let denied = try anonymous("\(enrollment.path)/bundle.p12")
+        XCTAssertEqual(denied.status, 403, denied.body)
+        XCTAssertEqual(denied.body, "RBAC: access denied")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: credentials.appendingPathComponent("enrollments").path)
+                .count, 1, "a denied request does not use the link up")
+        XCTAssertEqual(try harness.curl("/uuid", client: "jinsu-iphone-tls").status, 200)
+    }
+
     /// One IPv6 host usually holds a whole /64: counting each address apart would give it 2^64 buckets.
     func testIPv6AttemptsAreCountedPerSlash64() throws {
         harness.gateway?.stop()
