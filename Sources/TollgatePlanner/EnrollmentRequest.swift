@@ -27,6 +27,13 @@ public struct EnrollmentRequest: Sendable, Equatable {
         self.client = client
     }
 
+    /// A request target or path as logs show it: whatever follows the prefix may be a live token, whether
+    /// or not the request was served as a link (another method, another block's Host, dot segments).
+    public static func redacted(_ target: String) -> String {
+        guard let prefix = target.range(of: pathPrefix) else { return target }
+        return String(target[..<prefix.upperBound]) + "…"
+    }
+
     static func isWellFormed(_ token: Substring) -> Bool {
         token.utf8.count == tokenLength
             && token.utf8.allSatisfy { b in

@@ -54,9 +54,22 @@ public enum RequestPlanner {
 
         let client = remoteAddress(
             head.headers, peer: connection.peerAddress, trustedProxies: connection.trustedProxies)
+        var attributes = RequestAttributes(
+            identity: connection.identity, sourceIP: connection.peerAddress,
+            remoteIP: client,
+            host: authority, method: head.method, path: plan.normalizedPath, destinationPort: listener.declaredPort,
+            destinationIP: connection.localAddress, serverName: connection.serverName, headers: head.headers)
         if listener.server.enrollment, connection.scheme == "https",
             plan.normalizedPath.hasPrefix(EnrollmentRequest.pathPrefix)
         {
+            // DENY policies hold here too (links only from some networks); ALLOW policies name principals
+            // that a device without its certificate cannot have yet, so they do not.
+            let verdict = listener.authorization.evaluate(attributes)
+            if !verdict.allowed && verdict.matchedPolicy != "none" {
+                plan.authorization = verdict
+                plan.action = .deny(verdict, explainOn: listener.server.explain ? listener.server : nil)
+                return plan
+            }
             plan.action = enrollment(head, normalizedPath: plan.normalizedPath, client: client)
             return plan
         }
@@ -66,12 +79,6 @@ public enum RequestPlanner {
             plan.action = .certificateRequired
             return plan
         }
-
-        var attributes = RequestAttributes(
-            identity: connection.identity, sourceIP: connection.peerAddress,
-            remoteIP: client,
-            host: authority, method: head.method, path: plan.normalizedPath, destinationPort: listener.declaredPort,
-            destinationIP: connection.localAddress, serverName: connection.serverName, headers: head.headers)
         if let whoami = listener.server.whoamiPath, plan.normalizedPath == whoami {
             attributes.method = "GET"
             attributes.path = "/"

@@ -259,6 +259,34 @@ final class EnrollmentTests: XCTestCase {
         XCTAssertEqual(crossed.status, 403, crossed.output)
     }
 
+    /// A live token must not reach the log by a request that is not served as a link: another method (405),
+    /// the Host of another block (421), a spelling that normalizes elsewhere (403), or a device's request.
+    func testALiveTokenNeverReachesTheLog() throws {
+        let enrollment = try enroll("kiosk-tls", principal: "kiosk")
+        let token = String(enrollment.path.split(separator: "/").last!)
+        for method in ["POST", "OPTIONS", "DELETE"] {
+            let r = try anonymous(enrollment.path, arguments: ["-X", method])
+            XCTAssertEqual(r.status, 405, method)
+        }
+        XCTAssertEqual(try anonymous(enrollment.path, arguments: ["-H", "Host: \(otherHost)"]).status, 421)
+        XCTAssertEqual(try anonymous("\(enrollment.path)/../../uuid", arguments: ["--path-as-is"]).status, 403)
+        XCTAssertEqual(try anonymous("/\(enrollment.path)").status, 403)
+        XCTAssertEqual(
+            try harness.curl(
+                "\(enrollment.path)/../../../uuid", client: "jinsu-iphone-tls", arguments: ["--path-as-is"]
+            )
+            .status, 200)
+        try waitUntil(timeout: 10, "the access log of every attempt") {
+            harness.gateway!.log.components(separatedBy: "\" 405 ").count > 3
+                && harness.gateway!.log.contains("\" 421 ")
+                && harness.gateway!.log.components(separatedBy: "client_certificate_required").count > 2
+                && harness.gateway!.log.contains("\" 200 ")
+        }
+        XCTAssertFalse(harness.gateway!.log.contains(token), harness.gateway!.log)
+        // None of these used the link up.
+        XCTAssertEqual(try anonymous(enrollment.path).status, 200)
+    }
+
     func testAttemptsAreRateLimitedPerClientAddress() throws {
         let enrollment = try enroll("tablet-tls", principal: "tablet")
         for attempt in 1...10 {
@@ -273,5 +301,67 @@ final class EnrollmentTests: XCTestCase {
         }
         // Every other path is unaffected for a device.
         XCTAssertEqual(try harness.curl("/uuid", client: "jinsu-iphone-tls").status, 200)
+    }
+
+    /// A DENY policy holds for enrollment links too (e.g. links only from the office network); ALLOW
+    /// policies, which name the principals a client without a certificate cannot have yet, do not.
+    func testADenyPolicyHoldsForEnrollmentLinks() throws {
+        let enrollment = try enroll("desk-tls", principal: "desk")
+        var before = harness.reloadCount
+        try harness.write(
+            "allow.yaml",
+            """
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: devices-only, namespace: istio-system}
+            spec:
+              action: ALLOW
+              rules:
+              - from: [{source: {principals: ["jinsu-iphone"]}}]
+            """)
+        try harness.waitForReload(after: before)
+        XCTAssertEqual(try anonymous(enrollment.path).status, 200, "an ALLOW policy leaves the link open")
+        XCTAssertEqual(try anonymous("/uuid").status, 403)
+
+        before = harness.reloadCount
+        try harness.write(
+            "deny.yaml",
+            """
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: enroll-from-the-office, namespace: istio-system}
+            spec:
+              action: DENY
+              rules:
+              - from: [{source: {notRemoteIpBlocks: ["10.0.0.0/8"]}}]
+                to: [{operation: {paths: ["/.tollgate/enroll/*"]}}]
+            """)
+        try harness.waitForReload(after: before)
+        let denied = try anonymous("\(enrollment.path)/bundle.p12")
+        XCTAssertEqual(denied.status, 403, denied.body)
+        XCTAssertEqual(denied.body, "RBAC: access denied")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: credentials.appendingPathComponent("enrollments").path)
+                .count, 1, "a denied request does not use the link up")
+        XCTAssertEqual(try harness.curl("/uuid", client: "jinsu-iphone-tls").status, 200)
+    }
+
+    /// One IPv6 host usually holds a whole /64: counting each address apart would give it 2^64 buckets.
+    func testIPv6AttemptsAreCountedPerSlash64() throws {
+        harness.gateway?.stop()
+        try harness.startGateway(extraArguments: ["--trusted-proxies", "1"], credentials: credentials.path)
+        let guess = "/.tollgate/enroll/\(String(repeating: "C", count: 43))"
+        for host in 1...10 {
+            let r = try anonymous(guess, arguments: ["-H", "X-Forwarded-For: 2001:db8:1:2::\(host)"])
+            XCTAssertEqual(r.status, 404, "attempt \(host)")
+        }
+        let next = try anonymous(guess, arguments: ["-H", "X-Forwarded-For: 2001:db8:1:2:ffff::1"])
+        XCTAssertEqual(next.status, 429, "another address of the same /64")
+        XCTAssertEqual(
+            try anonymous(guess, arguments: ["-H", "X-Forwarded-For: 2001:db8:1:3::1"]).status, 404,
+            "the next /64 is another client")
+        XCTAssertEqual(
+            try anonymous(guess, arguments: ["-H", "X-Forwarded-For: 192.0.2.1"]).status, 404,
+            "an IPv4 client is its own address")
     }
 }

@@ -14,7 +14,7 @@ extension ExchangeOwner {
             "request without a client certificate refused",
             metadata: [
                 "request.id": "\(exchange.requestID)", "peer.address": "\(connection.peerHost)",
-                "request.path": "\(exchange.normalizedPath)",
+                "request.path": "\(EnrollmentRequest.redacted(exchange.normalizedPath))",
             ])
         respond(
             status: 403, body: Array("client certificate required\n".utf8), contentType: "text/plain",
@@ -30,7 +30,10 @@ extension ExchangeOwner {
         let desk = connection.runtime.enrollment
         let client = request.client?.description ?? connection.peerHost
         exchange.responseDetails = "enrollment"
-        guard desk.limiter.admit(client, nowNanos: Clock.nowNanos()) else {
+        guard
+            desk.limiter.admit(
+                EnrollmentRateLimiter.key(request.client) ?? connection.peerHost, nowNanos: Clock.nowNanos())
+        else {
             connection.logger.warning(
                 "enrollment attempt refused: too many attempts", metadata: ["peer.address": "\(client)"])
             exchange.responseDetails = "enrollment_rate_limited"

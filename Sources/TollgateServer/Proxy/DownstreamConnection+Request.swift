@@ -140,7 +140,8 @@ extension ExchangeOwner {
                 metadata: [
                     "request.id": "\(exchange.requestID)", "peer.address": "\(connection.peerHost)",
                     "peer.principal": "\(connection.identity.principal ?? "-")",
-                    "request.method": "\(head.method)", "request.path": "\(plan.normalizedPath)",
+                    "request.method": "\(head.method)",
+                    "request.path": "\(EnrollmentRequest.redacted(plan.normalizedPath))",
                     "policy": "\(verdict.matchedPolicy ?? "none")",
                     "reason": "\(verdict.reason)",
                 ])

@@ -1,6 +1,7 @@
 import HTTP1
 import Logging
 import TollgateCore
+import TollgatePlanner
 import TollgateTLS
 
 /// One client connection: TLS (or plain) channel, request decoding, and at most one exchange at a time
@@ -395,7 +396,8 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         guard runtime.accessLog.enabled else { return }
         loop.accessLog.append(
             AccessLog.Entry(
-                method: e.head.method, path: e.head.target, protocolVersion: e.head.version.description,
+                method: e.head.method, path: EnrollmentRequest.redacted(e.head.target),
+                protocolVersion: e.head.version.description,
                 status: e.status,
                 flags: e.responseFlags, details: e.responseDetails, bytesReceived: e.bytesReceived,
                 bytesSent: e.bytesSent,
