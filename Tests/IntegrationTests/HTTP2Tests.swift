@@ -144,7 +144,7 @@ final class HTTP2Tests: XCTestCase {
         slow.enter()
         DispatchQueue.global().async {
             slowResult = try? harness.curl(
-                "/delay/1", arguments: ["--http2", "-w", "\n%{http_code} %{http_version}"])
+                "/delay/3", arguments: ["--http2", "-w", "\n%{http_code} %{http_version}"])
             slow.leave()
         }
         try waitUntil(timeout: 10, "the slow request to reach the upstream") {
