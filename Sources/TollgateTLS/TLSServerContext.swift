@@ -209,28 +209,14 @@ private let selectALPN:
         UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
     ) -> Int32 = { ssl, out, outLength, offered, offeredLength, offersHTTP2 in
         guard let ssl, let offered, let out, let outLength else { return SSL_TLSEXT_ERR_NOACK }
-        func find(_ wanted: [UInt8]) -> Int? {
-            var index = 0
-            while index < Int(offeredLength) {
-                let length = Int(offered[index])
-                let start = index + 1
-                guard start + length <= Int(offeredLength) else { return nil }
-                if length == wanted.count && (0..<length).allSatisfy({ offered[start + $0] == wanted[$0] }) {
-                    return start
-                }
-                index = start + length
-            }
-            return nil
+        let list = UnsafeBufferPointer(start: offered, count: Int(offeredLength))
+        let allowsHTTP2 = offersHTTP2 != nil && ALPN.meetsHTTP2Requirements(ssl)
+        guard let chosen = ALPN.choose(offered: list, allowingHTTP2: allowsHTTP2) else {
+            return SSL_TLSEXT_ERR_ALERT_FATAL
         }
-        for wanted in [ALPN.h2, ALPN.http11] {
-            if wanted == ALPN.h2 && (offersHTTP2 == nil || !ALPN.meetsHTTP2Requirements(ssl)) { continue }
-            if let start = find(wanted) {
-                out.pointee = offered + start
-                outLength.pointee = UInt8(wanted.count)
-                return SSL_TLSEXT_ERR_OK
-            }
-        }
-        return SSL_TLSEXT_ERR_ALERT_FATAL
+        out.pointee = offered + chosen.lowerBound
+        outLength.pointee = UInt8(chosen.count)
+        return SSL_TLSEXT_ERR_OK
     }
 
 enum ALPN {
@@ -238,6 +224,27 @@ enum ALPN {
     static let http11 = Array("http/1.1".utf8)
     /// A marker, never dereferenced: the ALPN callback's argument when h2 is offered.
     nonisolated(unsafe) static let offersHTTP2 = UnsafeMutableRawPointer(bitPattern: 1)
+
+    /// Where in the client's protocol list (RFC 7301 §3.1: length-prefixed names) the chosen name is: `h2`
+    /// when allowed and offered, else `http/1.1`, whatever the client's order; nil when neither is offered. A
+    /// list whose last length runs past its end is read up to that entry only.
+    static func choose(offered: UnsafeBufferPointer<UInt8>, allowingHTTP2: Bool) -> Range<Int>? {
+        func find(_ wanted: [UInt8]) -> Range<Int>? {
+            var index = 0
+            while index < offered.count {
+                let length = Int(offered[index])
+                let start = index + 1
+                guard start + length <= offered.count else { return nil }
+                if length == wanted.count && (0..<length).allSatisfy({ offered[start + $0] == wanted[$0] }) {
+                    return start..<(start + length)
+                }
+                index = start + length
+            }
+            return nil
+        }
+        if allowingHTTP2, let h2 = find(h2) { return h2 }
+        return find(http11)
+    }
 
     /// RFC 9113 §9.2: TLS 1.3, or TLS 1.2 with an ephemeral key exchange and an AEAD cipher (nothing on the
     /// Appendix A block list). The default cipher list meets it; a configured `cipherSuites` might not, and
