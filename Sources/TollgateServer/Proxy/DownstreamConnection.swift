@@ -159,6 +159,13 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         guard let deadline, now >= deadline.nanos else { return }
         self.deadline = nil
         logger.debug("closing connection", metadata: ["connection.id": "\(id)", "reason": "\(deadline.reason)"])
+        // Closing already (a tunnel's end) and the client left the last bytes unread for a whole timeout: it
+        // would otherwise hold its slot and up to a high-water mark of queue for as long as it likes (Envoy's
+        // delayed_close_timeout).
+        if channel.isWaitingToFlushBeforeClose {
+            channel.close()
+            return
+        }
         channel.closeAfterFlush()
     }
 
