@@ -353,7 +353,7 @@ final class WebSocketTests: XCTestCase {
         let clients = try ManagedProcess(
             name: "unread", executable: Self.python!,
             arguments: [
-                "-u", Self.fixtures.appendingPathComponent("unread_tunnels.py").path, Manifests.host,
+                "-u", Self.fixtures.appendingPathComponent("unread_client.py").path, "tunnel", Manifests.host,
                 String(harness.port()), harness.pki.caCertificate, harness.pki.path(device, "tls.crt"),
                 harness.pki.path(device, "tls.key"),
             ] + paths,

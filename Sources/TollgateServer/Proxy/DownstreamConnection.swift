@@ -166,7 +166,16 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             channel.close()
             return
         }
+        closeAfterFlushWithin(runtime.settings.idleTimeout)
+    }
+
+    /// Closes once what is queued is written, but no later than `milliseconds` from now: a client that
+    /// stops reading cannot keep its slot and queue (the sweep closes it at the deadline).
+    func closeAfterFlushWithin(_ milliseconds: Int) {
         channel.closeAfterFlush()
+        if channel.isWaitingToFlushBeforeClose {
+            armTimer(milliseconds, reason: "the client does not read what is left for it")
+        }
     }
 
     func setReadPaused(_ reason: PauseReason, _ paused: Bool) {
@@ -361,7 +370,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         self.exchange = nil
         requestsServed += 1
         if !keepAlive || !exchange.requestComplete || peerFinishedSending {
-            channel.closeAfterFlush()
+            closeAfterFlushWithin(runtime.settings.idleTimeout)
             return
         }
         decoder.prepareForNextMessage()
