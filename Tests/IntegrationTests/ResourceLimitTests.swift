@@ -219,12 +219,7 @@ final class ResourceLimitTests: XCTestCase {
             harness.gateway!.log.split(separator: "\n").filter { $0.contains("\"GET /bytes/") }.count == paths.count
         }
         try waitUntil(timeout: 15, "no client connection left open") {
-            let metrics =
-                (try? Command.run("curl", ["-sS", "http://127.0.0.1:\(adminPort)/stats/prometheus"]).stdout) ?? ""
-            let active = metrics.split(separator: "\n").first {
-                $0.hasPrefix("tollgate_downstream_connections_active ")
-            }
-            return active.flatMap { Double($0.split(separator: " ")[1]) } == 0
+            AdminMetrics.value("tollgate_downstream_connections_active", adminPort: adminPort) == 0
         }
         XCTAssertTrue(client.process.isRunning, "the client still holds its sockets")
     }
