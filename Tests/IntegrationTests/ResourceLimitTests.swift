@@ -191,4 +191,36 @@ final class ResourceLimitTests: XCTestCase {
             XCTAssertEqual(result.status, 200, "every connection still reaches the first gateway: \(result.stderr)")
         }
     }
+
+    /// A client that asks for a response with `Connection: close` and never reads it: once the whole
+    /// response is queued, the gateway waits at most the idle timeout for the client to take it, then closes
+    /// (as Envoy's delayed_close_timeout). Before, such a connection kept its slot and up to a high-water
+    /// mark of queue for as long as the client held the socket.
+    func testAClientThatNeverReadsItsResponseIsClosedAfterTheIdleTimeout() throws {
+        let adminPort = try Network.freePort()
+        try harness.startGateway(extraArguments: [
+            "--admin", "127.0.0.1:\(adminPort)", "--idle-timeout", "2", "--stream-idle-timeout", "2",
+        ])
+        // The kernel's socket buffers take what the machine gives them (a few MiB on loopback): sizes 128 KiB
+        // apart make some responses end with part of their bytes in the gateway's queue.
+        let paths = stride(from: 1 << 20, through: 8 << 20, by: 128 << 10).map { "/bytes/\($0)" }
+        let device = "jinsu-macbook-tls"
+        let client = try ManagedProcess(
+            name: "unread", executable: try Command.which("python3"),
+            arguments: [
+                "-u", Paths.repository.appendingPathComponent("Tests/Fixtures/websocket/unread_client.py").path,
+                "close", Manifests.host, String(harness.port()), harness.pki.caCertificate,
+                harness.pki.path(device, "tls.crt"), harness.pki.path(device, "tls.key"),
+            ] + paths,
+            logDirectory: harness.workDirectory)
+        addTeardownBlock { client.stop() }
+        try waitUntil(timeout: 60, "the requests to be sent") { client.log.contains("ended") }
+        try waitUntil(timeout: 30, "every response's access log line") {
+            harness.gateway!.log.split(separator: "\n").filter { $0.contains("\"GET /bytes/") }.count == paths.count
+        }
+        try waitUntil(timeout: 15, "no client connection left open") {
+            AdminMetrics.value("tollgate_downstream_connections_active", adminPort: adminPort) == 0
+        }
+        XCTAssertTrue(client.process.isRunning, "the client still holds its sockets")
+    }
 }

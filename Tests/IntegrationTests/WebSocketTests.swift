@@ -30,6 +30,7 @@ final class WebSocketTests: XCTestCase {
         if pythonUpstreams {
             services["pyws"] = try startPython("ws_server.py", name: "pyws")
             services["early"] = try startPython("early_data_upstream.py", name: "early")
+            services["flood"] = try startPython("flood_upstream.py", name: "flood")
         }
         try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
         try harness.write(
@@ -43,6 +44,8 @@ final class WebSocketTests: XCTestCase {
                           route: [{destination: {host: pyws, port: {number: 80}}}]
                         - match: [{uri: {prefix: /early}}]
                           route: [{destination: {host: early, port: {number: 80}}}]
+                        - match: [{uri: {prefix: /flood/}}]
+                          route: [{destination: {host: flood, port: {number: 80}}}]
                         - match: [{uri: {prefix: /}}]
                           route: [{destination: {host: server, port: {number: 80}}}]
                     """))
@@ -333,5 +336,36 @@ final class WebSocketTests: XCTestCase {
         XCTAssertGreaterThan(Date().timeIntervalSince(signalled), 2.5, "not before the drain deadline")
         try waitUntil(timeout: 10, "the gateway to exit") { !harness.gateway!.process.isRunning }
         XCTAssertFalse(accessLogLines("101 - drain_deadline").isEmpty, harness.gateway!.log)
+    }
+
+    /// A client that ends its side (close_notify) and never reads: once the upstream ended too, what is
+    /// still queued for the client waits at most the stream idle timeout, then the connection closes (as
+    /// Envoy's delayed_close_timeout). Before, such a connection kept its slot and queue for as long as
+    /// the client held the socket.
+    func testAClientThatNeverReadsTheTunnelsEndIsClosed() throws {
+        let adminPort = try Network.freePort()
+        try start(
+            extraArguments: ["--admin", "127.0.0.1:\(adminPort)", "--stream-idle-timeout", "2"], pythonUpstreams: true)
+        // The kernel's socket buffers take what the machine gives them (a few MiB on loopback): sizes 128 KiB
+        // apart make some tunnels end with part of their bytes in the gateway's queue, under its high-water mark.
+        let paths = stride(from: 1 << 20, through: 8 << 20, by: 128 << 10).map { "/flood/\($0)" }
+        let device = "jinsu-macbook-tls"
+        let clients = try ManagedProcess(
+            name: "unread", executable: Self.python!,
+            arguments: [
+                "-u", Self.fixtures.appendingPathComponent("unread_client.py").path, "tunnel", Manifests.host,
+                String(harness.port()), harness.pki.caCertificate, harness.pki.path(device, "tls.crt"),
+                harness.pki.path(device, "tls.key"),
+            ] + paths,
+            logDirectory: harness.workDirectory)
+        addTeardownBlock { clients.stop() }
+        try waitUntil(timeout: 60, "the tunnels to open and end their client side") { clients.log.contains("ended") }
+        try waitUntil(timeout: 30, "every tunnel's access log line") {
+            accessLogLines("\"GET /flood/").count == paths.count
+        }
+        try waitUntil(timeout: 15, "no client connection left open") {
+            AdminMetrics.value("tollgate_downstream_connections_active", adminPort: adminPort) == 0
+        }
+        XCTAssertTrue(clients.process.isRunning, "the client still holds its sockets")
     }
 }

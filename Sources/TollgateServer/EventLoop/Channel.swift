@@ -56,6 +56,8 @@ final class Channel: Selectable, @unchecked Sendable {
     private var outbound: [UInt8] = []
     private var outboundOffset = 0
     private var closeWhenFlushed = false
+    /// `closeAfterFlush` was asked and the queue is not written yet: the peer is not reading it.
+    var isWaitingToFlushBeforeClose: Bool { closeWhenFlushed && state == .active && pendingOutboundBytes > 0 }
     /// Half-close (tunnels): once the queue is written, the peer is told nothing more comes.
     private var shutdownOutputWhenFlushed = false
     private(set) var outputShutdown = false

@@ -48,6 +48,9 @@ extension DownstreamConnection {
         runtime.metrics.websocketTunnelsActive.decrement()
         logAccess(ended.exchange)
         requestsServed += 1
+        // Ended gracefully, what is queued for the client is still written: only for as long as the stream
+        // idle timeout, since a client that stopped reading would keep its connection open forever.
+        armTimer(runtime.settings.streamIdleTimeout, reason: "the client does not read the tunnel's end")
         logger.debug(
             "websocket tunnel closed",
             metadata: [

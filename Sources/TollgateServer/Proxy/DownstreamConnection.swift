@@ -162,7 +162,23 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         guard let deadline, now >= deadline.nanos else { return }
         self.deadline = nil
         logger.debug("closing connection", metadata: ["connection.id": "\(id)", "reason": "\(deadline.reason)"])
+        // Closing already (a tunnel's end) and the client left the last bytes unread for a whole timeout: it
+        // would otherwise hold its slot and up to a high-water mark of queue for as long as it likes (Envoy's
+        // delayed_close_timeout).
+        if channel.isWaitingToFlushBeforeClose {
+            channel.close()
+            return
+        }
+        closeAfterFlushWithin(runtime.settings.idleTimeout)
+    }
+
+    /// Closes once what is queued is written, but no later than `milliseconds` from now: a client that
+    /// stops reading cannot keep its slot and queue (the sweep closes it at the deadline).
+    func closeAfterFlushWithin(_ milliseconds: Int) {
         channel.closeAfterFlush()
+        if channel.isWaitingToFlushBeforeClose {
+            armTimer(milliseconds, reason: "the client does not read what is left for it")
+        }
     }
 
     func setReadPaused(_ reason: PauseReason, _ paused: Bool) {
@@ -377,7 +393,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         self.exchange = nil
         requestsServed += 1
         if !keepAlive || !exchange.requestComplete || peerFinishedSending {
-            channel.closeAfterFlush()
+            closeAfterFlushWithin(runtime.settings.idleTimeout)
             return
         }
         decoder.prepareForNextMessage()
