@@ -179,7 +179,8 @@ private let verifyClientCertificate: @convention(c) (Int32, OpaquePointer?) -> I
         X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION)
         ok = false
     }
-    return context.settings.explainFailures || ok ? 1 : 0
+    return context.settings.explainFailures || ok || ALPN.refusalDeferred(OpaquePointer(sslPointer), context.settings)
+        ? 1 : 0
 }
 
 func spkiSHA256Base64(_ cert: OpaquePointer) -> String? {
@@ -225,6 +226,7 @@ private let selectALPN:
             if let start = find(wanted) {
                 out.pointee = offered + start
                 outLength.pointee = UInt8(wanted.count)
+                if wanted == ALPN.h2 { ALPN.deferRefusalToHTTP11(ssl) }
                 return SSL_TLSEXT_ERR_OK
             }
         }
@@ -236,6 +238,24 @@ enum ALPN {
     static let http11 = Array("http/1.1".utf8)
     /// A marker, never dereferenced: the ALPN callback's argument when h2 is offered.
     nonisolated(unsafe) static let offersHTTP2 = UnsafeMutableRawPointer(bitPattern: 1)
+
+    /// On TLS 1.3 a client's handshake is over once it sends its Finished, together with its certificate,
+    /// so a refusal alert reaches a client that is already speaking h2; Firefox then drops the TLS error
+    /// (its HTTP/2 session closes the stream as aborted) and shows no page. So an h2 connection to a block
+    /// that requires certificates finishes its handshake whatever the verdict, as explain mode does, and its
+    /// streams are refused with HTTP_1_1_REQUIRED: the client retries over HTTP/1.1, where the alert is
+    /// sent and named. The verdict is still recorded: no identity, no ticket, never routed.
+    static func deferRefusalToHTTP11(_ ssl: OpaquePointer) {
+        let mode = SSL_get_verify_mode(ssl)
+        guard SSL_version(ssl) >= TLS1_3_VERSION, mode & SSL_VERIFY_FAIL_IF_NO_PEER_CERT != 0 else { return }
+        SSL_set_verify(ssl, mode & ~SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verifyClientCertificate)
+    }
+
+    /// Whether `deferRefusalToHTTP11` applied: a block that fails handshakes left one without that flag.
+    static func refusalDeferred(_ ssl: OpaquePointer, _ settings: TLSServerSettings) -> Bool {
+        settings.clientAuthentication == .required && !settings.explainFailures
+            && SSL_get_verify_mode(ssl) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT == 0
+    }
 
     /// RFC 9113 §9.2: TLS 1.3, or TLS 1.2 with an ephemeral key exchange and an AEAD cipher (nothing on the
     /// Appendix A block list). The default cipher list meets it; a configured `cipherSuites` might not, and
