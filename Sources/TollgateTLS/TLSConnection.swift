@@ -181,8 +181,15 @@ public final class TLSConnection {
         return passes
     }
 
-    /// Why the client has no verified identity on a server that asks for certificates (explain mode only:
-    /// otherwise such a handshake fails). nil when the certificate verified or none was requested.
+    /// A client without a certificate on a block that requires one, whose handshake finished only because
+    /// it chose h2 (`ALPN.deferMissingCertificateRefusalToHTTP11`): its streams are answered HTTP_1_1_REQUIRED and nothing else.
+    public var refusalDeferredToHTTP11: Bool {
+        clientCertificateProblem != nil && ALPN.refusalDeferred(ssl, group.entries[serverIndex].context.settings)
+    }
+
+    /// Why the client has no verified identity on a server that asks for certificates (explain mode, or an
+    /// h2 refusal deferred to HTTP/1.1: otherwise such a handshake fails). nil when the certificate verified
+    /// or none was requested.
     public var clientCertificateProblem: ClientCertificateProblem? {
         let settings = group.entries[serverIndex].context.settings
         guard settings.clientAuthentication != .none else { return nil }

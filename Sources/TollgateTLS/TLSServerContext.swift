@@ -216,6 +216,7 @@ private let selectALPN:
         }
         out.pointee = offered + chosen.lowerBound
         outLength.pointee = UInt8(chosen.count)
+        if list[chosen].elementsEqual(ALPN.h2) { ALPN.deferMissingCertificateRefusalToHTTP11(ssl) }
         return SSL_TLSEXT_ERR_OK
     }
 
@@ -244,6 +245,28 @@ enum ALPN {
         }
         if allowingHTTP2, let h2 = find(h2) { return h2 }
         return find(http11)
+    }
+
+    /// On TLS 1.3 a client's handshake is over once it sends its Finished, together with its certificate,
+    /// so a refusal alert reaches a client that is already speaking h2; Firefox then drops the TLS error
+    /// (its HTTP/2 session closes the stream as aborted) and shows no page. Browsers never send a
+    /// certificate the server's CA list or its dates rule out, so a browser without a usable certificate
+    /// sends none: an h2 connection to a block that requires certificates finishes its handshake when the
+    /// client sent no certificate (a presented one that fails still fails the handshake), and its streams
+    /// are refused with HTTP_1_1_REQUIRED: the client retries over HTTP/1.1, where the alert is sent and
+    /// named. No identity, no ticket, never routed. Blocks that admit certificate-less clients for
+    /// enrollment already finish such handshakes and serve their links over h2.
+    static func deferMissingCertificateRefusalToHTTP11(_ ssl: OpaquePointer) {
+        let mode = SSL_get_verify_mode(ssl)
+        guard SSL_version(ssl) >= TLS1_3_VERSION, mode & SSL_VERIFY_FAIL_IF_NO_PEER_CERT != 0 else { return }
+        SSL_set_verify(ssl, mode & ~SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verifyClientCertificate)
+    }
+
+    /// Whether `deferMissingCertificateRefusalToHTTP11` applied: a block that fails handshakes left one without that flag.
+    static func refusalDeferred(_ ssl: OpaquePointer, _ settings: TLSServerSettings) -> Bool {
+        settings.clientAuthentication == .required && !settings.explainFailures
+            && !settings.admitsClientsWithoutCertificate
+            && SSL_get_verify_mode(ssl) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT == 0
     }
 
     /// RFC 9113 §9.2: TLS 1.3, or TLS 1.2 with an ephemeral key exchange and an AEAD cipher (nothing on the

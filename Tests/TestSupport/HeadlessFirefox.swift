@@ -63,7 +63,12 @@ public final class HeadlessFirefox: PageDriver {
         ]
         process.environment = [
             "HOME": home.path, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MOZ_DISABLE_NONLOCAL_CONNECTIONS": "1",
-        ]
+        ].merging(
+            // Firefox's own logging and key log, for reading a browser test's handshakes (README).
+            ProcessInfo.processInfo.environment.filter {
+                ["MOZ_LOG", "MOZ_LOG_FILE", "SSLKEYLOGFILE"].contains($0.key)
+            }
+        ) { $1 }
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice

@@ -33,6 +33,13 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         case .failure(let error):
             requestMalformed(error)
         case .success(let head):
+            if connection.tls?.refusalDeferredToHTTP11 == true {
+                session.reset(streamID: id, errorCode: HTTP2ServerSession.http11Required)
+                connection.logger.info(
+                    "client certificate refused over h2: stream answered HTTP_1_1_REQUIRED",
+                    metadata: ["connection.id": "\(connection.id)", "peer.address": "\(connection.peerHost)"])
+                return
+            }
             guard let planned = connection.planRequest(head) else { return }
             // No length and more to come: the body goes upstream chunked (RFC 9113 §8.1.1).
             carryOut(planned, requestBodyChunked: !endStream && head.headers["content-length"] == nil)
