@@ -228,9 +228,12 @@ final class HTTP2Tests: XCTestCase {
         let denied = try String(
             contentsOf: harness.workDirectory.appendingPathComponent("stream-49.json"), encoding: .utf8)
         XCTAssertEqual(denied, "RBAC: access denied")
-        let log = harness.gateway!.log
-        XCTAssertEqual(log.components(separatedBy: "tls handshake complete").count - 1, 1, "one connection")
-        XCTAssertEqual(log.components(separatedBy: " HTTP/2\" 200 ").count - 1, 49, "an access-log line per stream")
+        // The access log is written off the loops in batches: wait (bounded) for the last lines.
+        let gateway = harness.gateway!
+        func streamLines() -> Int { gateway.log.components(separatedBy: " HTTP/2\" 200 ").count - 1 }
+        try? waitUntil(timeout: 10, "49 access-log lines") { streamLines() >= 49 }
+        XCTAssertEqual(streamLines(), 49, "an access-log line per stream")
+        XCTAssertEqual(gateway.log.components(separatedBy: "tls handshake complete").count - 1, 1, "one connection")
     }
 
     /// Browsers coalesce connections across hosts that share a certificate: a stream whose :authority selects
