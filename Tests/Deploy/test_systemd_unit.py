@@ -157,7 +157,7 @@ class SandboxAgainstTheBinaryTests(unittest.TestCase):
             os.kill(gateway, signal.SIGTERM)
             self.assertEqual(traced.wait(timeout=30), 0)
         text = read_text(trace)
-        used = set(re.findall(r"^\d+ (?:<\.\.\. )?([a-z0-9_]+)\(", text, re.M)) - {"exit", "exit_group"} | {"exit_group"}
+        used = set(re.findall(r"^\d+\s+(?:<\.\.\. )?([a-z0-9_]+)\(", text, re.M)) - {"exit", "exit_group"} | {"exit_group"}
         allowed = expand_filter("@system-service")
         self.assertGreater(len(used), 20)
         self.assertEqual(sorted(used - allowed), [], "system calls outside SystemCallFilter=@system-service")
