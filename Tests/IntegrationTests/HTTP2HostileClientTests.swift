@@ -23,7 +23,8 @@ final class HTTP2HostileClientTests: XCTestCase {
     func testMalformedRequestsAreStreamErrors() throws {
         for scenario in [
             "connection_header", "transfer_encoding", "te_gzip", "upgrade", "keep_alive", "uppercase", "missing_path",
-            "pseudo_after_regular", "unknown_pseudo", "host_differs", "control_character",
+            "pseudo_after_regular", "unknown_pseudo", "host_differs", "control_character", "absolute_path",
+            "asterisk_get", "userinfo_authority",
         ] {
             let result = try probe(scenario)
             let status = result["status"] as? Int

@@ -295,6 +295,12 @@ MALFORMED = {
                                                         (":authority", a.host)]),
     "unknown_pseudo": lambda a: malformed(a, [], pseudo=request_headers(a) + [(":foo", "bar")]),
     "host_differs": lambda a: malformed(a, [("host", "elsewhere.test")]),
+    "absolute_path": lambda a: malformed(a, [], pseudo=[(":method", "GET"), (":scheme", "https"),
+                                                        (":authority", a.host), (":path", "https://elsewhere.test/")]),
+    "asterisk_get": lambda a: malformed(a, [], pseudo=[(":method", "GET"), (":scheme", "https"),
+                                                       (":authority", a.host), (":path", "*")]),
+    "userinfo_authority": lambda a: malformed(a, [], pseudo=[(":method", "GET"), (":scheme", "https"),
+                                                             (":authority", "admin@" + a.host), (":path", "/get")]),
     "control_character": lambda a: malformed(a, [("x-ctl", "a\x01b")]),
     "huge_header": lambda a: malformed(a, [("x-big-%d" % i, "b" * 4000) for i in range(20)]),
 }
