@@ -227,6 +227,7 @@ public final class HTTP2ServerSession {
     public static let internalError = NGHTTP2_INTERNAL_ERROR.rawValue
     public static let enhanceYourCalm = NGHTTP2_ENHANCE_YOUR_CALM.rawValue
     public static let refusedStream = NGHTTP2_REFUSED_STREAM.rawValue
+    public static let cancel = NGHTTP2_CANCEL.rawValue
     public static let http11Required = NGHTTP2_HTTP_1_1_REQUIRED.rawValue
 
     // MARK: Internals

@@ -8,26 +8,14 @@ final class HTTP2HostileClientTests: XCTestCase {
     var harness: GatewayHarness!
 
     override func setUpWithError() throws {
-        guard (try? Command.run("python3", ["-c", "import h2"]).exitCode) == 0 else {
-            throw XCTSkip("needs PyPI h2 (scripts/test installs it)")
-        }
+        try requireH2Probe()
         harness = try GatewayHarness.running(mode: "MUTUAL")
     }
 
     override func tearDown() { harness?.stop() }
 
     private func probe(_ scenario: String, timeout: TimeInterval = 60) throws -> [String: Any] {
-        let script = Paths.repository.appendingPathComponent("Tests/Fixtures/h2/h2_probe.py").path
-        let r = try Command.run(
-            "python3",
-            [
-                script, scenario, "--port", String(harness.port()), "--host", Manifests.host, "--ca",
-                harness.pki.caCertificate, "--cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"), "--key",
-                harness.pki.path("jinsu-macbook-tls", "tls.key"),
-            ], timeout: timeout)
-        XCTAssertEqual(r.exitCode, 0, r.stderr)
-        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-        return try XCTUnwrap(object, r.stdout + r.stderr)
+        try h2Probe(harness, scenario, timeout: timeout)
     }
 
     /// Each malformed request ends its stream only — reset by nghttp2 (PROTOCOL_ERROR, 1) or answered 400
@@ -35,7 +23,8 @@ final class HTTP2HostileClientTests: XCTestCase {
     func testMalformedRequestsAreStreamErrors() throws {
         for scenario in [
             "connection_header", "transfer_encoding", "te_gzip", "upgrade", "keep_alive", "uppercase", "missing_path",
-            "pseudo_after_regular", "unknown_pseudo", "host_differs", "control_character",
+            "pseudo_after_regular", "unknown_pseudo", "host_differs", "control_character", "absolute_path",
+            "asterisk_get", "userinfo_authority",
         ] {
             let result = try probe(scenario)
             let status = result["status"] as? Int

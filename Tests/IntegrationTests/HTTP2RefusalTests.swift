@@ -55,3 +55,29 @@ final class HTTP2RefusalTests: XCTestCase {
         }
     }
 }
+
+/// What a client without a certificate can still do on its h2 connection to a `MUTUAL` block: nothing but be
+/// refused, a bounded number of times.
+final class HTTP2RefusedClientTests: XCTestCase {
+    var harness: GatewayHarness!
+
+    override func setUpWithError() throws {
+        try requireH2Probe()
+        harness = try GatewayHarness.running(mode: "MUTUAL")
+    }
+
+    override func tearDown() { harness?.stop() }
+
+    /// Not even an error response (a `431` for an oversized head, a `400` for a malformed one): every stream
+    /// is HTTP_1_1_REQUIRED. And the connection is not a free stream factory: past one round of the
+    /// concurrency limit it is closed with GOAWAY, however fast the client opens streams.
+    func testARefusedClientGetsNoResponseAndABoundedNumberOfStreams() throws {
+        let result = try h2Probe(harness, "refused_streams", client: nil)
+        XCTAssertEqual(result["first_reset"] as? Int, 13, "HTTP_1_1_REQUIRED, not an answer: \(result)")
+        XCTAssertNil(result["first_status"] as? Int, "\(result)")
+        XCTAssertEqual((result["statuses"] as? [Int]) ?? [-1], [], "no response at all: \(result)")
+        XCTAssertTrue(result["goaway"] as? Int != nil || result["closed"] as? Bool == true, "\(result)")
+        XCTAssertLessThanOrEqual(result["refused"] as? Int ?? .max, 201, "\(result)")
+        XCTAssertEqual(try harness.upstreamStats().inProgress, 0)
+    }
+}

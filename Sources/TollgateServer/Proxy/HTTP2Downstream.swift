@@ -15,6 +15,7 @@ final class HTTP2Downstream: @unchecked Sendable {
     private var flushing = false
     private var flushAgain = false
     private var draining = false
+    private var refusedStreams = 0
 
     /// A stream's upstream stops being read above this many unsent response bytes, and resumes below the low mark.
     static let responseHighWater = 256 * 1024
@@ -59,6 +60,10 @@ final class HTTP2Downstream: @unchecked Sendable {
             switch event {
             case .request(let id, let head, let endStream):
                 guard !closedNow.contains(id), connection.channel.isOpen else { continue }
+                if connection.tls?.refusalDeferredToHTTP11 == true {
+                    refuse(id)
+                    continue
+                }
                 let stream = HTTP2Stream(id: id, owner: self)
                 streams[id] = stream
                 connection.cancelTimer()
@@ -72,9 +77,30 @@ final class HTTP2Downstream: @unchecked Sendable {
             case .end(let id):
                 streams[id]?.requestEnd()
             case .closed(let id, let errorCode):
-                streams.removeValue(forKey: id)?.streamClosed(errorCode: errorCode)
+                // Only a stream that was taken makes the connection idle again: a refused or reset one must
+                // not re-arm the timer (its client would keep the connection by opening one now and then).
+                guard let stream = streams.removeValue(forKey: id) else { continue }
+                stream.streamClosed(errorCode: errorCode)
                 if streams.isEmpty { becameIdle() }
             }
+        }
+    }
+
+    /// A client without the certificate its block requires (`refusalDeferredToHTTP11`) gets HTTP_1_1_REQUIRED on
+    /// every stream, before its head is even judged (no 400 or 431 either), and no stream makes its connection
+    /// busy or idle, so the header timeout still ends it. A browser stops after the first refusal; a client
+    /// that goes on opening streams past one round of the concurrency limit loses the connection.
+    private func refuse(_ id: Int32) {
+        refusedStreams += 1
+        if refusedStreams == 1 {
+            connection.logger.info(
+                "client certificate refused over h2: streams answered HTTP_1_1_REQUIRED",
+                metadata: ["connection.id": "\(connection.id)", "peer.address": "\(connection.peerHost)"])
+        }
+        if refusedStreams > Int(session.settings.maxConcurrentStreams) {
+            session.terminate(errorCode: HTTP2ServerSession.http11Required)
+        } else {
+            session.reset(streamID: id, errorCode: HTTP2ServerSession.http11Required)
         }
     }
 
@@ -135,12 +161,29 @@ final class HTTP2Downstream: @unchecked Sendable {
         for stream in open { stream.streamClosed(errorCode: HTTP2ServerSession.internalError) }
     }
 
-    /// The stream idle timeout, per stream (the loop's once-a-second sweep).
+    /// The stream idle timeout, per stream (the loop's once-a-second sweep). It also ends a stream whose
+    /// exchange is over but whose body the client does not take (no window): that body is buffered here, and the
+    /// stream would otherwise keep it, and its connection, for ever. A stream still open a second timeout after
+    /// its reset means the client reads nothing at all, not even the reset: the connection is closed.
     func sweep(now: UInt64) {
         let limit = UInt64(connection.runtime.settings.streamIdleTimeout) * 1_000_000
-        for stream in streams.values where now > stream.lastActivityNanos && now - stream.lastActivityNanos > limit {
-            stream.streamIdleTimedOut()
+        var unreadable = false
+        for stream in streams.values {
+            stream.noteResponseProgress(now: now)
+            guard now > stream.lastActivityNanos && now - stream.lastActivityNanos > limit else { continue }
+            if stream.exchange != nil {
+                stream.streamIdleTimedOut()
+            } else if !stream.idleReset {
+                stream.idleReset = true
+                connection.logger.info(
+                    "stream idle timeout: the client takes none of its response",
+                    metadata: ["connection.id": "\(connection.id)", "stream.id": "\(stream.id)"])
+                session.reset(streamID: stream.id, errorCode: HTTP2ServerSession.cancel)
+            } else if now - stream.lastActivityNanos > 2 * limit {
+                unreadable = true
+            }
         }
         flush()
+        if unreadable { connection.channel.close() }
     }
 }

@@ -19,6 +19,9 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
     private var unacknowledged = 0
     private var upstreamPaused = false
     private(set) var lastActivityNanos = Clock.nowNanos()
+    /// Reset by the idle sweep after its exchange was over (`HTTP2Downstream.sweep`).
+    var idleReset = false
+    private var bufferedAtLastSweep = 0
 
     var connection: DownstreamConnection { owner.connection }
     private var session: HTTP2ServerSession { owner.session }
@@ -33,13 +36,6 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         case .failure(let error):
             requestMalformed(error)
         case .success(let head):
-            if connection.tls?.refusalDeferredToHTTP11 == true {
-                session.reset(streamID: id, errorCode: HTTP2ServerSession.http11Required)
-                connection.logger.info(
-                    "client certificate refused over h2: stream answered HTTP_1_1_REQUIRED",
-                    metadata: ["connection.id": "\(connection.id)", "peer.address": "\(connection.peerHost)"])
-                return
-            }
             guard let planned = connection.planRequest(head) else { return }
             // No length and more to come: the body goes upstream chunked (RFC 9113 §8.1.1).
             carryOut(planned, requestBodyChunked: !endStream && head.headers["content-length"] == nil)
@@ -93,6 +89,13 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
             session.consume(streamID: id, unacknowledged)
             unacknowledged = 0
         }
+    }
+
+    /// Response bytes taken by the client since the last sweep count as activity: a slow reader is not idle.
+    func noteResponseProgress(now: UInt64) {
+        let buffered = session.bufferedResponseBytes(streamID: id)
+        if buffered < bufferedAtLastSweep { lastActivityNanos = now }
+        bufferedAtLastSweep = buffered
     }
 
     func resumeUpstreamIfRoom() {

@@ -22,7 +22,8 @@ from hyperframe.frame import ContinuationFrame, HeadersFrame
 
 def connect(args):
     context = ssl.create_default_context(cafile=args.ca)
-    context.load_cert_chain(args.cert, args.key)
+    if args.cert:  # an empty --cert: a client without a certificate
+        context.load_cert_chain(args.cert, args.key)
     context.set_alpn_protocols(["h2"])
     raw = socket.create_connection(("127.0.0.1", args.port), timeout=10)
     tls = context.wrap_socket(raw, server_hostname=args.host)
@@ -227,6 +228,59 @@ def scenario_slow_stream(args):
             "fast_ended": outcome.stream(3)["ended"]}
 
 
+def scenario_refused_streams(args):
+    """No certificate on a MUTUAL block: an oversized request, then 100 streams at a time, 5 times."""
+    tls, conn = connect(args)
+    outcome = Outcome()
+    conn.send_headers(1, request_headers(args) + [("x-big-%d" % i, "b" * 4000) for i in range(20)], end_stream=True)
+    tls.sendall(conn.data_to_send())
+    pump(tls, conn, outcome, finished(1))
+    sent = 1
+    try:
+        for batch in range(5):
+            ids = []
+            for i in range(100):
+                sid = conn.get_next_available_stream_id()
+                conn.send_headers(sid, request_headers(args), end_stream=True)
+                ids.append(sid)
+            tls.sendall(conn.data_to_send())
+            sent += len(ids)
+            pump(tls, conn, outcome, lambda o: all(finished(s)(o) for s in ids), seconds=10)
+            if outcome.goaway is not None or outcome.closed:
+                break
+    except (OSError, ssl.SSLError, h2.exceptions.ProtocolError):
+        pass
+    pump(tls, conn, outcome, lambda o: o.goaway is not None, seconds=3)
+    streams = outcome.streams.values()
+    return {"first_status": outcome.stream(1)["status"], "first_reset": outcome.stream(1)["reset"], "sent": sent,
+            "statuses": sorted(set(s["status"] for s in streams if s["status"] is not None)),
+            "refused": sum(1 for s in streams if s["reset"] == 13), "goaway": outcome.goaway,
+            "closed": outcome.closed}
+
+
+def scenario_never_read(args):
+    """20 streams of `--size` bytes; the client grants no window beyond the initial 64 KiB (or, with `--grant`,
+    all it can) and reads nothing for `--wait` seconds; then it reads (granting nothing more) to see what the
+    server did meanwhile."""
+    tls, conn = connect(args)
+    outcome = Outcome()
+    if args.grant:  # windows wide open: the server's writes stop only at the socket, which is never read
+        conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+        conn.increment_flow_control_window(2**31 - 1 - 65535)
+    ids = []
+    for i in range(20):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, request_headers(args, "/bytes/%d" % args.size), end_stream=True)
+        ids.append(sid)
+    tls.sendall(conn.data_to_send())
+    time.sleep(args.wait)  # the attack: the client does nothing at all
+    pump(tls, conn, outcome, lambda o: all(finished(s)(o) for s in ids), seconds=5, ack=lambda sid: False)
+    if args.grant:  # what was in flight when the server gave up is read; then the end of the connection
+        pump(tls, conn, outcome, lambda o: False, seconds=5, ack=lambda sid: False)
+    return {"done": sum(1 for s in ids if finished(s)(outcome)), "goaway": outcome.goaway, "closed": outcome.closed,
+            "received": sum(len(outcome.stream(s)["body"]) for s in ids)}
+
+
 MALFORMED = {
     "connection_header": lambda a: malformed(a, [("connection", "keep-alive")]),
     "transfer_encoding": lambda a: malformed(a, [("transfer-encoding", "chunked")]),
@@ -241,6 +295,12 @@ MALFORMED = {
                                                         (":authority", a.host)]),
     "unknown_pseudo": lambda a: malformed(a, [], pseudo=request_headers(a) + [(":foo", "bar")]),
     "host_differs": lambda a: malformed(a, [("host", "elsewhere.test")]),
+    "absolute_path": lambda a: malformed(a, [], pseudo=[(":method", "GET"), (":scheme", "https"),
+                                                        (":authority", a.host), (":path", "https://elsewhere.test/")]),
+    "asterisk_get": lambda a: malformed(a, [], pseudo=[(":method", "GET"), (":scheme", "https"),
+                                                       (":authority", a.host), (":path", "*")]),
+    "userinfo_authority": lambda a: malformed(a, [], pseudo=[(":method", "GET"), (":scheme", "https"),
+                                                             (":authority", "admin@" + a.host), (":path", "/get")]),
     "control_character": lambda a: malformed(a, [("x-ctl", "a\x01b")]),
     "huge_header": lambda a: malformed(a, [("x-big-%d" % i, "b" * 4000) for i in range(20)]),
 }
@@ -252,6 +312,8 @@ SCENARIOS = {
     "rapid_reset": scenario_rapid_reset,
     "continuation_flood": scenario_continuation_flood,
     "slow_stream": scenario_slow_stream,
+    "refused_streams": scenario_refused_streams,
+    "never_read": scenario_never_read,
 }
 SCENARIOS.update(MALFORMED)
 
@@ -260,6 +322,9 @@ if __name__ == "__main__":
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     for name in ("port",):
         parser.add_argument("--" + name, type=int, required=True)
+    parser.add_argument("--wait", type=float, default=0)
+    parser.add_argument("--size", type=int, default=1000000)
+    parser.add_argument("--grant", action="store_true")
     for name in ("host", "ca", "cert", "key"):
         parser.add_argument("--" + name, required=True)
     arguments = parser.parse_args()
