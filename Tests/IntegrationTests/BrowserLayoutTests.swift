@@ -133,12 +133,7 @@ final class BrowserLayoutTests: XCTestCase {
         let screenshots = ProcessInfo.processInfo.environment["TOLLGATE_SCREENSHOTS"].map { URL(fileURLWithPath: $0) }
         // One browser per device, as a person's browser with that certificate imported.
         for device in Self.devices {
-            let chromium = try HeadlessChromium(
-                caCertificate: harness.pki.caCertificate,
-                clientP12: device.map {
-                    (harness.pki.directory.appendingPathComponent("\($0).p12").path, "tollgate", $0)
-                },
-                origin: origin)
+            let chromium = try harness.chromium(device: device, origin: origin)
             let tools = try chromium.devTools(host: Manifests.host)
             defer { tools.close() }
             try checkPages(in: tools, device: device, origin: origin) { visit, size in

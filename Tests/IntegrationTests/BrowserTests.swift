@@ -15,14 +15,8 @@ final class BrowserTests: XCTestCase {
         try harness.startGateway()
         let host = Manifests.host
         let origin = "https://\(host):\(harness.port())"
-        let ca = harness.pki.caCertificate
         func browser(_ device: String?) throws -> HeadlessChromium {
-            try HeadlessChromium(
-                caCertificate: ca,
-                clientP12: device.map {
-                    (harness.pki.directory.appendingPathComponent("\($0).p12").path, "tollgate", $0)
-                },
-                origin: origin)
+            try harness.chromium(device: device, origin: origin)
         }
 
         // Step 3: SIMPLE. The CA is trusted, so the page loads.

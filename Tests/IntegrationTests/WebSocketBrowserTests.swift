@@ -9,12 +9,7 @@ final class WebSocketBrowserTests: XCTestCase {
         let harness = try GatewayHarness.running(mode: "MUTUAL")
         defer { harness.stop() }
         let origin = "https://\(Manifests.host):\(harness.port())"
-        let chromium = try HeadlessChromium(
-            caCertificate: harness.pki.caCertificate,
-            clientP12: (
-                harness.pki.directory.appendingPathComponent("jinsu-macbook.p12").path, "tollgate", "jinsu-macbook"
-            ),
-            origin: origin)
+        let chromium = try harness.chromium(device: "jinsu-macbook", origin: origin)
         let browser = try chromium.devTools(host: Manifests.host)
         defer { browser.close() }
         let error = try browser.load(

@@ -118,3 +118,14 @@ public final class HeadlessChromium {
             environment: environment, stderrURL: home.appendingPathComponent("chromium-devtools.log"))
     }
 }
+
+extension GatewayHarness {
+    /// Headless Chromium that trusts this harness's CA and, for a `device`, holds that device's `.p12` (the test
+    /// PKI's password `tollgate`), selected automatically for `origin`.
+    public func chromium(device: String?, origin: String) throws -> HeadlessChromium {
+        try HeadlessChromium(
+            caCertificate: pki.caCertificate,
+            clientP12: device.map { (pki.directory.appendingPathComponent("\($0).p12").path, "tollgate", $0) },
+            origin: origin)
+    }
+}
