@@ -1,3 +1,4 @@
+import Logging
 import TollgateCore
 import TollgateTLS
 
@@ -12,14 +13,9 @@ extension DownstreamConnection {
         }
         guard let id = runtime.admitConnection() else {
             System.close(fd)
-            if let refused = runtime.refusalLog.shouldLog() {
-                runtime.logger.warning(
-                    "connections refused: --max-connections are open",
-                    metadata: [
-                        "listener.port": "\(port)", "max.connections": "\(runtime.settings.maxConnections)",
-                        "refused.since.last.log": "\(refused)",
-                    ])
-            }
+            logRefusal(
+                "connections refused: --max-connections are open", runtime,
+                ["listener.port": "\(port)", "max.connections": "\(runtime.settings.maxConnections)"])
             return
         }
         let proxied = !runtime.settings.proxyProtocolSources.isEmpty
@@ -31,14 +27,9 @@ extension DownstreamConnection {
             // Only the balancers may speak for clients: anyone else could claim any address.
             System.close(fd)
             runtime.connectionClosed(id)
-            if let refused = runtime.refusalLog.shouldLog() {
-                runtime.logger.warning(
-                    "connection refused: not from a --proxy-protocol source",
-                    metadata: [
-                        "peer.address": "\(peer.host)", "listener.port": "\(port)",
-                        "refused.since.last.log": "\(refused)",
-                    ])
-            }
+            logRefusal(
+                "connection refused: not from a --proxy-protocol source", runtime,
+                ["peer.address": "\(peer.host)", "listener.port": "\(port)"])
             return
         }
         let tls: TLSConnection?
@@ -62,5 +53,12 @@ extension DownstreamConnection {
         let channel = Channel(fd: fd, loop: loop, transport: transport, peer: peer)
         let connection = DownstreamConnection(id: id, runtime: runtime, listenPort: port, channel: channel, tls: tls)
         connection.start()
+    }
+
+    /// Refusals at accept come in floods: one warning per interval, with how many were refused since the last.
+    private static func logRefusal(_ message: Logger.Message, _ runtime: GatewayRuntime, _ metadata: Logger.Metadata) {
+        guard let refused = runtime.refusalLog.shouldLog() else { return }
+        runtime.logger.warning(
+            message, metadata: metadata.merging(["refused.since.last.log": "\(refused)"]) { kept, _ in kept })
     }
 }
