@@ -140,23 +140,18 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             http2.sweep(now: now)
             return
         }
-        if let tunnel {
-            // Envoy's stream idle timeout, for the whole life of an upgraded stream: no byte either way for
-            // that long ends it. The route timeout stopped at the 101.
+        if let active = tunnel?.exchange ?? exchange {
+            // Envoy's stream idle timeout: no byte either way for that long ends the exchange, or an upgraded
+            // stream's tunnel for its whole life (its route timeout stopped at the 101).
             let idleLimit = UInt64(runtime.settings.streamIdleTimeout) * 1_000_000
             guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }
             logger.info(
-                "stream idle timeout",
-                metadata: ["request.id": "\(tunnel.exchange.requestID)", "peer.address": "\(peerHost)"])
-            tunnel.end(graceful: false, details: "stream_idle_timeout", flags: .streamIdleTimeout)
-            return
-        }
-        if let exchange {
-            let idleLimit = UInt64(runtime.settings.streamIdleTimeout) * 1_000_000
-            guard now > lastActivityNanos && now - lastActivityNanos > idleLimit else { return }
-            logger.info(
-                "stream idle timeout", metadata: ["request.id": "\(exchange.requestID)", "peer.address": "\(peerHost)"])
-            streamIdleTimedOut()
+                "stream idle timeout", metadata: ["request.id": "\(active.requestID)", "peer.address": "\(peerHost)"])
+            if let tunnel {
+                tunnel.end(graceful: false, details: "stream_idle_timeout", flags: .streamIdleTimeout)
+            } else {
+                streamIdleTimedOut()
+            }
             return
         }
         guard let deadline, now >= deadline.nanos else { return }
