@@ -38,8 +38,10 @@ public final class AccessLog: Sendable {
     static func append(_ e: Entry, timestamp: some Collection<UInt8>, to out: inout [UInt8]) {
         func text(_ s: String) {
             // Control bytes never reach here from the strict decoder; escaped anyway so a line stays one line.
+            // `"` and `\` are legal in a User-Agent or a certificate's name: escaped (as nginx does) so a
+            // client cannot close a quoted field early and forge the fields after it.
             for byte in s.utf8 {
-                if byte < 0x20 || byte == 0x7F {
+                if byte < 0x20 || byte == 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
                     out.append(contentsOf: [
                         UInt8(ascii: "\\"), UInt8(ascii: "x"), Hex.digit(byte >> 4), Hex.digit(byte & 15),
                     ])
