@@ -73,6 +73,18 @@ public enum RequestPlanner {
             plan.action = enrollment(head, normalizedPath: plan.normalizedPath, client: client)
             return plan
         }
+        if listener.server.enrollment, connection.scheme != "https",
+            plan.normalizedPath.hasPrefix(EnrollmentRequest.pathPrefix)
+        {
+            // Someone typed the link with http://: answered here unless the server redirects to HTTPS, so
+            // the token never reaches an upstream (or its logs) as an ordinary path.
+            if case .redirect = decision.action {
+            } else {
+                plan.action = .directResponse(
+                    status: 404, body: Array("enrollment links are served over HTTPS only\n".utf8), HeaderOperations())
+                return plan
+            }
+        }
         // Only a block that admits clients without a certificate (for enrollment) completes such a
         // handshake outside explain mode: nothing else on it is served to them.
         if connection.hasCertificateProblem && !listener.server.explain {

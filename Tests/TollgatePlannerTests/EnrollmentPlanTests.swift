@@ -9,7 +9,7 @@ import XCTest
 /// opts in (`tollgate.io/enroll`): these are the attacker's attempts to widen it, and what each gets.
 final class EnrollmentPlanTests: XCTestCase {
     /// Three MUTUAL blocks on 443 — without annotations (0), explain mode with enrollment (1), enrollment
-    /// (2) — and a plain HTTP server of the enrollment Gateway.
+    /// (2) — a plain HTTP server of the enrollment Gateway, and one that redirects to HTTPS.
     static let yaml = """
         apiVersion: networking.istio.io/v1
         kind: Gateway
@@ -47,11 +47,23 @@ final class EnrollmentPlanTests: XCTestCase {
             port: {number: 80, name: http-devices, protocol: HTTP}
         ---
         apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata:
+          name: redirecting
+          namespace: istio-system
+          annotations: {tollgate.io/enroll: "true"}
+        spec:
+          servers:
+          - hosts: [redirecting.test]
+            port: {number: 80, name: http-redirecting, protocol: HTTP}
+            tls: {httpsRedirect: true}
+        ---
+        apiVersion: networking.istio.io/v1
         kind: VirtualService
         metadata: {name: routes, namespace: istio-system}
         spec:
-          hosts: [app.test, pages.test, devices.test]
-          gateways: [istio-system/app, istio-system/pages, istio-system/devices]
+          hosts: [app.test, pages.test, devices.test, redirecting.test]
+          gateways: [istio-system/app, istio-system/pages, istio-system/devices, istio-system/redirecting]
           http:
           - route: [{destination: {host: server}}]
         """
@@ -65,12 +77,12 @@ final class EnrollmentPlanTests: XCTestCase {
     /// The plan for a request on the `devices` block (port 443, index 2) or its plain HTTP server.
     private func plan(
         _ target: String, host: String = "devices.test", method: String = "GET", certificate: Bool = false,
-        plainHTTP: Bool = false, block: Int = 2, headers: [(String, String)] = []
+        plainHTTP: Bool = false, block: Int = 2, plainBlock: Int = 0, headers: [(String, String)] = []
     ) throws -> RequestPlan {
         let model = try ConfigLoader.load([("config.yaml", Self.yaml)])
         let plans = try ListenerPlan.plan(model)
         let port = plans.first { $0.declaredPort == (plainHTTP ? 80 : 443) }!
-        let index = plainHTTP ? 0 : block
+        let index = plainHTTP ? plainBlock : block
         let selector = ServerNameSelector(blocks: port.servers.map(\.server.hosts))
         let listener = ListenerContext(
             routeTable: RouteTable(servers: [port.servers[index]], portBlocks: (selector, index), model: model),
@@ -122,7 +134,14 @@ final class EnrollmentPlanTests: XCTestCase {
             ("device: whoami", try plan("/.tollgate/whoami", certificate: true), "whoami"),
             ("device: may enroll another", try plan("/.tollgate/enroll/\(t)", certificate: true), "enroll page"),
             // Never over plain HTTP, and not on Gateways that did not opt in.
-            ("plain HTTP is routed as before", try plan("/.tollgate/enroll/\(t)", plainHTTP: true), "forward"),
+            // A link typed with http:// is answered there, so its token never reaches the upstream's logs.
+            ("plain HTTP: the link", try plan("/.tollgate/enroll/\(t)", plainHTTP: true), "direct 404"),
+            ("plain HTTP: elsewhere routed", try plan("/x", plainHTTP: true), "forward"),
+            (
+                "plain HTTP redirecting to HTTPS: the link too",
+                try plan("/.tollgate/enroll/\(t)", host: "redirecting.test", plainHTTP: true, plainBlock: 1),
+                "redirect 301"
+            ),
             (
                 "a block without the annotation", try plan("/.tollgate/enroll/\(t)", host: "app.test", block: 0),
                 "certificate required"
