@@ -38,6 +38,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// The snapshot `clientCertElementCache` was computed under.
     private weak var clientCertElementSnapshot: ConfigSnapshot?
     private var clientCertElementCache: String?
+    /// What the planner is lent per request (`planRequest`): this connection's facts, and its server block's
+    /// configuration under the snapshot it was last looked up in.
+    var plannerConnection: ConnectionContext?
+    var plannerListener: (snapshot: ConfigSnapshot, context: ListenerContext?)?
     /// The client's address: the socket's peer, or behind a balancer what its PROXY header says.
     private(set) var peerHost: String
     private(set) var peerDescription: String
