@@ -38,7 +38,8 @@ enum HeadParser {
         storage.reserveCapacity(section.count + 256)
         storage.append(contentsOf: section)
         var spans: [HTTPHeaders.Span] = []
-        spans.reserveCapacity(lineCount)
+        // Room for the fields a proxy adds (forwarding fields, date, server, framing), as `storage` has.
+        spans.reserveCapacity(lineCount + 8)
         try storage.withUnsafeBufferPointer { s in
             var lineStart = 0
             while lineStart <= s.count {

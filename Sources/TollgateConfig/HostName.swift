@@ -40,6 +40,22 @@ public enum HostName {
 
     /// The host part of an authority, lower-cased, without port (IPv6 brackets kept).
     public static func stripPort(_ authority: String) -> String {
+        // Per request: an ASCII authority (the usual one) is cut and lower-cased on its bytes, without the
+        // Character-by-Character scans below, which decide the rest exactly as before.
+        let bytes = authority.utf8
+        if !bytes.contains(where: { $0 >= 0x80 }) {
+            var end = bytes.endIndex
+            if bytes.first == UInt8(ascii: "[") {
+                if let close = bytes.firstIndex(of: UInt8(ascii: "]")) { end = bytes.index(after: close) }
+            } else if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
+                end = colon
+            }
+            let host = bytes[..<end]
+            guard host.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else {
+                return end == bytes.endIndex ? authority : String(authority[..<end])
+            }
+            return String(decoding: host.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        }
         var host = Substring(authority)
         if host.hasPrefix("[") {
             if let close = host.firstIndex(of: "]") { host = host[...close] }

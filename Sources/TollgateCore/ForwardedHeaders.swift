@@ -41,13 +41,10 @@ public enum ForwardedHeaders {
         } else {
             headers.set("x-forwarded-for", context.peerAddress)
         }
-        headers.set("x-forwarded-proto", context.scheme)
+        // The sanitized fields are gone already: added, not looked for.
+        headers.add("x-forwarded-proto", context.scheme)
         headers.set("x-request-id", context.requestID)
-        if let element = context.clientCertElement {
-            headers.set("x-forwarded-client-cert", element)
-        } else {
-            headers.remove("x-forwarded-client-cert")
-        }
+        if let element = context.clientCertElement { headers.add("x-forwarded-client-cert", element) }
     }
 
     /// The client's `x-request-id` when it is sane: exactly one field, 1–128 characters of `A–Z a–z 0–9 . _ : -`

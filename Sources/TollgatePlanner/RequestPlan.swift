@@ -4,22 +4,23 @@ import TollgateCore
 import TollgatePolicy
 import TollgateRouting
 
-/// What the connection a request arrived on tells about it: facts the I/O layer gathered once.
-public struct ConnectionContext: Sendable {
-    public var identity: PeerIdentity
+/// What the connection a request arrived on tells about it: facts the I/O layer gathered once, kept by the
+/// connection and lent to the planner for each request (a class, so a request copies none of its fields).
+public final class ConnectionContext: Sendable {
+    public let identity: PeerIdentity
     /// The handshake completed without a valid client certificate on a block that asks for one (explain
     /// mode only: otherwise such a handshake fails).
-    public var hasCertificateProblem: Bool
+    public let hasCertificateProblem: Bool
     /// The SNI that chose the connection's TLS server block.
-    public var serverName: String?
+    public let serverName: String?
     /// The client: the socket's peer, or what a trusted PROXY header said.
-    public var peerAddress: IPAddress?
+    public let peerAddress: IPAddress?
     /// The gateway's own address of the connection (`destination.ip`).
-    public var localAddress: IPAddress?
+    public let localAddress: IPAddress?
     /// `https` or `http`.
-    public var scheme: String
+    public let scheme: String
     /// How many proxies in front are trusted to append to `x-forwarded-for` (Envoy `xff_num_trusted_hops`).
-    public var trustedProxies: Int
+    public let trustedProxies: Int
 
     public init(
         identity: PeerIdentity, hasCertificateProblem: Bool = false, serverName: String? = nil, peerAddress: IPAddress?,
@@ -36,12 +37,17 @@ public struct ConnectionContext: Sendable {
 }
 
 /// The configuration a request is decided by: the route table of its connection's server block, that
-/// block's Gateway server (opt-in pages), and the policies.
-public struct ListenerContext: Sendable {
-    public var routeTable: RouteTable
-    public var server: ListenerPlan.Server
-    public var declaredPort: Int
-    public var authorization: AuthorizationEngine
+/// block's Gateway server (opt-in pages), and the policies. Built once per configuration and server block,
+/// and lent to the planner for each request; the opt-in annotations are read once here, not per request.
+public final class ListenerContext: Sendable {
+    public let routeTable: RouteTable
+    public let server: ListenerPlan.Server
+    public let declaredPort: Int
+    public let authorization: AuthorizationEngine
+    /// `server.explain`, `server.whoamiPath` and `server.enrollment`.
+    let explain: Bool
+    let whoamiPath: String?
+    let enrollment: Bool
 
     public init(
         routeTable: RouteTable, server: ListenerPlan.Server, declaredPort: Int, authorization: AuthorizationEngine
@@ -50,6 +56,9 @@ public struct ListenerContext: Sendable {
         self.server = server
         self.declaredPort = declaredPort
         self.authorization = authorization
+        explain = server.explain
+        whoamiPath = server.whoamiPath
+        enrollment = server.enrollment
     }
 }
 

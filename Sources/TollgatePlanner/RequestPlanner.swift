@@ -59,7 +59,7 @@ public enum RequestPlanner {
             remoteIP: client,
             host: authority, method: head.method, path: plan.normalizedPath, destinationPort: listener.declaredPort,
             destinationIP: connection.localAddress, serverName: connection.serverName, headers: head.headers)
-        if listener.server.enrollment, connection.scheme == "https",
+        if listener.enrollment, connection.scheme == "https",
             plan.normalizedPath.hasPrefix(EnrollmentRequest.pathPrefix)
         {
             // DENY policies hold here too (links only from some networks); ALLOW policies name principals
@@ -67,7 +67,7 @@ public enum RequestPlanner {
             let verdict = listener.authorization.evaluate(attributes)
             if !verdict.allowed && verdict.matchedPolicy != "none" {
                 plan.authorization = verdict
-                plan.action = .deny(verdict, explainOn: listener.server.explain ? listener.server : nil)
+                plan.action = .deny(verdict, explainOn: listener.explain ? listener.server : nil)
                 return plan
             }
             plan.action = enrollment(head, normalizedPath: plan.normalizedPath, client: client)
@@ -87,11 +87,11 @@ public enum RequestPlanner {
         }
         // Only a block that admits clients without a certificate (for enrollment) completes such a
         // handshake outside explain mode: nothing else on it is served to them.
-        if connection.hasCertificateProblem && !listener.server.explain {
+        if connection.hasCertificateProblem && !listener.explain {
             plan.action = .certificateRequired
             return plan
         }
-        if let whoami = listener.server.whoamiPath, plan.normalizedPath == whoami {
+        if let whoami = listener.whoamiPath, plan.normalizedPath == whoami {
             attributes.method = "GET"
             attributes.path = "/"
             plan.action = .whoami(listener.authorization.evaluate(attributes), server: listener.server)
@@ -106,7 +106,7 @@ public enum RequestPlanner {
         let verdict = listener.authorization.evaluate(attributes)
         plan.authorization = verdict
         guard verdict.allowed else {
-            plan.action = .deny(verdict, explainOn: listener.server.explain ? listener.server : nil)
+            plan.action = .deny(verdict, explainOn: listener.explain ? listener.server : nil)
             return plan
         }
         if case .other(let name) = plan.upgrade {

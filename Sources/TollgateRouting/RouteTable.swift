@@ -204,18 +204,20 @@ public struct RouteTable: Sendable {
     }
 
     private func action(_ compiled: CompiledRoute, _ request: RouteRequest) -> RouteAction {
-        let route = compiled.route
-        if let direct = route.directResponse { return .directResponse(status: direct.status, body: direct.body) }
-        if let redirect = route.redirect {
+        // Read in place: a copy of the whole route per request retains and releases each of its fields.
+        if let direct = compiled.route.directResponse {
+            return .directResponse(status: direct.status, body: direct.body)
+        }
+        if let redirect = compiled.route.redirect {
             return .redirect(
                 status: redirect.redirectCode, location: Rewriter.location(redirect, match: compiled.match, request))
         }
-        let (path, authority) = Rewriter.rewrite(route.rewrite, match: compiled.match, request)
-        let target = path + (request.query.map { "?\($0)" } ?? "")
+        let (path, authority) = Rewriter.rewrite(compiled.route.rewrite, match: compiled.match, request)
+        let target = request.query.map { "\(path)?\($0)" } ?? path
         return .forward(
             ForwardPlan(
                 destinations: compiled.destinations,
-                target: target, authority: authority, timeoutMilliseconds: route.timeoutMilliseconds,
+                target: target, authority: authority, timeoutMilliseconds: compiled.route.timeoutMilliseconds,
                 retries: compiled.retries))
     }
 }

@@ -311,5 +311,12 @@ final class ResourceDecodingTests: XCTestCase {
         XCTAssertFalse(HostName.intersects("a.test", "b.test"))
         XCTAssertEqual(HostName.stripPort("A.Example.com:8443"), "a.example.com")
         XCTAssertEqual(HostName.stripPort("[::1]:443"), "[::1]")
+        // The ASCII fast path and the general one agree on every shape of authority.
+        for (authority, host) in [
+            ("a.test", "a.test"), ("A.TEST", "a.test"), ("[::1]", "[::1]"), ("[::1", "[::1"), ("[::1]:x", "[::1]"),
+            ("a:b:443", "a:b"), (":443", ""), ("", ""), ("Ä.Test:1", "ä.test"), ("a.test:\u{301}", "a.test:\u{301}"),
+        ] {
+            XCTAssertEqual(HostName.stripPort(authority), host, authority)
+        }
     }
 }

@@ -251,8 +251,10 @@ final class RequestPlannerTests: XCTestCase {
             )
         ])
         let fixture = try Self.fixture()
-        var listener = fixture.listeners[0]
-        listener.authorization = AuthorizationEngine(policies: model.authorizationPolicies)
+        let block = fixture.listeners[0]
+        let listener = ListenerContext(
+            routeTable: block.routeTable, server: block.server, declaredPort: block.declaredPort,
+            authorization: AuthorizationEngine(policies: model.authorizationPolicies))
         func decide(_ local: String) -> String {
             RequestPlanner.plan(
                 RequestHead(method: "GET", target: "/x", headers: HTTPHeaders([("host", "app.test")])),

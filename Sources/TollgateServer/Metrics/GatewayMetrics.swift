@@ -105,6 +105,10 @@ final class RequestMetrics {
     }
     private var counters: [CounterKey: Counter] = [:]
     private var histograms: [HistogramKey: ValueHistogram] = [:]
+    /// The previous request's series: keep-alive traffic mostly repeats its labels, and comparing them costs
+    /// less than hashing them again.
+    private var lastCounter: (key: CounterKey, counter: Counter)?
+    private var lastHistogram: (key: HistogramKey, histogram: ValueHistogram)?
 
     init(metrics: GatewayMetrics) { self.metrics = metrics }
 
@@ -118,7 +122,9 @@ final class RequestMetrics {
             status: status, flags: flags, principal: principal, destination: destination,
             requestProtocol: requestProtocol)
         let counter: Counter
-        if let cached = counters[key] {
+        if let last = lastCounter, last.key == key {
+            counter = last.counter
+        } else if let cached = counters[key] {
             counter = cached
         } else {
             counter = metrics.registry.makeCounter(
@@ -130,10 +136,13 @@ final class RequestMetrics {
                 ])
             counters[key] = counter
         }
+        lastCounter = (key, counter)
         counter.increment()
         let histogramKey = HistogramKey(status: status, destination: destination)
         let histogram: ValueHistogram
-        if let cached = histograms[histogramKey] {
+        if let last = lastHistogram, last.key == histogramKey {
+            histogram = last.histogram
+        } else if let cached = histograms[histogramKey] {
             histogram = cached
         } else {
             histogram = metrics.registry.makeValueHistogram(
@@ -144,6 +153,7 @@ final class RequestMetrics {
                 ], buckets: GatewayMetrics.durationBuckets)
             histograms[histogramKey] = histogram
         }
+        lastHistogram = (histogramKey, histogram)
         histogram.record(Double(milliseconds))
     }
 }

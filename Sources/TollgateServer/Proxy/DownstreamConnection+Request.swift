@@ -26,7 +26,8 @@ extension DownstreamConnection {
     /// was closed instead.
     func planRequest(_ received: RequestHead) -> PlannedRequest? {
         let snapshot = runtime.current
-        if let tls, !stillVerifiedAsConfigured(tls, snapshot: snapshot) {
+        // A snapshot a request was already planned under passed this check then, and would again.
+        if let tls, plannerListener?.snapshot !== snapshot, !stillVerifiedAsConfigured(tls, snapshot: snapshot) {
             // A reload changed how this port verifies clients (e.g. SIMPLE to MUTUAL): requests on a
             // connection verified the old way are not served. Closing without a response lets clients
             // retry on a new connection, with a new handshake, as they do when a keep-alive connection ends.
@@ -38,25 +39,36 @@ extension DownstreamConnection {
             channel.close()
             return nil
         }
+        let plan = RequestPlanner.plan(
+            received, connection: plannerConnectionContext(), listener: plannerListenerContext(snapshot))
+        return PlannedRequest(plan: plan, snapshot: snapshot)
+    }
+
+    /// What the connection tells the planner, gathered at its first request (after the handshake and any PROXY
+    /// header, which fix all of it) and lent to every request after.
+    private func plannerConnectionContext() -> ConnectionContext {
+        if let plannerConnection { return plannerConnection }
+        let context = ConnectionContext(
+            identity: identity, hasCertificateProblem: tls?.clientCertificateProblem != nil, serverName: serverName,
+            peerAddress: IPAddress(peerHost), localAddress: localAddress, scheme: scheme,
+            trustedProxies: runtime.settings.trustedProxies)
+        plannerConnection = context
+        return context
+    }
+
+    /// The server block's configuration under `snapshot`: the block the handshake chose; after a reload, the
+    /// block SNI chooses in the new configuration, which `stillVerifiedAsConfigured` has checked verifies
+    /// clients the same way. Looked up again only when the snapshot changes.
+    private func plannerListenerContext(_ snapshot: ConfigSnapshot) -> ListenerContext? {
+        if let plannerListener, plannerListener.snapshot === snapshot { return plannerListener.context }
         let listener = snapshot.listeners[listenPort]
-        // The block the handshake chose; after a reload, the block SNI chooses in the new configuration,
-        // which `stillVerifiedAsConfigured` has checked verifies clients the same way.
         let serverIndex =
             tls.map { tls in
                 listener?.tls === tls.group ? tls.serverIndex : (listener?.tls?.entryIndex(serverName: serverName) ?? 0)
             } ?? 0
-        let plan = RequestPlanner.plan(
-            received,
-            connection: ConnectionContext(
-                identity: identity, hasCertificateProblem: tls?.clientCertificateProblem != nil, serverName: serverName,
-                peerAddress: IPAddress(peerHost), localAddress: localAddress, scheme: scheme,
-                trustedProxies: runtime.settings.trustedProxies),
-            listener: listener.map {
-                ListenerContext(
-                    routeTable: $0.routeTable(serverIndex: serverIndex), server: $0.server(serverIndex),
-                    declaredPort: $0.plan.declaredPort, authorization: snapshot.authorization)
-            })
-        return PlannedRequest(plan: plan, snapshot: snapshot)
+        let context = snapshot.listenerContext(port: listenPort, serverIndex: serverIndex)
+        plannerListener = (snapshot, context)
+        return context
     }
 }
 

@@ -20,7 +20,11 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// The newest TLS group this connection's client is known to pass (checked again after a reload).
     var verifiedUnder: TLSServerGroup?
     var loop: EventLoop { channel.loop }
-    var identity = PeerIdentity.anonymous
+    var identity = PeerIdentity.anonymous {
+        didSet { principal = identity.principal }
+    }
+    /// `identity.principal`, worked out once: every request's metrics and access log name it.
+    private(set) var principal: String?
     var serverName: String?
     var decoder: RequestDecoder
     var exchange: Exchange?
@@ -38,6 +42,10 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// The snapshot `clientCertElementCache` was computed under.
     private weak var clientCertElementSnapshot: ConfigSnapshot?
     private var clientCertElementCache: String?
+    /// What the planner is lent per request (`planRequest`): this connection's facts, and its server block's
+    /// configuration under the snapshot it was last looked up in.
+    var plannerConnection: ConnectionContext?
+    var plannerListener: (snapshot: ConfigSnapshot, context: ListenerContext?)?
     /// The client's address: the socket's peer, or behind a balancer what its PROXY header says.
     private(set) var peerHost: String
     private(set) var peerDescription: String
@@ -401,7 +409,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     func logAccess(_ e: Exchange) {
         let duration = Int((Clock.nowNanos() - e.startNanos) / 1_000_000)
         loop.requestMetrics(runtime.metrics).record(
-            status: e.status, flags: e.responseFlags, principal: identity.principal,
+            status: e.status, flags: e.responseFlags, principal: principal,
             destination: e.destination?.destination.host, milliseconds: duration,
             requestProtocol: e.head.version == .http2 ? "http/2" : "http")
         guard runtime.accessLog.enabled else { return }
@@ -416,6 +424,6 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
                 userAgent: e.head.headers["user-agent"] ?? "-", requestID: e.requestID,
                 authority: e.head.authority ?? "-",
                 upstreamHost: e.upstreamHost, routeName: e.routeName ?? "-", peer: peerDescription,
-                serverName: serverName ?? "-", principal: identity.principal ?? "-"))
+                serverName: serverName ?? "-", principal: principal ?? "-"))
     }
 }

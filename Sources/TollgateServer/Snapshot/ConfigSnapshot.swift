@@ -1,5 +1,6 @@
 import Foundation
 import TollgateConfig
+import TollgatePlanner
 import TollgatePolicy
 import TollgateRouting
 import TollgateTLS
@@ -32,7 +33,16 @@ public final class ConfigSnapshot: Sendable {
     public let listeners: [Int: ListenerRuntime]
     public let upstreams: UpstreamCatalog
     public let authorization: AuthorizationEngine
+    /// Per port, what the planner reads of each server block (`ListenerRuntime.server`/`routeTable` indices).
+    let listenerContexts: [Int: [ListenerContext]]
     let destinationWarnings: [Diagnostic]
+
+    /// The planner's view of the server block `serverIndex` of the port listening on `port`; nil when the port
+    /// is not in this configuration.
+    func listenerContext(port: Int, serverIndex: Int) -> ListenerContext? {
+        guard let contexts = listenerContexts[port], !contexts.isEmpty else { return nil }
+        return contexts[min(max(serverIndex, 0), contexts.count - 1)]
+    }
 
     /// What is worth a warning at start and on reload: destinations without endpoints, policies that do not apply,
     /// cipher suites below the default policy.
@@ -74,6 +84,13 @@ public final class ConfigSnapshot: Sendable {
         self.upstreams = upstreams
         self.authorization = authorization
         self.destinationWarnings = destinationWarnings
+        listenerContexts = listeners.mapValues { listener in
+            (0..<max(listener.plan.servers.count, listener.routeTables.count, 1)).map { index in
+                ListenerContext(
+                    routeTable: listener.routeTable(serverIndex: index), server: listener.server(index),
+                    declaredPort: listener.plan.declaredPort, authorization: authorization)
+            }
+        }
     }
 
     /// The same configuration with freshly resolved upstream endpoints.

@@ -11,9 +11,15 @@ public struct UpstreamCluster: Sendable {
 
 /// Maps route destinations to clusters. Built once per snapshot; read-only afterwards.
 public struct UpstreamCatalog: Sendable {
-    private var clusters: [String: UpstreamCluster] = [:]
+    /// A destination as the clusters are keyed: hashed as it is, with no key string built per request.
+    public struct Key: Hashable, Sendable {
+        public let host: String
+        public let port: Int?
+    }
 
-    public static func key(host: String, port: Int?) -> String { "\(host)|\(port.map(String.init) ?? "")" }
+    private var clusters: [Key: UpstreamCluster] = [:]
+
+    public static func key(host: String, port: Int?) -> Key { Key(host: host, port: port) }
 
     public func cluster(for destination: Destination) -> UpstreamCluster? {
         clusters[Self.key(host: destination.host, port: destination.port)]
