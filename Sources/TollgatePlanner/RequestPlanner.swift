@@ -73,7 +73,7 @@ public enum RequestPlanner {
             plan.action = enrollment(head, normalizedPath: plan.normalizedPath, client: client)
             return plan
         }
-        if listener.server.enrollment, connection.scheme != "https",
+        if listener.enrollment, connection.scheme != "https",
             plan.normalizedPath.hasPrefix(EnrollmentRequest.pathPrefix)
         {
             // Someone typed the link with http://: answered here unless the server redirects to HTTPS, so
