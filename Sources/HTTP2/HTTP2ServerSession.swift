@@ -100,6 +100,10 @@ public final class HTTP2ServerSession {
             nghttp2_settings_entry(
                 settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
                 value: UInt32(settings.limits.maxHeaderBytes)),
+            // RFC 8441 §3: WebSocket over extended CONNECT (`:protocol`); nghttp2 then holds such a request to
+            // §4 (CONNECT with :scheme, :path and :authority) and refuses `:protocol` on any other method.
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL.rawValue), value: 1),
         ]
         guard nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), entries, entries.count) == 0,
             nghttp2_session_set_local_window_size(
@@ -341,7 +345,11 @@ public final class HTTP2ServerSession {
     fileprivate func readBody(
         streamID: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>
     ) -> Int {
-        guard var state = streams[streamID] else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+        // Taken out of the dictionary while it changes, so its buffer is not copied on write.
+        guard var state = streams.removeValue(forKey: streamID) else {
+            return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        }
+        defer { streams[streamID] = state }
         let count = min(length, state.bufferedOutbound)
         if count > 0 {
             state.outbound.withUnsafeBufferPointer { source in
@@ -351,16 +359,19 @@ public final class HTTP2ServerSession {
             if state.outboundOffset == state.outbound.count {
                 state.outbound.removeAll(keepingCapacity: true)
                 state.outboundOffset = 0
+            } else if state.outboundOffset >= 64 * 1024 && state.outboundOffset * 2 >= state.outbound.count {
+                // A stream fed as fast as it drains (a tunnel, a long download) never empties its buffer: the
+                // sent part is dropped here, or the buffer would grow by everything that ever passed through.
+                state.outbound.removeFirst(state.outboundOffset)
+                state.outboundOffset = 0
             }
         }
         if state.bufferedOutbound == 0 && state.outboundEnded {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
         } else if count == 0 {
             state.deferred = true
-            streams[streamID] = state
             return Int(NGHTTP2_ERR_DEFERRED.rawValue)
         }
-        streams[streamID] = state
         return count
     }
 

@@ -22,9 +22,11 @@ final class WebSocketBrowserTests: XCTestCase {
         }
         let sent = try browser.evaluate("document.getElementById('sent').textContent") as? String
         XCTAssertEqual(echo, sent)
+        // The page itself came over h2, so Chromium opened the WebSocket on that connection (RFC 8441): the
+        // tunnel's line says HTTP/2, and no flag (the close handshake finished before the stream ended).
         try waitUntil(timeout: 10, "the page's close handshake and the tunnel's log line") {
             harness.gateway!.log.split(separator: "\n").contains {
-                $0.contains("\"GET /ws/echo HTTP/1.1\" 101 - via_upstream") && $0.hasSuffix("principal=jinsu-macbook")
+                $0.contains("\"GET /ws/echo HTTP/2\" 101 - via_upstream") && $0.hasSuffix("principal=jinsu-macbook")
             }
         }
         XCTAssertEqual(try browser.evaluate("document.body.dataset.closed") as? String, "1000")

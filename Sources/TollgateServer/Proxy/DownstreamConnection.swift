@@ -132,6 +132,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// The drain deadline passed with the connection still open: a tunnel ends now, with its log line.
     func drainDeadlinePassed() {
         tunnel?.end(graceful: false, details: "drain_deadline")
+        http2?.endTunnels(details: "drain_deadline")
     }
 
     func sweep(now: UInt64) {
@@ -304,7 +305,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         guard !cleanedUp else { return }
         cleanedUp = true
         cancelTimer()
-        tunnel?.clientConnectionClosed()
+        tunnel?.clientGone(flags: .downstreamConnectionTermination)
         http2?.connectionClosed()
         if let exchange {
             exchange.cancelTimers()
