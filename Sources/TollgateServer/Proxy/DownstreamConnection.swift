@@ -404,7 +404,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         loop.requestMetrics(runtime.metrics).record(
             status: e.status, flags: e.responseFlags, principal: identity.principal,
             destination: e.destination?.destination.host, milliseconds: duration,
-            requestProtocol: e.head.version == .http2 ? "http/2" : "http")
+            requestProtocol: RequestMetrics.requestProtocol(contentType: e.head.headers["content-type"]))
         guard runtime.accessLog.enabled else { return }
         loop.accessLog.append(
             AccessLog.Entry(
