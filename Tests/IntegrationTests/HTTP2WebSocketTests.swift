@@ -26,30 +26,7 @@ final class HTTP2WebSocketTests: XCTestCase {
             ], logDirectory: harness.workDirectory)
         addTeardownBlock { bad.stop() }
         try Network.waitForListening(badPort, process: bad)
-        try harness.write(
-            "gw.yaml",
-            """
-            apiVersion: networking.istio.io/v1
-            kind: Gateway
-            metadata:
-              name: mtls-gateway
-              namespace: istio-system
-              annotations: {tollgate.io/enroll: "true", tollgate.io/whoami-path: /.tollgate/whoami}
-            spec:
-              servers:
-              - hosts: [\(Manifests.host)]
-                port: {number: 443, name: https, protocol: HTTPS}
-                tls: {mode: MUTUAL, credentialName: server-tls}
-            ---
-            apiVersion: networking.istio.io/v1
-            kind: Gateway
-            metadata: {name: apps, namespace: istio-system}
-            spec:
-              servers:
-              - hosts: [\(appsHost)]
-                port: {number: 443, name: https-apps, protocol: HTTPS}
-                tls: {mode: MUTUAL, credentialName: server-tls}
-            """)
+        try harness.write("gw.yaml", gateways(credential: "server-tls"))
         try harness.write(
             "vs.yaml",
             """
@@ -74,6 +51,54 @@ final class HTTP2WebSocketTests: XCTestCase {
               rules: [{to: [{operation: {paths: ['/admin*']}}]}]
             """)
         try harness.startGateway(extraArguments: extraArguments, services: ["bad": badPort])
+    }
+
+    /// The two blocks' Gateways; the walkthrough host's block verifies clients with `credential`'s CA (and CRL).
+    private func gateways(credential: String) -> String {
+        """
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata:
+          name: mtls-gateway
+          namespace: istio-system
+          annotations: {tollgate.io/enroll: "true", tollgate.io/whoami-path: /.tollgate/whoami}
+        spec:
+          servers:
+          - hosts: [\(Manifests.host)]
+            port: {number: 443, name: https, protocol: HTTPS}
+            tls: {mode: MUTUAL, credentialName: \(credential)}
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata: {name: apps, namespace: istio-system}
+        spec:
+          servers:
+          - hosts: [\(appsHost)]
+            port: {number: 443, name: https-apps, protocol: HTTPS}
+            tls: {mode: MUTUAL, credentialName: server-tls}
+        """
+    }
+
+    private var pings: URL { harness.workDirectory.appendingPathComponent("pings") }
+
+    /// A tunnel held open by `client` (h2_websocket.py `hold`): it logs "open", echoes each `ping(K)` as
+    /// "echoed K", and logs "closed" when the gateway ends its stream or connection.
+    private func holdingSession(_ client: String) throws -> ManagedProcess {
+        try FileManager.default.createDirectory(at: pings, withIntermediateDirectories: true)
+        let session = try ManagedProcess(
+            name: "h2ws-\(client)", executable: try Command.which("python3"),
+            arguments: [
+                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/h2_websocket.py").path, "hold", "--port",
+                String(harness.port()), "--host", Manifests.host, "--ca", harness.pki.caCertificate, "--cert",
+                harness.pki.path(client, "tls.crt"), "--key", harness.pki.path(client, "tls.key"), "--pings",
+                pings.path,
+            ], logDirectory: harness.workDirectory)
+        addTeardownBlock { session.stop() }
+        return session
+    }
+
+    private func ping(_ number: Int) {
+        _ = FileManager.default.createFile(atPath: pings.appendingPathComponent("ping-\(number)").path, contents: nil)
     }
 
     private func ws(
@@ -224,5 +249,50 @@ final class HTTP2WebSocketTests: XCTestCase {
         try waitUntil(timeout: 10, "the tunnel's line") {
             !accessLogLines("\"GET /ws/echo HTTP/2\" 101 SI stream_idle_timeout").isEmpty
         }
+    }
+
+    /// A reload that leaves client verification alone keeps h2 tunnels; one that revokes a device (a CRL naming
+    /// jinsu-macbook) ends that device's connection, its tunnel with it, and leaves the other device's.
+    func testReloadEndsOnlyTunnelsVerifiedTheOldWay() throws {
+        try start()
+        var sessions: [String: ManagedProcess] = [:]
+        for device in ["jinsu-macbook-tls", "jinsu-iphone-tls"] { sessions[device] = try holdingSession(device) }
+        try waitUntil(timeout: 15, "both sessions to open") { sessions.values.allSatisfy { $0.log.contains("open") } }
+        var reloads = harness.reloadCount
+        try harness.write("gw.yaml", gateways(credential: "server-tls") + "\n# unrelated\n")
+        try harness.waitForReload(after: reloads)
+        ping(1)
+        try waitUntil(timeout: 10, "both sessions to echo after an unrelated reload") {
+            sessions.values.allSatisfy { $0.log.contains("echoed 1") }
+        }
+        reloads = harness.reloadCount
+        try harness.write("gw.yaml", gateways(credential: "crl-trust-tls"))
+        try harness.waitForReload(after: reloads)
+        try waitUntil(timeout: 10, "the revoked device's tunnel to close") {
+            sessions["jinsu-macbook-tls"]!.log.contains("closed")
+        }
+        ping(2)
+        try waitUntil(timeout: 10, "the other device to echo") {
+            sessions["jinsu-iphone-tls"]!.log.contains("echoed 2")
+        }
+        XCTAssertFalse(sessions["jinsu-iphone-tls"]!.log.contains("closed"))
+        try waitUntil(timeout: 10, "the closed tunnel's log line") {
+            !accessLogLines("\"GET /ws/echo HTTP/2\" 101 - downstream_verification_changed").isEmpty
+        }
+    }
+
+    /// SIGTERM: GOAWAY, but an h2 tunnel goes on until the drain deadline, then ends with its log line.
+    func testDrainEndsTunnelsAtTheDeadline() throws {
+        try start(extraArguments: ["--drain-seconds", "3"])
+        let session = try holdingSession("jinsu-macbook-tls")
+        try waitUntil(timeout: 15, "the session to open") { session.log.contains("open") }
+        let signalled = Date()
+        harness.gateway!.signal(SIGTERM)
+        ping(1)
+        try waitUntil(timeout: 5, "an echo while draining") { session.log.contains("echoed 1") }
+        try waitUntil(timeout: 10, "the tunnel to end") { session.log.contains("closed") }
+        XCTAssertGreaterThan(Date().timeIntervalSince(signalled), 2.5, "not before the drain deadline")
+        try waitUntil(timeout: 10, "the gateway to exit") { !harness.gateway!.process.isRunning }
+        XCTAssertFalse(accessLogLines("\"GET /ws/echo HTTP/2\" 101 - drain_deadline").isEmpty, harness.gateway!.log)
     }
 }

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 
+import h2.connection
 import h2.events
 import h2.exceptions
 
@@ -264,7 +265,42 @@ def scenario_idle(args):
             "goaway": outcome.goaway, "closed": outcome.closed}
 
 
+def scenario_hold(args):
+    """A tunnel kept open for `--hold` seconds: prints `open`, echoes each `ping-K` file that appears in `--pings`
+    as message K (printing `echoed K`), and prints `closed` when the server ends the stream or the connection."""
+    tls, conn, outcome = open_connection(args)
+    conn.send_headers(1, handshake_headers(args, args.path))
+    tls.sendall(conn.data_to_send())
+    pump(tls, conn, outcome, answered(1))
+    s = outcome.stream(1)
+    if s["status"] != 200:
+        print("failed", s["status"], s["reset"], flush=True)
+        return {"status": s["status"]}
+    print("open", flush=True)
+    sent, reported = set(), 0
+    deadline = time.time() + args.hold
+    while time.time() < deadline:
+        for name in sorted(os.listdir(args.pings)) if os.path.isdir(args.pings) else []:
+            if name.startswith("ping-") and name not in sent and s["reset"] is None and not outcome.closed:
+                sent.add(name)
+                conn.send_data(1, frame(0x1, name[5:].encode()))
+                tls.sendall(conn.data_to_send())
+        pump(tls, conn, outcome, lambda o: False, seconds=0.1)
+        if outcome.goaway is not None and conn.state_machine.state == h2.connection.ConnectionState.CLOSED:
+            # RFC 9113 §6.8: streams up to GOAWAY's last stream go on; the library would close them all.
+            conn.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        echoed = [p.decode() for op, p in messages_of(outcome, 1) if op == 0x1]
+        for text in echoed[reported:]:
+            print("echoed", text, flush=True)
+        reported = len(echoed)
+        if s["reset"] is not None or s["ended"] or outcome.closed:
+            print("closed", s["reset"], s["ended"], outcome.goaway, flush=True)
+            break
+    return {"status": 200, "reset": s["reset"], "ended": s["ended"], "goaway": outcome.goaway}
+
+
 SCENARIOS = {
+    "hold": scenario_hold,
     "idle": scenario_idle,
     "connect": scenario_connect,
     "flood_after_refusal": scenario_flood_after_refusal,
@@ -287,6 +323,8 @@ if __name__ == "__main__":
     parser.add_argument("--smuggle", action="store_true")
     parser.add_argument("--end-stream", action="store_true")
     parser.add_argument("--megabytes", type=int, default=32)
+    parser.add_argument("--pings", default="")
+    parser.add_argument("--hold", type=float, default=60)
     args_global = parser.parse_args()
     print(json.dumps(SCENARIOS[args_global.scenario](args_global)))
     sys.stdout.flush()
