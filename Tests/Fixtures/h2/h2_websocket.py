@@ -92,7 +92,10 @@ def handshake_headers(args, path, method="CONNECT", protocol="websocket", extra=
     headers = [(":method", method)]
     if protocol:
         headers.append((":protocol", protocol))
-    headers += [(":scheme", "https"), (":authority", args.authority or args.host), (":path", path)]
+    if method == "CONNECT" and not protocol:  # a plain CONNECT (RFC 9113 §8.5): a TCP tunnel to :authority
+        headers.append((":authority", args.authority or args.host + ":443"))
+    else:
+        headers += [(":scheme", "https"), (":authority", args.authority or args.host), (":path", path)]
     if args.version:
         headers.append(("sec-websocket-version", args.version))
     return headers + list(extra)
