@@ -113,7 +113,8 @@ final class HTTP2WebSocketTests: XCTestCase {
 
     /// The server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL; the handshake opens a tunnel answered 200 with
     /// the upstream's subprotocol and no HTTP/1.1 upgrade fields; messages, ping and the close handshake go both
-    /// ways; the upstream's close ends the stream; one access log line says HTTP/2, and the metrics count it.
+    /// ways; the upstream's close ends the stream (END_STREAM, then a reset with NO_ERROR since this client does
+    /// not end its side, as Firefox does not); one access log line says HTTP/2, and the metrics count it.
     func testHandshakeAndEchoOverH2() throws {
         let adminPort = try Network.freePort()
         try start(extraArguments: ["--admin", "127.0.0.1:\(adminPort)"])
@@ -129,6 +130,7 @@ final class HTTP2WebSocketTests: XCTestCase {
         XCTAssertEqual(result["pong"] as? Bool, true, "\(result)")
         XCTAssertEqual(result["close"] as? Int, 1000, "\(result)")
         XCTAssertEqual(result["ended"] as? Bool, true, "the upstream's EOF is END_STREAM: \(result)")
+        XCTAssertEqual(result["reset"] as? Int, 0, "then RST_STREAM NO_ERROR, the client not having ended: \(result)")
         XCTAssertEqual(result["next_status"] as? Int, 200, "\(result)")
         try waitUntil(timeout: 10, "the tunnel's access log line") {
             !accessLogLines("\"GET /ws/echo HTTP/2\" 101 - via_upstream").isEmpty

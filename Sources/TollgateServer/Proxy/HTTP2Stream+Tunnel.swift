@@ -11,7 +11,8 @@ import TollgateTLS
 /// Flow control stays tied to backpressure both ways: the client's DATA is acknowledged only as the
 /// upstream's socket takes it, and the upstream is read only while the stream's unsent bytes stay under
 /// `HTTP2Downstream.responseHighWater`. END_STREAM from the client half-closes the upstream; the upstream's
-/// EOF is END_STREAM; a reset or a failure on either side ends both.
+/// EOF is END_STREAM (and RST_STREAM NO_ERROR if the client has not ended by then); a reset or a failure on
+/// either side ends both.
 extension HTTP2Stream: TunnelClient {
     /// The plan with a fresh `Sec-WebSocket-Key` (RFC 6455 §4.1: 16 random bytes, base64) for the upstream.
     func withWebSocketKey(_ planned: PlannedRequest) -> PlannedRequest {
@@ -107,7 +108,11 @@ extension HTTP2Stream: TunnelClient {
         owner.flush()
     }
 
+    /// The upstream's EOF: END_STREAM once what it sent has gone. A WebSocket upstream closes only after the
+    /// close handshake, so a client that does not end its side then (Firefox does not) has its stream reset
+    /// with NO_ERROR rather than kept, with the upstream's socket, until the stream idle timeout.
     func tunnelFinishSending() {
+        session.endAfterResponse(streamID: id)
         session.endBody(streamID: id)
         owner.flush()
     }

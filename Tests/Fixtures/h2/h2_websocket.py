@@ -117,7 +117,8 @@ def echo_session(tls, conn, outcome, sid, texts):
     conn.send_data(sid, frame(0x8, (1000).to_bytes(2, "big") + b"done"))
     tls.sendall(conn.data_to_send())
     pump(tls, conn, outcome, lambda o: o.stream(sid)["ended"] or o.stream(sid)["reset"] is not None)
-    if outcome.stream(sid)["ended"]:
+    pump(tls, conn, outcome, lambda o: o.stream(sid)["reset"] is not None, seconds=0.5)
+    if outcome.stream(sid)["ended"] and outcome.stream(sid)["reset"] is None:
         conn.end_stream(sid)
         tls.sendall(conn.data_to_send())
     got = messages_of(outcome, sid)
