@@ -121,7 +121,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
     }
 
     /// Logs the exchange once and lets go of its upstream; the stream stays until nghttp2 closes it.
-    func finish(closingUpstream: Bool) {
+    private func finish(closingUpstream: Bool) {
         guard let exchange else { return }
         exchange.cancelTimers()
         if closingUpstream {
