@@ -6,6 +6,7 @@ import XCTest
 /// PyPI's `h2`) bridged to the demo upstream's HTTP/1.1 `/ws/echo`, and what a hostile client tries instead.
 final class HTTP2WebSocketTests: XCTestCase {
     var harness: GatewayHarness!
+    var badAccept: ManagedProcess!
     let appsHost = "app.iso.test"
 
     override func tearDown() { harness?.stop() }
@@ -25,6 +26,7 @@ final class HTTP2WebSocketTests: XCTestCase {
                 String(badPort),
             ], logDirectory: harness.workDirectory)
         addTeardownBlock { bad.stop() }
+        badAccept = bad
         try Network.waitForListening(badPort, process: bad)
         try harness.write("gw.yaml", gateways(credential: "server-tls"))
         try harness.write(
@@ -166,6 +168,7 @@ final class HTTP2WebSocketTests: XCTestCase {
             ("whoami", ["--path", "/.tollgate/whoami"], { status, _ in status == 403 }),
             ("direct response 200", ["--path", "/direct"], { status, _ in status == 403 }),
             ("wrong accept", ["--path", "/bad-accept/x"], { status, _ in status == 502 }),
+            ("a 200 that switched nothing", ["--path", "/status/200"], { status, _ in status == 502 }),
         ]
         for (name, options, expected) in cases {
             let result = try ws("connect", options)
@@ -178,11 +181,23 @@ final class HTTP2WebSocketTests: XCTestCase {
         XCTAssertEqual((version["headers"] as? [String: String])?["sec-websocket-version"], "13", "\(version)")
         let denied = try ws("connect", ["--path", "/admin/ws/echo", "--smuggle"])
         XCTAssertEqual(denied["body"] as? String, "RBAC: access denied", "\(denied)")
-        // The upstream saw the 13 `/uuid` requests after each case, the one wrong-accept handshake went to the
-        // other upstream, and nothing else: no CONNECT, no smuggled request.
-        XCTAssertEqual(try harness.upstreamStats().requests - requestsBefore, 13 + 1, "only the follow-up requests")
+        // The upstream saw the 14 `/uuid` requests after each case, the `/status/200` upgrade, its own stats probe,
+        // and nothing else: no CONNECT, no smuggled request (the wrong-accept handshake went to the other upstream).
+        XCTAssertEqual(try harness.upstreamStats().requests - requestsBefore, 14 + 1 + 1, "only those requests")
         XCTAssertFalse(harness.gateway!.log.contains("/admin/secret"), "the smuggled bytes were never a request")
         XCTAssertTrue(accessLogLines("\" 101 ").isEmpty, "no tunnel opened")
+    }
+
+    /// An upstream that refuses the upgrade with a response whose body is slow: DATA the client sends meanwhile
+    /// is dropped, never written to that HTTP/1.1 connection (where it would be a request pipelined behind the
+    /// upgrade).
+    func testDataAfterTheUpstreamRefusedNeverReachesIt() throws {
+        try start()
+        let result = try ws("connect", ["--path", "/bad-accept/refuse", "--smuggle-after"])
+        XCTAssertEqual(result["status"] as? Int, 400, "\(result)")
+        XCTAssertEqual(result["body"] as? String, "refused\n", "\(result)")
+        XCTAssertEqual(result["next_status"] as? Int, 200, "\(result)")
+        XCTAssertFalse(badAccept.log.contains("after the refusal"), badAccept.log)
     }
 
     /// A client without a certificate on a MUTUAL block without enrollment gets HTTP_1_1_REQUIRED for its

@@ -61,9 +61,25 @@ extension HTTP2Stream: TunnelClient {
         }
     }
 
+    /// The upstream's answer to an extended CONNECT, when it is not passed on as it is: a `101` opens the tunnel,
+    /// and a 2xx that switched nothing is a `502`, since over HTTP/2 a 2xx would tell the client the tunnel is
+    /// open (RFC 8441 §5). False for anything else (a `400`, a `426`…, relayed as an ordinary response).
+    func upgradeAnswered(_ response: ResponseHead, _ exchange: Exchange, _ upstream: UpstreamConnection) -> Bool {
+        if response.status == 101 {
+            openTunnel(response, exchange, upstream)
+            return true
+        }
+        guard exchange.upgradesToWebSocket, (200..<300).contains(response.status) else { return false }
+        upstream.close()
+        exchange.upstream = nil
+        upstreamFailed(
+            UpstreamFailure(kind: .protocolError, detail: "\(response.status) to a WebSocket upgrade"), reused: false)
+        return true
+    }
+
     /// The upstream's `101`: only with the accept that answers the gateway's key (RFC 6455 §4.1, which a
     /// browser checks over HTTP/1.1 and cannot over HTTP/2) does the stream become a tunnel.
-    func openTunnel(_ response: ResponseHead, _ exchange: Exchange, _ upstream: UpstreamConnection) {
+    private func openTunnel(_ response: ResponseHead, _ exchange: Exchange, _ upstream: UpstreamConnection) {
         guard let key = webSocketKey,
             response.headers.values("sec-websocket-accept") == [WebSocketAccept.value(forKey: key)]
         else {

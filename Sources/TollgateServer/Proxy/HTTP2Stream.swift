@@ -66,7 +66,10 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
     func requestBody(_ bytes: [UInt8]) {
         lastActivityNanos = Clock.nowNanos()
         if tunnelData(bytes) { return }
-        guard let exchange, !exchange.responseComplete, let upstream = exchange.upstream else {
+        // An extended CONNECT the upstream did not switch: its DATA never reaches that HTTP/1.1 connection, where
+        // it would be read as a request pipelined behind the upgrade (WebSocket smuggling).
+        guard let exchange, !exchange.responseComplete, !exchange.upgradesToWebSocket, let upstream = exchange.upstream
+        else {
             dropUnread(bytes)
             return
         }
@@ -245,11 +248,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         switch event {
         case .head(let head):
             if retried(onStatus: head.status, from: upstream, exchange) { return }
-            if head.status == 101 {
-                openTunnel(head, exchange, upstream)
-            } else {
-                sendResponseHead(head, exchange)
-            }
+            if !upgradeAnswered(head, exchange, upstream) { sendResponseHead(head, exchange) }
         case .body(let bytes):
             exchange.bytesSent += bytes.count
             guard !exchange.isHead else { return }

@@ -153,6 +153,12 @@ def scenario_connect(args):
     tls.sendall(conn.data_to_send())
     pump(tls, conn, outcome, answered(1))
     s = outcome.stream(1)
+    if args.smuggle_after and s["status"] != 200 and s["reset"] is None:
+        try:
+            conn.send_data(1, b"GET /admin/secret HTTP/1.1\r\nHost: " + args.host.encode() + b"\r\n\r\n")
+            tls.sendall(conn.data_to_send())
+        except h2.exceptions.StreamClosedError:
+            pass
     result = {"advertised": outcome.advertised, "status": s["status"], "reset": s["reset"],
               "headers": {k: v for k, v in s["headers"].items() if not k.startswith(":")},
               "goaway": outcome.goaway, "closed": outcome.closed}
@@ -325,6 +331,7 @@ if __name__ == "__main__":
     parser.add_argument("--authority", default="")
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--smuggle", action="store_true")
+    parser.add_argument("--smuggle-after", action="store_true")
     parser.add_argument("--end-stream", action="store_true")
     parser.add_argument("--megabytes", type=int, default=32)
     parser.add_argument("--pings", default="")
