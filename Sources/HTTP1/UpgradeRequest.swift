@@ -13,14 +13,20 @@ public enum UpgradeRequest: Sendable, Equatable {
         let protocols = head.headers.tokens("upgrade")
         guard head.headers.tokens("connection").contains("upgrade"), !protocols.isEmpty else { return .none }
         guard protocols.contains("websocket") else { return .other(protocols.first ?? "") }
-        guard head.version == .http11 else { throw HTTPParseError("a WebSocket upgrade needs HTTP/1.1") }
+        // Over HTTP/2 the head is an extended CONNECT (RFC 8441, see HTTP2RequestHead): no key, since the
+        // gateway makes the one its HTTP/1.1 upstream needs.
+        guard head.version == .http11 || head.version == .http2 else {
+            throw HTTPParseError("a WebSocket upgrade needs HTTP/1.1")
+        }
         guard head.method == "GET" else { throw HTTPParseError("a WebSocket upgrade must be a GET") }
         if head.headers.contains("transfer-encoding") || (head.headers["content-length"].map { $0 != "0" } ?? false) {
             throw HTTPParseError("a WebSocket upgrade request has no body")
         }
-        let keys = head.headers.values("sec-websocket-key")
-        guard keys.count == 1, let key = Base64.decode(keys[0]), key.count == 16, !keys[0].contains(" ") else {
-            throw HTTPParseError("Sec-WebSocket-Key must be one base64 value of 16 bytes")
+        if head.version == .http11 {
+            let keys = head.headers.values("sec-websocket-key")
+            guard keys.count == 1, let key = Base64.decode(keys[0]), key.count == 16, !keys[0].contains(" ") else {
+                throw HTTPParseError("Sec-WebSocket-Key must be one base64 value of 16 bytes")
+            }
         }
         guard head.headers.values("sec-websocket-version") == ["13"] else {
             throw HTTPParseError(status: 426, "Sec-WebSocket-Version must be 13")

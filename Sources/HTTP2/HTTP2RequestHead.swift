@@ -8,6 +8,11 @@ import TollgateCore
 /// order and presence, no connection-specific fields, `te` only `trailers`, one valid `content-length`); the
 /// same rules are checked again here because the head is what everything after this trusts, and they cost
 /// a pass over fields already in memory. What HTTP/1.1 checks on its request line and `Host` applies too.
+///
+/// An extended CONNECT (RFC 8441 §4: `:method CONNECT` with `:protocol`) becomes the HTTP/1.1 upgrade it stands
+/// for — `GET` with `Connection: upgrade` and `Upgrade: <protocol>` — so it is planned like one (route, policy,
+/// WebSocket checks). Those two fields are connection-specific and refused in any other HTTP/2 request, so on
+/// an HTTP/2 head they can only mean this. A plain CONNECT (a TCP tunnel) is not served.
 public enum HTTP2RequestHead {
     /// Fields that mean something only to one HTTP/1.1 connection (RFC 9113 §8.2.2).
     static let connectionSpecific: Set<String> = [
@@ -21,6 +26,7 @@ public enum HTTP2RequestHead {
         var scheme: String?
         var authority: String?
         var path: String?
+        var upgradeProtocol: String?
         var headers = HTTPHeaders()
         var cookies: [String] = []
         var regularCount = 0
@@ -32,6 +38,7 @@ public enum HTTP2RequestHead {
                 case ":scheme": scheme = try once(scheme, value, name)
                 case ":authority": authority = try once(authority, value, name)
                 case ":path": path = try once(path, value, name)
+                case ":protocol": upgradeProtocol = try once(upgradeProtocol, value, name)
                 default: throw .invalid("unsupported pseudo-header field \(name)")
                 }
                 continue
@@ -64,8 +71,18 @@ public enum HTTP2RequestHead {
             throw HTTPParseError(status: 431, "more than \(limits.maxHeaderCount) header fields")
         }
         if !cookies.isEmpty { headers.add("cookie", cookies.joined(separator: "; ")) }
-        guard let method, !method.isEmpty, method.utf8.allSatisfy(isTokenByte) else {
+        guard var method, !method.isEmpty, method.utf8.allSatisfy(isTokenByte) else {
             throw .invalid("missing or invalid :method")
+        }
+        if let upgradeProtocol {
+            guard method == "CONNECT" else { throw .invalid(":protocol on a method other than CONNECT") }
+            // An upgrade token (RFC 9110 §7.8): one protocol, no list to smuggle a second one in.
+            guard !upgradeProtocol.isEmpty, upgradeProtocol.utf8.allSatisfy(isTokenByte) else {
+                throw .invalid("invalid :protocol")
+            }
+            method = "GET"
+            headers.add("connection", "upgrade")
+            headers.add("upgrade", upgradeProtocol)
         }
         guard method != "CONNECT" else { throw HTTPParseError(status: 501, "CONNECT is not served") }
         guard let scheme, scheme == "https" || scheme == "http" else { throw .invalid("missing or invalid :scheme") }

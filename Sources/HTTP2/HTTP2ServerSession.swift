@@ -65,6 +65,8 @@ public final class HTTP2ServerSession {
         var outboundOffset = 0
         var outboundEnded = false
         var deferred = false
+        /// `endAfterResponse`: reset once the stream's END_STREAM has left, if the client is still sending.
+        var endsAfterResponse = false
         var bufferedOutbound: Int { outbound.count - outboundOffset }
     }
 
@@ -84,6 +86,7 @@ public final class HTTP2ServerSession {
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrameReceived)
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunk)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSent)
         nghttp2_option_set_no_auto_window_update(option, 1)
         nghttp2_option_set_stream_reset_rate_limit(option, settings.resetBurst, settings.resetsPerSecond)
         nghttp2_option_set_max_continuations(option, settings.maxContinuations)
@@ -100,6 +103,10 @@ public final class HTTP2ServerSession {
             nghttp2_settings_entry(
                 settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
                 value: UInt32(settings.limits.maxHeaderBytes)),
+            // RFC 8441 §3: WebSocket over extended CONNECT (`:protocol`); nghttp2 then holds such a request to
+            // §4 (CONNECT with :scheme, :path and :authority) and refuses `:protocol` on any other method.
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL.rawValue), value: 1),
         ]
         guard nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), entries, entries.count) == 0,
             nghttp2_session_set_local_window_size(
@@ -200,6 +207,14 @@ public final class HTTP2ServerSession {
     /// Ends one stream (RFC 9113 §5.4.2), e.g. when its upstream failed after the response started.
     public func reset(streamID: Int32, errorCode: UInt32 = HTTP2ServerSession.internalError) {
         _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, errorCode)
+    }
+
+    /// Once the stream's END_STREAM has left, a client that has not ended its side is told to stop: RST_STREAM
+    /// NO_ERROR (RFC 9113 §8.1), as Envoy resets a stream whose response completed first. For tunnels only:
+    /// curl 7.88 fails an ordinary request reset this way while its upload is unfinished.
+    public func endAfterResponse(streamID: Int32) {
+        guard streams[streamID] != nil else { return }
+        streams[streamID]!.endsAfterResponse = true
     }
 
     /// Request body bytes of a stream have been passed on: the client may send that many more.
@@ -321,6 +336,16 @@ public final class HTTP2ServerSession {
         }
     }
 
+    fileprivate func frameSent(_ frame: UnsafePointer<nghttp2_frame>) {
+        let id = frame.pointee.hd.stream_id
+        let type = UInt32(frame.pointee.hd.type)
+        guard type == NGHTTP2_HEADERS.rawValue || type == NGHTTP2_DATA.rawValue,
+            frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0,
+            streams[id]?.endsAfterResponse == true, nghttp2_session_get_stream_remote_close(session, id) == 0
+        else { return }
+        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_NO_ERROR.rawValue)
+    }
+
     fileprivate func dataChunk(streamID: Int32, _ bytes: UnsafeBufferPointer<UInt8>) {
         // An empty chunk would become the terminating chunk of a chunked upstream body.
         guard !bytes.isEmpty else { return }
@@ -341,7 +366,11 @@ public final class HTTP2ServerSession {
     fileprivate func readBody(
         streamID: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>
     ) -> Int {
-        guard var state = streams[streamID] else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+        // Taken out of the dictionary while it changes, so its buffer is not copied on write.
+        guard var state = streams.removeValue(forKey: streamID) else {
+            return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        }
+        defer { streams[streamID] = state }
         let count = min(length, state.bufferedOutbound)
         if count > 0 {
             state.outbound.withUnsafeBufferPointer { source in
@@ -351,16 +380,19 @@ public final class HTTP2ServerSession {
             if state.outboundOffset == state.outbound.count {
                 state.outbound.removeAll(keepingCapacity: true)
                 state.outboundOffset = 0
+            } else if state.outboundOffset >= 64 * 1024 && state.outboundOffset * 2 >= state.outbound.count {
+                // A stream fed as fast as it drains (a tunnel, a long download) never empties its buffer: the
+                // sent part is dropped here, or the buffer would grow by everything that ever passed through.
+                state.outbound.removeFirst(state.outboundOffset)
+                state.outboundOffset = 0
             }
         }
         if state.bufferedOutbound == 0 && state.outboundEnded {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
         } else if count == 0 {
             state.deferred = true
-            streams[streamID] = state
             return Int(NGHTTP2_ERR_DEFERRED.rawValue)
         }
-        streams[streamID] = state
         return count
     }
 
@@ -388,6 +420,12 @@ private let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength,
 private let onFrameReceived: nghttp2_on_frame_recv_callback = { _, frame, userData in
     guard let frame else { return 0 }
     HTTP2ServerSession.from(userData).frameReceived(frame)
+    return 0
+}
+
+private let onFrameSent: nghttp2_on_frame_send_callback = { _, frame, userData in
+    guard let frame else { return 0 }
+    HTTP2ServerSession.from(userData).frameSent(frame)
     return 0
 }
 

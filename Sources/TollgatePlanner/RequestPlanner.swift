@@ -12,6 +12,23 @@ public enum RequestPlanner {
     public static func plan(_ received: RequestHead, connection: ConnectionContext, listener: ListenerContext?)
         -> RequestPlan
     {
+        var plan = decide(received, connection: connection, listener: listener)
+        // RFC 8441 §5: over HTTP/2 a 2xx to an extended CONNECT says the tunnel is open, and only an upstream's
+        // 101 opens one. A page the gateway would answer itself with 2xx is refused as an upgrade it cannot carry.
+        if plan.upgrade == .websocket && received.version == .http2 {
+            switch plan.action {
+            case .whoami, .enroll, .corsPreflight: plan.action = .upgradeRefused(protocol: "websocket")
+            case .directResponse(let status, _, _) where (200..<300).contains(status):
+                plan.action = .upgradeRefused(protocol: "websocket")
+            default: break
+            }
+        }
+        return plan
+    }
+
+    private static func decide(_ received: RequestHead, connection: ConnectionContext, listener: ListenerContext?)
+        -> RequestPlan
+    {
         // Absolute-form (`GET https://host/path`): the target's authority replaces Host (RFC 9112 §3.2.2);
         // underscore spellings of protected fields (`Transfer_Encoding`) are dropped before anything reads them.
         let (head, dropped) = received.preparedForProxying()
@@ -35,7 +52,8 @@ public enum RequestPlanner {
         }
         // Envoy ignores `Upgrade: h2c` (the fields are dropped as hop-by-hop) rather than refuse it: clients
         // such as Java's send it on every plain request.
-        if plan.upgrade == .other("h2c") { plan.upgrade = .none }
+        // Over HTTP/2 the name came from an extended CONNECT's `:protocol`, which is refused like any other.
+        if plan.upgrade == .other("h2c") && head.version != .http2 { plan.upgrade = .none }
         guard let listener else {
             plan.action = .portClosed
             return plan

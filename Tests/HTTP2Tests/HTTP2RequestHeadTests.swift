@@ -57,6 +57,24 @@ final class HTTP2RequestHeadTests: XCTestCase {
     }
 
     /// What HTTP/1.1's parser refuses in a field, an h2 stream may not carry either.
+    /// RFC 8441 §4: CONNECT with `:protocol` (and :scheme, :path) is the HTTP/1.1 upgrade it stands for.
+    func testExtendedConnectBecomesAnUpgrade() throws {
+        let connect = [(":method", "CONNECT"), (":protocol", "websocket")] + pseudo.dropFirst()
+        let head = try HTTP2RequestHead.make(
+            (connect + [("sec-websocket-version", "13")]).map { (name: $0.0, value: $0.1) }, limits: HTTPLimits())
+        XCTAssertEqual(head.method, "GET")
+        XCTAssertEqual(head.target, "/")
+        XCTAssertEqual(head.headers["connection"], "upgrade")
+        XCTAssertEqual(head.headers["upgrade"], "websocket")
+        XCTAssertEqual(try UpgradeRequest.classify(head), .websocket, "no key over HTTP/2")
+        XCTAssertEqual(reason(pseudo + [(":protocol", "websocket")]), ":protocol on a method other than CONNECT")
+        XCTAssertEqual(
+            reason([(":method", "CONNECT"), (":protocol", "websocket, h2c")] + pseudo.dropFirst()),
+            "invalid :protocol")
+        XCTAssertEqual(reason([(":method", "CONNECT"), (":protocol", "")] + pseudo.dropFirst()), "invalid :protocol")
+        XCTAssertEqual(reason(connect + [("upgrade", "websocket")]), "connection-specific header field upgrade")
+    }
+
     func testFieldCharactersFollowHTTP11Rules() {
         XCTAssertEqual(reason(pseudo + [("x-a", "a\u{01}b")]), "control character in header value")
         XCTAssertEqual(reason(pseudo + [("x-a", "a\u{7F}")]), "control character in header value")

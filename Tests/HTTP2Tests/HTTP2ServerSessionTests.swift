@@ -53,6 +53,30 @@ final class HTTP2ServerSessionTests: XCTestCase {
         XCTAssertEqual(client.responses[id]?.closed, true)
     }
 
+    /// `endAfterResponse` (a tunnel whose upstream finished): once END_STREAM has left, a client still sending
+    /// gets RST_STREAM NO_ERROR after the complete response; a stream without it stays open for the client.
+    func testEndAfterResponseResetsAStreamTheClientIsStillSending() throws {
+        var settings = HTTP2Settings()
+        settings.streamWindow = 16 * 1024
+        let server = try HTTP2ServerSession(settings: settings)
+        let client = HTTP2TestClient()
+        let ended = client.request(method: "POST", body: [UInt8](repeating: 1, count: 1 << 20))
+        let open = client.request(method: "POST", body: [UInt8](repeating: 2, count: 1 << 20))
+        _ = try exchange(client, server)
+        for id in [ended, open] {
+            server.respond(streamID: id, status: 200, headers: HTTPHeaders(), hasBody: true)
+            server.sendBody(streamID: id, Array("done".utf8))
+        }
+        server.endAfterResponse(streamID: ended)
+        for id in [ended, open] { server.endBody(streamID: id) }
+        _ = try exchange(client, server)
+        XCTAssertEqual(client.responses[ended]?.body, Array("done".utf8))
+        XCTAssertEqual(client.responses[ended]?.closed, true)
+        XCTAssertEqual(client.responses[ended]?.errorCode, 0, "NO_ERROR")
+        XCTAssertEqual(client.responses[open]?.body, Array("done".utf8))
+        XCTAssertEqual(client.responses[open]?.closed, false, "the client may still send")
+    }
+
     /// Request DATA is acknowledged only when consumed: an unconsumed stream gets no more than its window,
     /// and consuming opens it again.
     func testRequestBodyIsHeldToTheStreamWindowUntilConsumed() throws {

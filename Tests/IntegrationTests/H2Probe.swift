@@ -2,13 +2,13 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// Runs a scenario of Tests/Fixtures/h2/h2_probe.py (PyPI `h2`, which sends what curl won't) against the
-/// harness's gateway and returns the JSON it printed. `client` nil: no certificate.
+/// Runs a scenario of Tests/Fixtures/h2/h2_probe.py (PyPI `h2`, which sends what curl won't), or of another
+/// script there, against the harness's gateway and returns the JSON it printed. `client` nil: no certificate.
 func h2Probe(
     _ harness: GatewayHarness, _ scenario: String, client: String? = "jinsu-macbook-tls", extra: [String] = [],
-    timeout: TimeInterval = 60
+    timeout: TimeInterval = 60, script name: String = "h2_probe.py"
 ) throws -> [String: Any] {
-    let script = Paths.repository.appendingPathComponent("Tests/Fixtures/h2/h2_probe.py").path
+    let script = Paths.repository.appendingPathComponent("Tests/Fixtures/h2/\(name)").path
     let r = try Command.run(
         "python3",
         [

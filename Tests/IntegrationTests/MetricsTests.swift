@@ -25,7 +25,13 @@ final class MetricsTests: XCTestCase {
         defer { harness.stop() }
         let adminPort = try startMutualGatewayWithAdminPort(harness)
 
-        for _ in 0..<3 { XCTAssertEqual(try harness.curl("/uuid", client: "jinsu-iphone-tls").status, 200) }
+        // Istio's request_protocol is `http` for HTTP/1.1 and HTTP/2 alike, `grpc` by content type alone.
+        for version in ["--http1.1", "--http2", "--http2"] {
+            XCTAssertEqual(try harness.curl("/uuid", client: "jinsu-iphone-tls", arguments: [version]).status, 200)
+        }
+        let grpc = try harness.curl(
+            "/uuid", client: "jinsu-iphone-tls", arguments: ["--http2", "-H", "content-type: application/grpc+proto"])
+        XCTAssertEqual(grpc.status, 200)
         XCTAssertEqual(try harness.curl("/uuid").status, 403)
         XCTAssertNotEqual(try harness.curl("/uuid", client: nil).exitCode, 0)
         let before = harness.reloadCount
@@ -40,6 +46,12 @@ final class MetricsTests: XCTestCase {
             "istio_requests_total{reporter=\"source\",response_code=\"200\",response_flags=\"-\",source_principal=\"spiffe://jinsu-iphone\",destination_service=\"server\",request_protocol=\"http\"}"
         )
         XCTAssertEqual(ok?.split(separator: " ").last, "3", metrics)
+        XCTAssertEqual(
+            line(
+                "istio_requests_total{reporter=\"source\",response_code=\"200\",response_flags=\"-\",source_principal=\"spiffe://jinsu-iphone\",destination_service=\"server\",request_protocol=\"grpc\"}"
+            )?
+            .split(separator: " ").last, "1", metrics)
+        XCTAssertFalse(metrics.contains("request_protocol=\"http/2\""), metrics)
         let denied = line(
             "istio_requests_total{reporter=\"source\",response_code=\"403\",response_flags=\"-\",source_principal=\"spiffe://jinsu-macbook\""
         )

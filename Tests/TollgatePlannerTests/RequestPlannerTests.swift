@@ -220,6 +220,26 @@ final class RequestPlannerTests: XCTestCase {
         XCTAssertEqual(try plan("/ws/echo", version: .http10, headers: Self.websocket).action.kind, "reject 400")
     }
 
+    /// RFC 8441 over HTTP/2: the head of an extended CONNECT (HTTP2RequestHead makes it a GET with the upgrade
+    /// fields, no key) is planned like the HTTP/1.1 upgrade; what the gateway would answer itself with 2xx is
+    /// refused, since over HTTP/2 a 2xx says the tunnel is open; `h2c` is refused rather than dropped.
+    func testExtendedConnectOverHTTP2() throws {
+        let fields = [("connection", "upgrade"), ("upgrade", "websocket"), ("sec-websocket-version", "13")]
+        let tunnelled = try plan("/ws/echo", version: .http2, headers: fields)
+        XCTAssertEqual(tunnelled.action.kind, "forward")
+        XCTAssertEqual(tunnelled.upgrade, .websocket)
+        XCTAssertEqual(try plan("/admin/socket", version: .http2, headers: fields).action.kind, "deny")
+        XCTAssertEqual(try plan("/x", host: "pages.test", version: .http2, headers: fields).action.kind, "misdirected")
+        XCTAssertEqual(
+            try plan("/.tollgate/whoami", host: "pages.test", version: .http2, headers: fields, block: 1).action.kind,
+            "upgrade refused")
+        XCTAssertEqual(try plan("/teapot", version: .http2, headers: fields).action.kind, "direct 418")
+        XCTAssertEqual(
+            try plan("/ws/echo", version: .http2, headers: Array(fields.prefix(2))).action.kind, "reject 426")
+        let h2c = try plan("/x", version: .http2, headers: [("connection", "upgrade"), ("upgrade", "h2c")])
+        XCTAssertEqual(h2c.action.kind, "upgrade refused")
+    }
+
     func testRemoteAddressBehindTrustedProxies() {
         let peer = IPAddress("10.0.0.9")
         let xff = HTTPHeaders([("x-forwarded-for", "203.0.113.1, 198.51.100.2")])

@@ -112,8 +112,17 @@ final class RequestMetrics {
 
     init(metrics: GatewayMetrics) { self.metrics = metrics }
 
+    /// Istio's `request_protocol` (istio_stats): `grpc` for a gRPC request — Envoy's test, a content type of
+    /// exactly `application/grpc` or one that goes on with `+` or `;` — and `http` for every other, HTTP/1.1
+    /// and HTTP/2 alike (the access log's protocol field tells them apart).
+    static func requestProtocol(contentType: String?) -> String {
+        guard let contentType, contentType.hasPrefix("application/grpc") else { return "http" }
+        let rest = contentType.dropFirst("application/grpc".count)
+        return rest.isEmpty || rest.hasPrefix("+") || rest.hasPrefix(";") ? "grpc" : "http"
+    }
+
     /// `istio_requests_total` and `istio_request_duration_milliseconds`, with Istio's label names.
-    /// `requestProtocol` is `http`, or `http/2` for a request on an HTTP/2 stream.
+    /// `requestProtocol` is `requestProtocol(contentType:)`'s.
     func record(
         status: Int, flags: ResponseFlags, principal: String?, destination: String?, milliseconds: Int,
         requestProtocol: String = "http"

@@ -140,6 +140,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
     /// The drain deadline passed with the connection still open: a tunnel ends now, with its log line.
     func drainDeadlinePassed() {
         tunnel?.end(graceful: false, details: "drain_deadline")
+        http2?.endTunnels(details: "drain_deadline")
     }
 
     func sweep(now: UInt64) {
@@ -312,7 +313,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         guard !cleanedUp else { return }
         cleanedUp = true
         cancelTimer()
-        tunnel?.clientConnectionClosed()
+        tunnel?.clientGone(flags: .downstreamConnectionTermination)
         http2?.connectionClosed()
         if let exchange {
             exchange.cancelTimers()
@@ -411,7 +412,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         loop.requestMetrics(runtime.metrics).record(
             status: e.status, flags: e.responseFlags, principal: principal,
             destination: e.destination?.destination.host, milliseconds: duration,
-            requestProtocol: e.head.version == .http2 ? "http/2" : "http")
+            requestProtocol: RequestMetrics.requestProtocol(contentType: e.head.headers["content-type"]))
         guard runtime.accessLog.enabled else { return }
         loop.accessLog.append(
             AccessLog.Entry(

@@ -144,9 +144,17 @@ final class HTTP2Downstream: @unchecked Sendable {
     /// Ends the connection at once (its client's verification no longer holds): GOAWAY, then close; streams
     /// in flight end with it, their upstreams closed.
     func terminate() {
+        endTunnels(details: "downstream_verification_changed")
         session.terminate(errorCode: HTTP2ServerSession.noError)
         flush()
         connection.channel.closeAfterFlush()
+    }
+
+    /// Ends every WebSocket tunnel on the connection at once (the drain deadline, a verification that no longer
+    /// holds), each with its access log line saying why.
+    func endTunnels(details: String) {
+        for stream in streams.values { stream.tunnel?.end(graceful: false, details: details) }
+        flush()
     }
 
     private func becameIdle() {
@@ -171,7 +179,12 @@ final class HTTP2Downstream: @unchecked Sendable {
         for stream in streams.values {
             stream.noteResponseProgress(now: now)
             guard now > stream.lastActivityNanos && now - stream.lastActivityNanos > limit else { continue }
-            if stream.exchange != nil {
+            if let tunnel = stream.tunnel {
+                connection.logger.info(
+                    "stream idle timeout",
+                    metadata: ["request.id": "\(tunnel.exchange.requestID)", "peer.address": "\(connection.peerHost)"])
+                tunnel.end(graceful: false, details: "stream_idle_timeout", flags: .streamIdleTimeout)
+            } else if stream.exchange != nil {
                 stream.streamIdleTimedOut()
             } else if !stream.idleReset {
                 stream.idleReset = true

@@ -9,22 +9,35 @@ import TollgatePlanner
 ///
 /// Flow control is tied to the upstream: request DATA is acknowledged to the client (WINDOW_UPDATE) only
 /// once the upstream connection takes it without backing up, and the upstream is read only while this
-/// stream's unsent response bytes stay under `HTTP2Downstream.responseHighWater`.
+/// stream's unsent response bytes stay under `HTTP2Downstream.responseHighWater`. An extended CONNECT
+/// (RFC 8441) becomes a `Tunnel` once its upstream agrees, with the same flow control (HTTP2Stream+Tunnel).
 final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
     let id: Int32
     unowned let owner: HTTP2Downstream
     var exchange: Exchange?
     var keepAlive = true
     /// Request body bytes written to an upstream that was backed up: acknowledged once it drains.
-    private var unacknowledged = 0
-    private var upstreamPaused = false
-    private(set) var lastActivityNanos = Clock.nowNanos()
+    var unacknowledged = 0
+    var upstreamPaused = false
+    var lastActivityNanos = Clock.nowNanos()
     /// Reset by the idle sweep after its exchange was over (`HTTP2Downstream.sweep`).
     var idleReset = false
     private var bufferedAtLastSweep = 0
+    /// Request body bytes read and dropped after the exchange was answered (`UnreadRequestBody.drainLimit`).
+    private var unreadBytes = 0
+    /// After the upstream's `101` to an extended CONNECT: the stream's DATA is the tunnel's, both ways.
+    var tunnel: Tunnel?
+    /// The `Sec-WebSocket-Key` the gateway sent upstream for this stream's extended CONNECT.
+    var webSocketKey: String?
+    /// Tunnel bytes the client sent before the upstream agreed: held (and not acknowledged) until it does.
+    var heldClientBytes: [UInt8] = []
+    /// END_STREAM arrived before the tunnel opened.
+    var clientFinished = false
+    /// nghttp2 closed the stream: nothing more may be submitted on it.
+    private(set) var closed = false
 
     var connection: DownstreamConnection { owner.connection }
-    private var session: HTTP2ServerSession { owner.session }
+    var session: HTTP2ServerSession { owner.session }
 
     init(id: Int32, owner: HTTP2Downstream) {
         self.id = id
@@ -37,6 +50,13 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
             requestMalformed(error)
         case .success(let head):
             guard let planned = connection.planRequest(head) else { return }
+            if planned.plan.upgrade == .websocket {
+                // An extended CONNECT has no request body: its DATA is the tunnel's.
+                carryOut(withWebSocketKey(planned), requestBodyChunked: false)
+                exchange?.requestEnded()
+                if endStream { clientFinished = true }
+                return
+            }
             // No length and more to come: the body goes upstream chunked (RFC 9113 §8.1.1).
             carryOut(planned, requestBodyChunked: !endStream && head.headers["content-length"] == nil)
             if endStream { requestEnd() }
@@ -45,10 +65,12 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
 
     func requestBody(_ bytes: [UInt8]) {
         lastActivityNanos = Clock.nowNanos()
-        guard let exchange, !exchange.responseComplete, let upstream = exchange.upstream else {
-            // Answered already (or refused): the rest of the body is read and dropped.
-            exchange?.bytesReceived += bytes.count
-            session.consume(streamID: id, bytes.count)
+        if tunnelData(bytes) { return }
+        // An extended CONNECT the upstream did not switch: its DATA never reaches that HTTP/1.1 connection, where
+        // it would be read as a request pipelined behind the upgrade (WebSocket smuggling).
+        guard let exchange, !exchange.responseComplete, !exchange.upgradesToWebSocket, let upstream = exchange.upstream
+        else {
+            dropUnread(bytes)
             return
         }
         exchange.bytesReceived += bytes.count
@@ -62,13 +84,39 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
     }
 
     func requestEnd() {
+        if tunnelEnd() { return }
         guard let exchange, !exchange.requestComplete else { return }
         exchange.requestEnded()
         if exchange.requestBodyChunked, let upstream = exchange.upstream { upstream.write(MessageEncoder.lastChunk) }
     }
 
+    /// Answered already (or refused): the rest of the body is read and dropped, as over HTTP/1.1 only up to
+    /// `UnreadRequestBody.drainLimit`; past it the stream is reset (RFC 9113 §8.1: NO_ERROR, the response is
+    /// complete) so the client stops sending.
+    private func dropUnread(_ bytes: [UInt8]) {
+        exchange?.bytesReceived += bytes.count
+        session.consume(streamID: id, bytes.count)
+        let before = unreadBytes
+        unreadBytes += bytes.count
+        guard before <= UnreadRequestBody.drainLimit, unreadBytes > UnreadRequestBody.drainLimit, !closed else {
+            return
+        }
+        connection.logger.info(
+            "unread request body over the limit: stream reset",
+            metadata: [
+                "connection.id": "\(connection.id)", "stream.id": "\(id)", "peer.address": "\(connection.peerHost)",
+            ])
+        finish(closingUpstream: true)
+        session.reset(streamID: id, errorCode: HTTP2ServerSession.noError)
+    }
+
     /// nghttp2 closed the stream: answered and sent, or reset by the client, or the connection ended.
     func streamClosed(errorCode: UInt32) {
+        closed = true
+        if let tunnel {
+            tunnel.clientGone(flags: .downstreamRemoteReset)
+            return
+        }
         guard let exchange else { return }
         if exchange.responseFlags.isEmpty { exchange.responseFlags = .downstreamRemoteReset }
         exchange.responseDetails = "downstream_remote_reset"
@@ -103,7 +151,11 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
             return
         }
         upstreamPaused = false
-        exchange?.upstream?.resumeReading()
+        if let tunnel {
+            tunnel.downstreamWritabilityChanged(writable: true)
+        } else {
+            exchange?.upstream?.resumeReading()
+        }
     }
 
     // MARK: ExchangeOwner
@@ -162,7 +214,10 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         }
         exchange?.responseFlags = .downstreamProtocolError
         exchange?.responseDetails = "downstream_protocol_error"
-        respond(status: error.status, body: Array("\(error.reason)\n".utf8))
+        // RFC 6455 §4.4 (RFC 8441 §5 keeps it): a refused WebSocket version is answered with the one understood.
+        respond(
+            status: error.status, body: Array("\(error.reason)\n".utf8),
+            extraHeaders: error.status == 426 ? [("sec-websocket-version", "13")] : [])
     }
 
     func sendContinue() {
@@ -193,7 +248,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         switch event {
         case .head(let head):
             if retried(onStatus: head.status, from: upstream, exchange) { return }
-            sendResponseHead(head, exchange)
+            if !upgradeAnswered(head, exchange, upstream) { sendResponseHead(head, exchange) }
         case .body(let bytes):
             exchange.bytesSent += bytes.count
             guard !exchange.isHead else { return }

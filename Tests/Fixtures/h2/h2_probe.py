@@ -42,6 +42,7 @@ class Outcome:
         self.streams = {}
         self.goaway = None
         self.closed = False
+        self.settings_seen = False
 
     def stream(self, sid):
         return self.streams.setdefault(sid, {"status": None, "body": b"", "reset": None, "ended": False})
@@ -67,7 +68,9 @@ def pump(tls, conn, outcome, until, seconds=10, ack=lambda sid: True):
             break
         for event in events:
             if isinstance(event, h2.events.ResponseReceived):
-                outcome.stream(event.stream_id)["status"] = int(dict(event.headers)[":status"])
+                s = outcome.stream(event.stream_id)
+                s["headers"] = dict(event.headers)
+                s["status"] = int(s["headers"][":status"])
             elif isinstance(event, h2.events.DataReceived):
                 outcome.stream(event.stream_id)["body"] += event.data
                 if ack(event.stream_id):
@@ -78,6 +81,8 @@ def pump(tls, conn, outcome, until, seconds=10, ack=lambda sid: True):
                 outcome.stream(event.stream_id)["reset"] = int(event.error_code)
             elif isinstance(event, h2.events.ConnectionTerminated):
                 outcome.goaway = int(event.error_code)
+            elif isinstance(event, h2.events.RemoteSettingsChanged):
+                outcome.settings_seen = True
         pending = conn.data_to_send()
         if pending:
             try:
