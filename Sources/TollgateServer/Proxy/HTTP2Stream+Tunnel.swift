@@ -60,17 +60,19 @@ extension HTTP2Stream: TunnelClient {
         }
     }
 
-    /// The upstream's `101`: only with the accept that answers the gateway's key (RFC 6455 §4.1, which a
-    /// browser checks over HTTP/1.1 and cannot over HTTP/2) does the stream become a tunnel.
+    /// The upstream's `101` (or 2xx): only a `101` with the accept that answers the gateway's key (RFC 6455 §4.1,
+    /// which a browser checks over HTTP/1.1 and cannot over HTTP/2) makes the stream a tunnel. A 2xx is a `502`:
+    /// passed on, it would tell the client its tunnel is open (RFC 8441 §5).
     func openTunnel(_ response: ResponseHead, _ exchange: Exchange, _ upstream: UpstreamConnection) {
-        guard let key = webSocketKey,
+        guard response.status == 101, let key = webSocketKey,
             response.headers.values("sec-websocket-accept") == [WebSocketAccept.value(forKey: key)]
         else {
             upstream.close()
             exchange.upstream = nil
-            upstreamFailed(
-                UpstreamFailure(kind: .protocolError, detail: "Sec-WebSocket-Accept does not answer the key"),
-                reused: false)
+            let detail =
+                response.status == 101
+                ? "Sec-WebSocket-Accept does not answer the key" : "\(response.status) to a WebSocket upgrade"
+            upstreamFailed(UpstreamFailure(kind: .protocolError, detail: detail), reused: false)
             return
         }
         var headers = acceptUpgrade(response, exchange)

@@ -66,7 +66,10 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
     func requestBody(_ bytes: [UInt8]) {
         lastActivityNanos = Clock.nowNanos()
         if tunnelData(bytes) { return }
-        guard let exchange, !exchange.responseComplete, let upstream = exchange.upstream else {
+        // An extended CONNECT the upstream did not upgrade has no body: its DATA is dropped, never written to
+        // the upstream, where it would be a request of its own past the policy.
+        guard let exchange, !exchange.responseComplete, !exchange.upgradesToWebSocket, let upstream = exchange.upstream
+        else {
             dropUnread(bytes)
             return
         }
@@ -245,7 +248,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         switch event {
         case .head(let head):
             if retried(onStatus: head.status, from: upstream, exchange) { return }
-            if head.status == 101 {
+            if head.status == 101 || (exchange.upgradesToWebSocket && (200..<300).contains(head.status)) {
                 openTunnel(head, exchange, upstream)
             } else {
                 sendResponseHead(head, exchange)

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Attacks on WebSocket over HTTP/2 (RFC 8441) for HTTP2WebSocketAttackTests, on PyPI `h2`: what a hostile client
+does with an extended CONNECT stream that h2_websocket.py's well-behaved scenarios don't. Prints one JSON object.
+
+    h2_websocket_attack.py SCENARIO --port P --host H --ca CA --cert CRT --key KEY [options]
+
+Every scenario is bounded: socket timeouts and a fixed amount of data.
+"""
+import argparse
+import json
+import sys
+import time
+
+import h2.exceptions
+
+sys.dont_write_bytecode = True  # importing the other fixtures leaves no __pycache__ in the repository
+from h2_probe import finished, pump, request_headers
+from h2_websocket import answered, frame, handshake_headers, messages_of, open_connection
+
+SMUGGLED = b"GET /anything/admin HTTP/1.1\r\nHost: server\r\n\r\n"
+
+
+def scenario_data_during_response(args):
+    """An extended CONNECT to a path whose upstream answers with an ordinary response instead of a 101: once the
+    response head is in (its body held back by the client's window, or not sent at all), DATA that is an HTTP/1.1
+    request; then the response is read for `--seconds` or until it shows an HTTP/1.1 response of its own."""
+    tls, conn, outcome = open_connection(args)
+    conn.send_headers(1, handshake_headers(args, args.path))
+    tls.sendall(conn.data_to_send())
+    pump(tls, conn, outcome, answered(1), ack=lambda sid: False)
+    s = outcome.stream(1)
+    result = {"status": s["status"]}
+    if s["reset"] is None and not outcome.closed:
+        try:
+            conn.send_data(1, SMUGGLED)
+        except h2.exceptions.StreamClosedError:
+            result["data_refused"] = True
+        if s["body"]:
+            conn.acknowledge_received_data(len(s["body"]), 1)
+        tls.sendall(conn.data_to_send())
+    pump(tls, conn, outcome, lambda o: finished(1)(o) or b"HTTP/1.1 " in s["body"], seconds=args.seconds)
+    result.update(ended=s["ended"], reset=s["reset"], received=len(s["body"]),
+                  smuggled_response=b"HTTP/1.1 " in s["body"])
+    sid = conn.get_next_available_stream_id() if outcome.goaway is None and not outcome.closed else None
+    if sid:
+        conn.send_headers(sid, request_headers(args, "/uuid"), end_stream=True)
+        tls.sendall(conn.data_to_send())
+        pump(tls, conn, outcome, finished(sid))
+        result["next_status"] = outcome.stream(sid)["status"]
+    return result
+
+
+SCENARIOS = {
+    "data_during_response": scenario_data_during_response,
+}
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--port", type=int, required=True)
+    for name in ("host", "ca", "cert", "key"):
+        parser.add_argument("--" + name, required=True)
+    parser.add_argument("--path", default="/ws/echo")
+    parser.add_argument("--version", default="13")
+    parser.add_argument("--authority", default="")
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=5)
+    args = parser.parse_args()
+    print(json.dumps(SCENARIOS[args.scenario](args)))
+    sys.stdout.flush()
