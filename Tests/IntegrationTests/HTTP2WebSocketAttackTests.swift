@@ -10,7 +10,7 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
     override func tearDown() { harness?.stop() }
 
     /// The walkthrough's host, MUTUAL; everything goes to the demo upstream except `/admin*` and `/anything/admin*`, which are denied.
-    private func start(extraArguments: [String] = []) throws {
+    private func start(extraArguments: [String] = [], fileLimit: Int? = nil) throws {
         try requireH2Probe()
         harness = try GatewayHarness()
         try harness.startUpstream()
@@ -34,7 +34,7 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
               action: DENY
               rules: [{to: [{operation: {paths: ['/admin*', '/anything/admin*']}}]}]
             """)
-        try harness.startGateway(extraArguments: extraArguments)
+        try harness.startGateway(extraArguments: extraArguments, fileLimit: fileLimit)
     }
 
     private func attack(
@@ -71,5 +71,41 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
         XCTAssertEqual(result["smuggled_response"] as? Bool, false, "the DATA was a request upstream: \(result)")
         XCTAssertEqual(result["next_status"] as? Int, 200, "the connection goes on: \(result)")
         XCTAssertEqual(try harness.upstreamStats().requests - before, 3, "no smuggled request: \(result)")
+    }
+
+    /// Each h2 tunnel holds an upstream socket for as long as it is open, 100 of them on one connection: they
+    /// take connection slots as client connections do, so a device cannot spend the descriptors the gateway
+    /// keeps for itself. Under 96 descriptors (24 connections, 48 kept in reserve) a device that asks for 100
+    /// tunnels gets what the slots allow and 503 for the rest, and the reload that revokes it still reads its
+    /// files and ends its tunnels, whose slots are then free again.
+    func testTunnelsTakeConnectionSlotsSoARevocationStillLoads() throws {
+        try start(fileLimit: 96)
+        let session = try ManagedProcess(
+            name: "h2ws-many", executable: try Command.which("python3"),
+            arguments: [
+                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/h2_websocket_attack.py").path, "hold_many",
+                "--port", String(harness.port()), "--host", Manifests.host, "--ca", harness.pki.caCertificate,
+                "--cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"), "--key",
+                harness.pki.path("jinsu-macbook-tls", "tls.key"), "--count", "100", "--seconds", "60",
+            ], logDirectory: harness.workDirectory)
+        addTeardownBlock { session.stop() }
+        try waitUntil(timeout: 40, "the tunnels to be answered") { session.log.contains("open ") }
+        let opened = session.log.split(separator: "\n").first { $0.hasPrefix("open ") } ?? ""
+        let count = Int(opened.split(separator: " ")[1]) ?? -1
+        XCTAssertGreaterThan(count, 0, String(opened))
+        XCTAssertLessThan(count, 24, "tunnels beyond the connection slots: \(opened)")
+        XCTAssertTrue(opened.hasSuffix(" 503"), String(opened))
+        let reloads = harness.reloadCount
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL", credential: "crl-trust-tls"))
+        try harness.waitForReload(after: reloads)
+        try waitUntil(timeout: 15, "the revoked device's tunnels to end") { session.log.contains("ended \(count)") }
+        XCTAssertFalse(harness.gateway!.log.contains("accepting paused"), "the gateway ran out of descriptors")
+        XCTAssertTrue(
+            harness.gateway!.log.contains("503 UO upstream_reset_before_response_started{overflow}"),
+            "the refused tunnels' access log lines")
+        // Their slots are free again: the other device connects and its extended CONNECT reaches the upstream.
+        let other = try attack("data_during_response", ["--path", "/status/403"], client: "jinsu-iphone-tls")
+        XCTAssertEqual(other["status"] as? Int, 403, "\(other)")
+        XCTAssertEqual(other["next_status"] as? Int, 200, "\(other)")
     }
 }

@@ -50,7 +50,37 @@ def scenario_data_during_response(args):
     return result
 
 
+def scenario_hold_many(args):
+    """`--count` tunnels on one connection (the server's stream limit allows 100), held for `--seconds`: prints
+    `open N` (N answered 200, and the other statuses) once all are answered, then `ended K` when the server has
+    ended K of them, at the latest when the time is up."""
+    tls, conn, outcome = open_connection(args)
+    sids = []
+    for _ in range(args.count):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, handshake_headers(args, args.path))
+        sids.append(sid)
+    tls.sendall(conn.data_to_send())
+    pump(tls, conn, outcome, lambda o: all(answered(sid)(o) for sid in sids), seconds=30)
+    statuses = [outcome.stream(sid)["status"] for sid in sids]
+    opened = [sid for sid in sids if outcome.stream(sid)["status"] == 200]
+    others = sorted({str(st) for st in statuses if st != 200})
+    print("open", len(opened), " ".join(others), flush=True)
+
+    def gone(o):
+        return o.closed or all(o.stream(sid)["reset"] is not None or o.stream(sid)["ended"] for sid in opened)
+
+    deadline = time.time() + args.seconds
+    while time.time() < deadline and not gone(outcome):
+        pump(tls, conn, outcome, gone, seconds=min(1, max(0.05, deadline - time.time())))
+    ended = sum(1 for sid in opened if outcome.closed or outcome.stream(sid)["reset"] is not None
+                or outcome.stream(sid)["ended"])
+    print("ended", ended, flush=True)
+    return {"opened": len(opened), "statuses": others, "ended": ended}
+
+
 SCENARIOS = {
+    "hold_many": scenario_hold_many,
     "data_during_response": scenario_data_during_response,
 }
 
