@@ -9,11 +9,21 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
 
     override func tearDown() { harness?.stop() }
 
-    /// The walkthrough's host, MUTUAL; everything goes to the demo upstream except `/admin*` and `/anything/admin*`, which are denied.
+    /// The walkthrough's host, MUTUAL; `/head/` goes to an upstream that sends back the head it received
+    /// (head_echo_upstream.py), everything else to the demo upstream except `/admin*` and `/anything/admin*`, which are denied.
     private func start(extraArguments: [String] = [], fileLimit: Int? = nil) throws {
         try requireH2Probe()
         harness = try GatewayHarness()
         try harness.startUpstream()
+        let headEchoPort = try Network.freePort()
+        let headEcho = try ManagedProcess(
+            name: "head-echo", executable: try Command.which("python3"),
+            arguments: [
+                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/head_echo_upstream.py").path,
+                String(headEchoPort),
+            ], logDirectory: harness.workDirectory)
+        addTeardownBlock { headEcho.stop() }
+        try Network.waitForListening(headEchoPort, process: headEcho)
         try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
         try harness.write(
             "vs.yaml",
@@ -25,6 +35,8 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
               hosts: [\(Manifests.host)]
               gateways: [istio-system/mtls-gateway]
               http:
+              - match: [{uri: {prefix: /head/}}]
+                route: [{destination: {host: headecho, port: {number: 80}}}]
               - route: [{destination: {host: server, port: {number: 80}}}]
             ---
             apiVersion: security.istio.io/v1
@@ -34,7 +46,8 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
               action: DENY
               rules: [{to: [{operation: {paths: ['/admin*', '/anything/admin*']}}]}]
             """)
-        try harness.startGateway(extraArguments: extraArguments, fileLimit: fileLimit)
+        try harness.startGateway(
+            extraArguments: extraArguments, services: ["headecho": headEchoPort], fileLimit: fileLimit)
     }
 
     private func attack(
@@ -107,5 +120,49 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
         let other = try attack("data_during_response", ["--path", "/status/403"], client: "jinsu-iphone-tls")
         XCTAssertEqual(other["status"] as? Int, 403, "\(other)")
         XCTAssertEqual(other["next_status"] as? Int, 200, "\(other)")
+    }
+
+    /// What the gateway writes upstream for an extended CONNECT: its own key, one upgrade pair, the identity
+    /// fields it sets (never the client's), whatever the client put in their place.
+    func testTheUpstreamSeesOnlyTheGatewaysHandshakeAndIdentity() throws {
+        try start()
+        let result = try attack(
+            "upstream_head",
+            [
+                "--path", "/head/x", "--protocol", "WebSocket",
+                "--header", "x-forwarded-client-cert: By=spiffe://evil;URI=spiffe://evil/ns/admin/sa/root",
+                "--header", "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==",
+                "--header", "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+                "--header", "x-forwarded-proto: http", "--header", "x-envoy-original-path: /admin",
+            ])
+        XCTAssertEqual(result["status"] as? Int, 200, "\(result)")
+        let head = (result["head"] as? String ?? "").lowercased()
+        let lines = head.components(separatedBy: "\r\n")
+        func values(_ name: String) -> [String] {
+            lines.filter { $0.hasPrefix(name + ":") }.map {
+                String($0.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces)
+            }
+        }
+        XCTAssertEqual(lines.first, "get /head/x http/1.1", head)
+        XCTAssertEqual(values("sec-websocket-key").count, 1, head)
+        XCTAssertNotEqual(values("sec-websocket-key").first, "dghlihnhbxbszsbub25jzq==", "the client's key: \(head)")
+        XCTAssertEqual(values("upgrade"), ["websocket"], head)
+        XCTAssertEqual(values("connection"), ["upgrade"], head)
+        XCTAssertEqual(values("x-forwarded-proto"), ["https"], head)
+        XCTAssertEqual(values("x-forwarded-client-cert").count, 1, head)
+        XCTAssertFalse(head.contains("evil"), head)
+        XCTAssertEqual(values("host"), [Manifests.host], head)
+    }
+
+    /// DATA sent right behind the extended CONNECT waits for the upstream's 101: the upstream's first read is
+    /// the handshake alone, never the handshake with a request behind it.
+    func testDataBeforeThe101IsHeldUntilTheUpstreamAgrees() throws {
+        try start()
+        let result = try attack("upstream_head", ["--path", "/head/early", "--early"])
+        XCTAssertEqual(result["status"] as? Int, 200, "\(result)")
+        let echoed = result["head"] as? String ?? ""
+        XCTAssertTrue(echoed.hasPrefix("GET /head/early HTTP/1.1\r\n"), echoed)
+        XCTAssertTrue(echoed.hasSuffix("\r\n\r\n"), "bytes went upstream with the handshake: \(echoed)")
+        XCTAssertFalse(echoed.contains("/anything/admin"), echoed)
     }
 }

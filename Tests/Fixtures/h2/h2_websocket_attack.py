@@ -79,7 +79,24 @@ def scenario_hold_many(args):
     return {"opened": len(opened), "statuses": others, "ended": ended}
 
 
+def scenario_upstream_head(args):
+    """One extended CONNECT with `--header` fields (and `--protocol`) to an upstream that sends back the request
+    head it received (head_echo_upstream.py): prints the status and that head. `--early`: DATA right behind the
+    HEADERS, which must wait for the upstream's 101 (the upstream sends back only what came with the head)."""
+    tls, conn, outcome = open_connection(args)
+    extra = [tuple(h.split(": ", 1)) for h in args.header]
+    headers = handshake_headers(args, args.path, protocol=args.protocol, extra=extra)
+    conn.send_headers(1, headers)
+    if args.early:
+        conn.send_data(1, SMUGGLED)
+    tls.sendall(conn.data_to_send())
+    pump(tls, conn, outcome, finished(1))
+    s = outcome.stream(1)
+    return {"status": s["status"], "reset": s["reset"], "head": bytes(s["body"]).decode("latin-1")}
+
+
 SCENARIOS = {
+    "upstream_head": scenario_upstream_head,
     "hold_many": scenario_hold_many,
     "data_during_response": scenario_data_during_response,
 }
@@ -92,6 +109,9 @@ if __name__ == "__main__":
         parser.add_argument("--" + name, required=True)
     parser.add_argument("--path", default="/ws/echo")
     parser.add_argument("--version", default="13")
+    parser.add_argument("--protocol", default="websocket")
+    parser.add_argument("--header", action="append", default=[])
+    parser.add_argument("--early", action="store_true")
     parser.add_argument("--authority", default="")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=5)
