@@ -165,4 +165,31 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
         XCTAssertTrue(echoed.hasSuffix("\r\n\r\n"), "bytes went upstream with the handshake: \(echoed)")
         XCTAssertFalse(echoed.contains("/anything/admin"), echoed)
     }
+
+    /// Tunnels reset by their client as soon as they open, 400 of them: rapid-reset protection still ends the
+    /// connection, every tunnel's upstream socket and connection slot is given back (96 descriptors, so a leak
+    /// would show), and the next client gets a tunnel.
+    func testATunnelResetStormLeaksNothing() throws {
+        let adminPort = try Network.freePort()
+        try start(extraArguments: ["--admin", "127.0.0.1:\(adminPort)"], fileLimit: 96)
+        let storm = try attack("reset_storm", ["--count", "400"])
+        XCTAssertGreaterThan(storm["opened"] as? Int ?? 0, 0, "\(storm)")
+        // nghttp2's reset rate limit (CVE-2023-44487) ends the connection with GOAWAY INTERNAL_ERROR.
+        XCTAssertEqual(storm["goaway"] as? Int, 2, "\(storm)")
+        XCTAssertLessThan(storm["answered"] as? Int ?? .max, 400, "\(storm)")
+        func metric(_ name: String) -> String? {
+            let text =
+                (try? Command.run("curl", ["-sS", "http://127.0.0.1:\(adminPort)/stats/prometheus"]).stdout) ?? ""
+            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.map {
+                String($0.split(separator: " ").last!)
+            }
+        }
+        try waitUntil(timeout: 10, "every tunnel to end") { metric("tollgate_websocket_tunnels_active") == "0.0" }
+        for _ in 0..<3 {
+            let next = try attack("upstream_head", ["--path", "/head/after"], client: "jinsu-iphone-tls")
+            XCTAssertEqual(next["status"] as? Int, 200, "after the storm: \(next) (storm: \(storm))")
+        }
+        XCTAssertFalse(harness.gateway!.log.contains("accepting paused"), "the gateway ran out of descriptors")
+        print("reset storm: \(storm)")
+    }
 }

@@ -95,7 +95,37 @@ def scenario_upstream_head(args):
     return {"status": s["status"], "reset": s["reset"], "head": bytes(s["body"]).decode("latin-1")}
 
 
+def scenario_reset_storm(args):
+    """Tunnels opened 50 at a time and reset (RST_STREAM CANCEL) as soon as each is answered, until `--count` were
+    answered or the server ends the connection: prints how many opened and the GOAWAY code, if any."""
+    tls, conn, outcome = open_connection(args)
+    opened = answered_count = 0
+    while answered_count < args.count and outcome.goaway is None and not outcome.closed:
+        sids = []
+        for _ in range(min(50, args.count - answered_count)):
+            sid = conn.get_next_available_stream_id()
+            conn.send_headers(sid, handshake_headers(args, args.path))
+            sids.append(sid)
+        tls.sendall(conn.data_to_send())
+        pump(tls, conn, outcome, lambda o: all(answered(sid)(o) for sid in sids))
+        for sid in sids:
+            if answered(sid)(outcome):
+                answered_count += 1
+                opened += outcome.stream(sid)["status"] == 200
+            try:
+                conn.reset_stream(sid, error_code=8)
+            except h2.exceptions.ProtocolError:  # the stream, or the connection, is closed already
+                pass
+        try:
+            tls.sendall(conn.data_to_send())
+        except OSError:
+            outcome.closed = True
+    pump(tls, conn, outcome, lambda o: False, seconds=0.2)
+    return {"answered": answered_count, "opened": opened, "goaway": outcome.goaway, "closed": outcome.closed}
+
+
 SCENARIOS = {
+    "reset_storm": scenario_reset_storm,
     "upstream_head": scenario_upstream_head,
     "hold_many": scenario_hold_many,
     "data_during_response": scenario_data_during_response,
