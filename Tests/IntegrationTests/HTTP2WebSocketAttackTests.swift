@@ -192,4 +192,45 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
         XCTAssertFalse(harness.gateway!.log.contains("accepting paused"), "the gateway ran out of descriptors")
         print("reset storm: \(storm)")
     }
+
+    /// A client that grants no window at all while 50 upstreams flood its tunnels: each stream keeps at most its
+    /// high-water mark (256 KiB) and a read, its upstream paused; the gateway's memory stays bounded while the
+    /// floods go on, and the tunnels end at the stream idle timeout (nothing moved).
+    func testAClientThatGrantsNoWindowCannotMakeTheGatewayBufferAFlood() throws {
+        try start(extraArguments: ["--stream-idle-timeout", "6"])
+        func residentKiB() -> Int {
+            let status =
+                (try? String(
+                    contentsOfFile: "/proc/\(harness.gateway!.process.processIdentifier)/status", encoding: .utf8))
+                ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+        }
+        XCTAssertEqual(try attack("upstream_head", ["--path", "/head/warm-up"])["status"] as? Int, 200)
+        let before = residentKiB()
+        let session = try ManagedProcess(
+            name: "h2ws-stall", executable: try Command.which("python3"),
+            arguments: [
+                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/h2_websocket_attack.py").path, "stall",
+                "--port", String(harness.port()), "--host", Manifests.host, "--ca", harness.pki.caCertificate,
+                "--cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"), "--key",
+                harness.pki.path("jinsu-macbook-tls", "tls.key"), "--count", "50", "--seconds", "20",
+                "--path", "/head/flood/x",
+            ], logDirectory: harness.workDirectory)
+        addTeardownBlock { session.stop() }
+        try waitUntil(timeout: 40, "the tunnels to open") { session.log.contains("open ") }
+        XCTAssertTrue(session.log.contains("open 50"), session.log)
+        // Sampled while the floods run, until the idle timeout ends them.
+        var peak = 0
+        let until = Date().addingTimeInterval(4)
+        while Date() < until {
+            peak = max(peak, residentKiB() - before)
+            usleep(200_000)
+        }
+        print("50 flooded tunnels, no client window: gateway RSS grew \(peak) KiB")
+        XCTAssertLessThan(peak, 32 * 1024, "the gateway buffered the floods: \(peak) KiB")
+        try waitUntil(timeout: 20, "the stream idle timeout to end them") {
+            harness.gateway!.log.components(separatedBy: "101 SI stream_idle_timeout").count - 1 == 50
+        }
+    }
 }

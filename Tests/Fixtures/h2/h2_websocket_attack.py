@@ -12,6 +12,7 @@ import sys
 import time
 
 import h2.exceptions
+import h2.settings
 
 sys.dont_write_bytecode = True  # importing the other fixtures leaves no __pycache__ in the repository
 from h2_probe import finished, pump, request_headers
@@ -124,7 +125,31 @@ def scenario_reset_storm(args):
     return {"answered": answered_count, "opened": opened, "goaway": outcome.goaway, "closed": outcome.closed}
 
 
+def scenario_stall(args):
+    """`--count` tunnels on a connection whose client grants no window at all (SETTINGS_INITIAL_WINDOW_SIZE 0, and
+    never a WINDOW_UPDATE) while their upstream floods them: prints `open N` once all are answered, then holds
+    them `--seconds` and prints what the server managed to send."""
+    tls, conn, outcome = open_connection(args)
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    sids = []
+    for _ in range(args.count):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, handshake_headers(args, args.path))
+        sids.append(sid)
+    tls.sendall(conn.data_to_send())
+    nothing = lambda sid: False  # noqa: E731
+    pump(tls, conn, outcome, lambda o: all(answered(sid)(o) for sid in sids), seconds=30, ack=nothing)
+    opened = sum(1 for sid in sids if outcome.stream(sid)["status"] == 200)
+    print("open", opened, flush=True)
+    deadline = time.time() + args.seconds
+    while time.time() < deadline and not outcome.closed:
+        pump(tls, conn, outcome, lambda o: False, seconds=min(1, max(0.05, deadline - time.time())), ack=nothing)
+    return {"opened": opened, "received": sum(len(outcome.stream(sid)["body"]) for sid in sids),
+            "closed": outcome.closed}
+
+
 SCENARIOS = {
+    "stall": scenario_stall,
     "reset_storm": scenario_reset_storm,
     "upstream_head": scenario_upstream_head,
     "hold_many": scenario_hold_many,
