@@ -233,4 +233,32 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
             harness.gateway!.log.components(separatedBy: "101 SI stream_idle_timeout").count - 1 == 50
         }
     }
+
+    /// Spellings of a denied path, odd pseudo-headers and fields that disagree: none opens a tunnel, none reaches
+    /// the upstream, and the connection serves on.
+    func testNoSpellingOfADeniedOrMalformedConnectOpensATunnel() throws {
+        try start()
+        let before = try harness.upstreamStats().requests
+        let cases: [(String, [String])] = [
+            ("dot segments", ["--path", "/ws/../admin/echo"]),
+            ("escaped dot segments", ["--path", "/ws/%2e%2e/admin/echo"]),
+            ("escaped slash", ["--path", "/admin%2Fecho"]),
+            ("single dot", ["--path", "/./admin/echo"]),
+            ("asterisk", ["--path", "*"]),
+            ("absolute path", ["--path", "https://\(Manifests.host)/admin/echo"]),
+            ("host disagrees", ["--path", "/ws/echo", "--header", "host: other.example"]),
+            ("content-length", ["--path", "/ws/echo", "--header", "content-length: 5"]),
+            ("upgrade field", ["--path", "/ws/echo", "--header", "upgrade: websocket"]),
+            ("connection field", ["--path", "/ws/echo", "--header", "connection: upgrade"]),
+        ]
+        for (name, options) in cases {
+            let result = try h2Probe(
+                harness, "connect", extra: options, script: "h2_websocket.py")
+            let status = result["status"] as? Int
+            XCTAssertTrue(status == 403 || status == 400 || result["reset"] as? Int == 1, "\(name): \(result)")
+            XCTAssertEqual(result["next_status"] as? Int, 200, "\(name): the connection goes on: \(result)")
+        }
+        XCTAssertEqual(try harness.upstreamStats().requests - before, cases.count + 1, "only the follow-up requests")
+        XCTAssertFalse(harness.gateway!.log.contains("\" 101 "), "no tunnel opened")
+    }
 }
