@@ -11,7 +11,7 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
 
     /// The walkthrough's host, MUTUAL; `/head/` goes to an upstream that sends back the head it received
     /// (head_echo_upstream.py), everything else to the demo upstream except `/admin*` and `/anything/admin*`, which are denied.
-    private func start(extraArguments: [String] = [], fileLimit: Int? = nil) throws {
+    private func start(extraArguments: [String] = [], fileLimit: Int? = nil, enrollment: Bool = false) throws {
         try requireH2Probe()
         harness = try GatewayHarness()
         try harness.startUpstream()
@@ -24,7 +24,13 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
             ], logDirectory: harness.workDirectory)
         addTeardownBlock { headEcho.stop() }
         try Network.waitForListening(headEchoPort, process: headEcho)
-        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        var gateway = Manifests.gateway(mode: "MUTUAL")
+        if enrollment {
+            gateway = gateway.replacingOccurrences(
+                of: "  name: mtls-gateway\n",
+                with: "  name: mtls-gateway\n  annotations: {tollgate.io/enroll: \"true\"}\n")
+        }
+        try harness.write("gw.yaml", gateway)
         try harness.write(
             "vs.yaml",
             """
@@ -259,6 +265,20 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
             XCTAssertEqual(result["next_status"] as? Int, 200, "\(name): the connection goes on: \(result)")
         }
         XCTAssertEqual(try harness.upstreamStats().requests - before, cases.count + 1, "only the follow-up requests")
+        XCTAssertFalse(harness.gateway!.log.contains("\" 101 "), "no tunnel opened")
+    }
+
+    /// A block that admits clients without a certificate for enrollment: such a client's extended CONNECT, to a
+    /// route or to an enrollment link, is refused (403) and never reaches the upstream.
+    func testAClientWithoutACertificateOpensNoTunnelOnAnEnrollmentBlock() throws {
+        try start(enrollment: true)
+        let before = try harness.upstreamStats().requests
+        for path in ["/ws/echo", "/.tollgate/enroll/abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"] {
+            let result = try h2Probe(
+                harness, "connect", client: nil, extra: ["--path", path], script: "h2_websocket.py")
+            XCTAssertEqual(result["status"] as? Int, 403, "\(path): \(result)")
+        }
+        XCTAssertEqual(try harness.upstreamStats().requests - before, 1, "nothing reached the upstream")
         XCTAssertFalse(harness.gateway!.log.contains("\" 101 "), "no tunnel opened")
     }
 }
