@@ -63,6 +63,21 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
             harness, scenario, client: client, extra: options, timeout: timeout, script: "h2_websocket_attack.py")
     }
 
+    /// A scenario that holds its tunnels while the test goes on (jinsu-macbook's certificate): its log says how
+    /// far it got.
+    private func attackSession(_ scenario: String, _ options: [String]) throws -> ManagedProcess {
+        let session = try ManagedProcess(
+            name: "h2ws-\(scenario)", executable: try Command.which("python3"),
+            arguments: [
+                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/h2_websocket_attack.py").path, scenario,
+                "--port", String(harness.port()), "--host", Manifests.host, "--ca", harness.pki.caCertificate,
+                "--cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"), "--key",
+                harness.pki.path("jinsu-macbook-tls", "tls.key"),
+            ] + options, logDirectory: harness.workDirectory)
+        addTeardownBlock { session.stop() }
+        return session
+    }
+
     /// An upstream that answers an extended CONNECT with a 2xx of its own (no 101) did not open a tunnel: the
     /// client is not told 200 (RFC 8441 §5: a 2xx says the tunnel is open) but 502, and DATA it sends behind
     /// never reaches the upstream.
@@ -99,15 +114,7 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
     /// files and ends its tunnels, whose slots are then free again.
     func testTunnelsTakeConnectionSlotsSoARevocationStillLoads() throws {
         try start(fileLimit: 96)
-        let session = try ManagedProcess(
-            name: "h2ws-many", executable: try Command.which("python3"),
-            arguments: [
-                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/h2_websocket_attack.py").path, "hold_many",
-                "--port", String(harness.port()), "--host", Manifests.host, "--ca", harness.pki.caCertificate,
-                "--cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"), "--key",
-                harness.pki.path("jinsu-macbook-tls", "tls.key"), "--count", "100", "--seconds", "60",
-            ], logDirectory: harness.workDirectory)
-        addTeardownBlock { session.stop() }
+        let session = try attackSession("hold_many", ["--count", "100", "--seconds", "60"])
         try waitUntil(timeout: 40, "the tunnels to be answered") { session.log.contains("open ") }
         let opened = session.log.split(separator: "\n").first { $0.hasPrefix("open ") } ?? ""
         let count = Int(opened.split(separator: " ")[1]) ?? -1
@@ -214,16 +221,8 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
         }
         XCTAssertEqual(try attack("upstream_head", ["--path", "/head/warm-up"])["status"] as? Int, 200)
         let before = residentKiB()
-        let session = try ManagedProcess(
-            name: "h2ws-stall", executable: try Command.which("python3"),
-            arguments: [
-                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/h2_websocket_attack.py").path, "stall",
-                "--port", String(harness.port()), "--host", Manifests.host, "--ca", harness.pki.caCertificate,
-                "--cert", harness.pki.path("jinsu-macbook-tls", "tls.crt"), "--key",
-                harness.pki.path("jinsu-macbook-tls", "tls.key"), "--count", "50", "--seconds", "20",
-                "--path", "/head/flood/x",
-            ], logDirectory: harness.workDirectory)
-        addTeardownBlock { session.stop() }
+        let session = try attackSession(
+            "stall", ["--count", "50", "--seconds", "20", "--path", "/head/flood/x"])
         try waitUntil(timeout: 40, "the tunnels to open") { session.log.contains("open ") }
         XCTAssertTrue(session.log.contains("open 50"), session.log)
         // Sampled while the floods run, until the idle timeout ends them.

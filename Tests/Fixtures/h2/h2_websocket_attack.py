@@ -51,18 +51,24 @@ def scenario_data_during_response(args):
     return result
 
 
-def scenario_hold_many(args):
-    """`--count` tunnels on one connection (the server's stream limit allows 100), held for `--seconds`: prints
-    `open N` (N answered 200, and the other statuses) once all are answered, then `ended K` when the server has
-    ended K of them, at the latest when the time is up."""
-    tls, conn, outcome = open_connection(args)
+def open_tunnels(args, tls, conn, outcome, ack=lambda sid: True):
+    """Asks for `--count` tunnels at once and waits until each is answered: their stream ids, and how many got 200."""
     sids = []
     for _ in range(args.count):
         sid = conn.get_next_available_stream_id()
         conn.send_headers(sid, handshake_headers(args, args.path))
         sids.append(sid)
     tls.sendall(conn.data_to_send())
-    pump(tls, conn, outcome, lambda o: all(answered(sid)(o) for sid in sids), seconds=30)
+    pump(tls, conn, outcome, lambda o: all(answered(sid)(o) for sid in sids), seconds=30, ack=ack)
+    return sids, sum(1 for sid in sids if outcome.stream(sid)["status"] == 200)
+
+
+def scenario_hold_many(args):
+    """`--count` tunnels on one connection (the server's stream limit allows 100), held for `--seconds`: prints
+    `open N` (N answered 200, and the other statuses) once all are answered, then `ended K` when the server has
+    ended K of them, at the latest when the time is up."""
+    tls, conn, outcome = open_connection(args)
+    sids, _ = open_tunnels(args, tls, conn, outcome)
     statuses = [outcome.stream(sid)["status"] for sid in sids]
     opened = [sid for sid in sids if outcome.stream(sid)["status"] == 200]
     others = sorted({str(st) for st in statuses if st != 200})
@@ -131,15 +137,8 @@ def scenario_stall(args):
     them `--seconds` and prints what the server managed to send."""
     tls, conn, outcome = open_connection(args)
     conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
-    sids = []
-    for _ in range(args.count):
-        sid = conn.get_next_available_stream_id()
-        conn.send_headers(sid, handshake_headers(args, args.path))
-        sids.append(sid)
-    tls.sendall(conn.data_to_send())
     nothing = lambda sid: False  # noqa: E731
-    pump(tls, conn, outcome, lambda o: all(answered(sid)(o) for sid in sids), seconds=30, ack=nothing)
-    opened = sum(1 for sid in sids if outcome.stream(sid)["status"] == 200)
+    sids, opened = open_tunnels(args, tls, conn, outcome, ack=nothing)
     print("open", opened, flush=True)
     deadline = time.time() + args.seconds
     while time.time() < deadline and not outcome.closed:
