@@ -25,7 +25,8 @@ extension HTTP2Stream: TunnelClient {
     }
 
     /// The tunnel's upstream socket takes a connection slot (`GatewayRuntime.admitTunnel`), held until the
-    /// stream closes; false when none is free. Once per stream, whatever the retries.
+    /// exchange is answered otherwise, the tunnel ends or the stream closes; false when none is free. Once per
+    /// stream, whatever the retries.
     func takeConnectionSlot() -> Bool {
         if !holdsConnectionSlot { holdsConnectionSlot = connection.runtime.admitTunnel() }
         return holdsConnectionSlot
