@@ -11,7 +11,9 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
 
     /// The walkthrough's host, MUTUAL; `/head/` goes to an upstream that sends back the head it received
     /// (head_echo_upstream.py), everything else to the demo upstream except `/admin*` and `/anything/admin*`, which are denied.
-    private func start(extraArguments: [String] = [], fileLimit: Int? = nil, enrollment: Bool = false) throws {
+    private func start(
+        extraArguments: [String] = [], fileLimit: Int? = nil, enrollment: Bool = false, mode: String = "MUTUAL"
+    ) throws {
         try requireH2Probe()
         harness = try GatewayHarness()
         try harness.startUpstream()
@@ -24,7 +26,7 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
             ], logDirectory: harness.workDirectory)
         addTeardownBlock { headEcho.stop() }
         try Network.waitForListening(headEchoPort, process: headEcho)
-        var gateway = Manifests.gateway(mode: "MUTUAL")
+        var gateway = Manifests.gateway(mode: mode)
         if enrollment {
             gateway = gateway.replacingOccurrences(
                 of: "  name: mtls-gateway\n",
@@ -279,5 +281,27 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
         }
         XCTAssertEqual(try harness.upstreamStats().requests - before, 1, "nothing reached the upstream")
         XCTAssertFalse(harness.gateway!.log.contains("\" 101 "), "no tunnel opened")
+    }
+
+    /// OPTIONAL_MUTUAL lets a client without a certificate open a tunnel; a reload to MUTUAL ends it (the
+    /// connection was not verified the new way), so tightening a port cannot be outlived by a tunnel.
+    func testATunnelWithoutACertificateEndsWhenThePortBecomesMutual() throws {
+        try start(mode: "OPTIONAL_MUTUAL")
+        let session = try ManagedProcess(
+            name: "h2ws-anonymous", executable: try Command.which("python3"),
+            arguments: [
+                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/h2_websocket.py").path, "hold", "--port",
+                String(harness.port()), "--host", Manifests.host, "--ca", harness.pki.caCertificate, "--cert", "",
+                "--key", "", "--hold", "30",
+            ], logDirectory: harness.workDirectory)
+        addTeardownBlock { session.stop() }
+        try waitUntil(timeout: 15, "the anonymous tunnel to open") { session.log.contains("open") }
+        let reloads = harness.reloadCount
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.waitForReload(after: reloads)
+        try waitUntil(timeout: 10, "the tunnel to end") { session.log.contains("closed") }
+        try waitUntil(timeout: 10, "its log line") {
+            harness.gateway!.log.contains("\"GET /ws/echo HTTP/2\" 101 - downstream_verification_changed")
+        }
     }
 }
