@@ -19,6 +19,7 @@ public final class GatewayRuntime: @unchecked Sendable {
     private let lock = NSLock()
     private var snapshot: ConfigSnapshot
     private var connectionCount = 0
+    private var tunnelCount = 0
     private var nextConnectionID: UInt64 = 0
     private var drainStarted = false
 
@@ -45,7 +46,7 @@ public final class GatewayRuntime: @unchecked Sendable {
     /// already open (the caller refuses it).
     func admitConnection() -> UInt64? {
         let id: UInt64? = lock.withLock {
-            guard connectionCount < settings.maxConnections else { return nil }
+            guard connectionCount + tunnelCount < settings.maxConnections else { return nil }
             connectionCount += 1
             nextConnectionID += 1
             return nextConnectionID
@@ -62,6 +63,22 @@ public final class GatewayRuntime: @unchecked Sendable {
     func connectionClosed(_ id: UInt64) {
         metrics.connectionsActive.decrement()
         lock.withLock { connectionCount -= 1 }
+    }
+
+    /// An HTTP/2 WebSocket tunnel holds an upstream socket for as long as a connection may stay open, and one
+    /// connection can open 100: each takes a slot of `maxConnections` (whose default counts one upstream per
+    /// client connection), so tunnels cannot spend the descriptors kept for listeners, configuration and CRLs.
+    /// False when none is free.
+    func admitTunnel() -> Bool {
+        lock.withLock {
+            guard connectionCount + tunnelCount < settings.maxConnections else { return false }
+            tunnelCount += 1
+            return true
+        }
+    }
+
+    func tunnelSlotReleased() {
+        lock.withLock { tunnelCount -= 1 }
     }
 
     /// Conditions that can repeat thousands of times a second are logged once per interval.

@@ -12,6 +12,8 @@ struct ResponseFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
     static let upstreamConnectionFailure = ResponseFlags(rawValue: 1 << 5)
     /// `UC`: the upstream closed the connection.
     static let upstreamConnectionTermination = ResponseFlags(rawValue: 1 << 6)
+    /// `UO`: no connection slot was free for the upstream connection (an HTTP/2 WebSocket tunnel's).
+    static let upstreamOverflow = ResponseFlags(rawValue: 1 << 7)
     /// `NR`: no route matched, or the port has no listener.
     static let noRouteFound = ResponseFlags(rawValue: 1 << 8)
     /// `DC`: the client closed its connection before the request was complete.
@@ -31,7 +33,8 @@ struct ResponseFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
 
     private static let codes: [(ResponseFlags, String)] = [
         (.noHealthyUpstream, "UH"), (.upstreamRequestTimeout, "UT"), (.upstreamConnectionFailure, "UF"),
-        (.upstreamConnectionTermination, "UC"), (.noRouteFound, "NR"), (.downstreamConnectionTermination, "DC"),
+        (.upstreamConnectionTermination, "UC"), (.upstreamOverflow, "UO"), (.noRouteFound, "NR"),
+        (.downstreamConnectionTermination, "DC"),
         (.upstreamRetryLimitExceeded, "URX"), (.streamIdleTimeout, "SI"), (.downstreamProtocolError, "DPE"),
         (.upstreamProtocolError, "UPE"), (.noClusterFound, "NC"), (.downstreamRemoteReset, "DR"),
     ]

@@ -45,6 +45,9 @@ final class WebSocketBrowserTests: XCTestCase {
                 $0.contains("\"GET /ws/echo HTTP/2\" 101 - via_upstream") && $0.hasSuffix("principal=jinsu-macbook")
             }
         }
-        XCTAssertEqual(try browser.evaluate("document.body.dataset.closed") as? String, "1000")
+        // The page's close event and the gateway's log line come in either order.
+        try waitUntil(timeout: 10, "the page's close event with code 1000") {
+            (try? browser.evaluate("document.body.dataset.closed") as? String) == "1000"
+        }
     }
 }

@@ -84,6 +84,12 @@ extension ExchangeOwner {
         if !exchange.upgradesToWebSocket, let pooled = connection.loop.upstreamPool.checkout(endpoint) {
             upstream = pooled
         } else {
+            if let stream = self as? HTTP2Stream, exchange.upgradesToWebSocket, !stream.takeConnectionSlot() {
+                exchange.responseFlags = .upstreamOverflow
+                exchange.responseDetails = "upstream_reset_before_response_started{overflow}"
+                respond(status: 503, body: Array("no connection slot for the tunnel".utf8), contentType: "text/plain")
+                return
+            }
             upstream = UpstreamConnection(
                 endpoint: endpoint, loop: connection.loop, limits: connection.runtime.settings.limits)
             do {

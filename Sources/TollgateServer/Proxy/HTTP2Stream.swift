@@ -35,6 +35,8 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
     var clientFinished = false
     /// nghttp2 closed the stream: nothing more may be submitted on it.
     private(set) var closed = false
+    /// The stream's tunnel upstream holds a connection slot (HTTP2Stream+Tunnel).
+    var holdsConnectionSlot = false
 
     var connection: DownstreamConnection { owner.connection }
     var session: HTTP2ServerSession { owner.session }
@@ -113,6 +115,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
     /// nghttp2 closed the stream: answered and sent, or reset by the client, or the connection ended.
     func streamClosed(errorCode: UInt32) {
         closed = true
+        defer { releaseConnectionSlot() }
         if let tunnel {
             tunnel.clientGone(flags: .downstreamRemoteReset)
             return
@@ -133,6 +136,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         }
         connection.logAccess(exchange)
         self.exchange = nil
+        releaseConnectionSlot()
         if unacknowledged > 0 {
             session.consume(streamID: id, unacknowledged)
             unacknowledged = 0
