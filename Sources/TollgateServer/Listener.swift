@@ -14,10 +14,21 @@ final class Listener: @unchecked Sendable {
     let port: Int
     private let sockets: [ListeningSocket]
 
-    /// Gateway traffic: each connection becomes a `DownstreamConnection` on the port `port`.
+    /// Gateway traffic: each connection becomes a `DownstreamConnection` on the port `port`, on the
+    /// loop with the fewest client connections (`EventLoopGroup.loopForNewConnection`).
     convenience init(address: String, port: Int, runtime: GatewayRuntime, loops: EventLoopGroup) throws {
         try self.init(address: address, port: port, runtime: runtime, loops: loops) { fd, peer, loop in
-            DownstreamConnection.accept(fd: fd, peer: peer, port: port, loop: loop, runtime: runtime)
+            let target = loops.loopForNewConnection(acceptedOn: loop)
+            guard target !== loop else {
+                DownstreamConnection.accept(fd: fd, peer: peer, port: port, loop: loop, runtime: runtime)
+                return
+            }
+            target.execute {
+                let connection = DownstreamConnection.accept(
+                    fd: fd, peer: peer, port: port, loop: target, runtime: runtime)
+                // Sent over while this loop was already shutting down: served once, then closed.
+                if target.isDraining { connection?.drain() }
+            }
         }
     }
 
