@@ -9,6 +9,24 @@ import XCTest
 /// What a connection keeps while it idles between requests: not the buffers of the last response.
 final class IdleMemoryTests: XCTestCase {
     func testAConnectionIdleAfterALargeResponseKeepsNoLargeBuffer() throws {
+        // httpbin answers at most 100 KiB of random bytes: more than one 64 KiB socket read.
+        let perConnection = try Self.residentKiBPerIdleConnection(
+            after: Array("GET /bytes/102400 HTTP/1.1\r\nHost: \(Manifests.host)\r\n\r\n".utf8))
+        // A plain connection costs a few KiB; one that kept the response's 64 KiB queue costs far more.
+        XCTAssertLessThan(perConnection, 24, "KiB of resident memory per idle connection")
+    }
+
+    func testAConnectionIdleAfterALargeRequestBodyKeepsNoLargeBuffer() throws {
+        let body = [UInt8](repeating: UInt8(ascii: "x"), count: 100 * 1024)
+        let head = "POST /status/200 HTTP/1.1\r\nHost: \(Manifests.host)\r\nContent-Length: \(body.count)\r\n\r\n"
+        let perConnection = try Self.residentKiBPerIdleConnection(after: Array(head.utf8) + body)
+        // One that kept the decoder's buffer of the body's 64 KiB reads costs far more than a few KiB.
+        XCTAssertLessThan(perConnection, 24, "KiB of resident memory per idle connection")
+    }
+
+    /// Resident memory a plain HTTP gateway gains per connection that sent `request`, read the whole
+    /// response and stays open.
+    static func residentKiBPerIdleConnection(after request: [UInt8]) throws -> Double {
         let harness = try GatewayHarness()
         defer { harness.stop() }
         try harness.startUpstream()
@@ -23,25 +41,21 @@ final class IdleMemoryTests: XCTestCase {
         try harness.startGateway(declaredPorts: [443, 80])
         let pid = try XCTUnwrap(harness.gateway).process.processIdentifier
         let port = harness.port(80)
-        // httpbin answers at most 100 KiB of random bytes: more than one 64 KiB socket read.
-        let request = Array("GET /bytes/102400 HTTP/1.1\r\nHost: \(Manifests.host)\r\n\r\n".utf8)
 
         // Warm up (pooled upstream connections, per-loop buffers, malloc arenas), then measure.
         var warm: [Int32] = []
-        for _ in 0..<4 { warm.append(try LoopBalanceTests.connect(port)) }
-        for fd in warm { try Self.fetch(request, over: fd) }
-        let before = try Self.residentKiB(pid)
+        for _ in 0..<4 { warm.append(try Network.connect(port)) }
+        for fd in warm { try fetch(request, over: fd) }
+        let before = try residentKiB(pid)
         let count = 40
         var held: [Int32] = []
         defer { for fd in warm + held { close(fd) } }
         for _ in 0..<count {
-            let fd = try LoopBalanceTests.connect(port)
+            let fd = try Network.connect(port)
             held.append(fd)
-            try Self.fetch(request, over: fd)
+            try fetch(request, over: fd)
         }
-        let perConnection = Double(try Self.residentKiB(pid) - before) / Double(count)
-        // A plain connection costs a few KiB; one that kept the response's 64 KiB queue costs far more.
-        XCTAssertLessThan(perConnection, 24, "KiB of resident memory per idle connection")
+        return Double(try residentKiB(pid) - before) / Double(count)
     }
 
     /// Sends `request` and reads the whole response (Content-Length framed).

@@ -21,7 +21,7 @@ final class LoopBalanceTests: XCTestCase {
         let count = 60
         var sockets: [Int32] = []
         defer { for fd in sockets { close(fd) } }
-        for _ in 0..<count { sockets.append(try Self.connect(harness.port())) }
+        for _ in 0..<count { sockets.append(try Network.connect(harness.port())) }
         var perLoop: [Int] = []
         do {
             try waitUntil("the gateway to take all \(count) connections") {
@@ -69,23 +69,5 @@ final class LoopBalanceTests: XCTestCase {
                 return accepted.contains(socket)
             }.count
         }
-    }
-
-    static func connect(_ port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        guard connected else {
-            close(fd)
-            throw HarnessError("cannot connect to port \(port)")
-        }
-        return fd
     }
 }
