@@ -18,7 +18,9 @@ final class Listener: @unchecked Sendable {
     /// loop with the fewest client connections (`EventLoopGroup.loopForNewConnection`).
     convenience init(address: String, port: Int, runtime: GatewayRuntime, loops: EventLoopGroup) throws {
         try self.init(address: address, port: port, runtime: runtime, loops: loops) { fd, peer, loop in
-            let target = loops.loopForNewConnection(acceptedOn: loop)
+            // Shutting down, a connection stays where it was accepted: until the target loop took it, no count
+            // would say it is open, and the gateway could exit under it.
+            let target = loops.loopForNewConnection(acceptedOn: loop, balancing: !runtime.isDraining)
             guard target !== loop else {
                 DownstreamConnection.accept(fd: fd, peer: peer, port: port, loop: loop, runtime: runtime)
                 return

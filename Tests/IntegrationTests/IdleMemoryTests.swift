@@ -30,13 +30,7 @@ final class IdleMemoryTests: XCTestCase {
         let harness = try GatewayHarness()
         defer { harness.stop() }
         try harness.startUpstream()
-        try harness.write(
-            "gw.yaml",
-            Manifests.gateway(mode: "SIMPLE") + """
-
-                    - hosts: ['\(Manifests.host)']
-                      port: {number: 80, name: http, protocol: HTTP}
-                """)
+        try harness.write("gw.yaml", Manifests.gateway(mode: "SIMPLE") + Manifests.plainHTTPServer())
         try harness.write("vs.yaml", Manifests.virtualService())
         try harness.startGateway(declaredPorts: [443, 80])
         let pid = try XCTUnwrap(harness.gateway).process.processIdentifier

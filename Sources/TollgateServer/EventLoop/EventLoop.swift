@@ -254,10 +254,10 @@ public final class EventLoopGroup: @unchecked Sendable {
     /// (50 keep-alive connections split 28/22 or worse over 2 loops), and the clients of the busier loop
     /// wait longer for every request; moving the few that would deepen the imbalance costs one queue
     /// hop per moved connection, nothing per request.
-    func loopForNewConnection(acceptedOn loop: EventLoop) -> EventLoop {
+    func loopForNewConnection(acceptedOn loop: EventLoop, balancing: Bool = true) -> EventLoop {
         var target = loop
         var fewest = loop.clientConnections.load(ordering: .relaxed)
-        for candidate in loops where candidate !== loop {
+        for candidate in loops where balancing && candidate !== loop {
             let count = candidate.clientConnections.load(ordering: .relaxed)
             if count < fewest {
                 fewest = count
