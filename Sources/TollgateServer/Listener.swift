@@ -14,23 +14,10 @@ final class Listener: @unchecked Sendable {
     let port: Int
     private let sockets: [ListeningSocket]
 
-    /// Gateway traffic: each connection becomes a `DownstreamConnection` on the port `port`, on the
-    /// loop with the fewest client connections (`EventLoopGroup.loopForNewConnection`).
+    /// Gateway traffic: each connection becomes a `DownstreamConnection` on the port `port`.
     convenience init(address: String, port: Int, runtime: GatewayRuntime, loops: EventLoopGroup) throws {
         try self.init(address: address, port: port, runtime: runtime, loops: loops) { fd, peer, loop in
-            // Shutting down, a connection stays where it was accepted: until the target loop took it, no count
-            // would say it is open, and the gateway could exit under it.
-            let target = loops.loopForNewConnection(acceptedOn: loop, balancing: !runtime.isDraining)
-            guard target !== loop else {
-                DownstreamConnection.accept(fd: fd, peer: peer, port: port, loop: loop, runtime: runtime)
-                return
-            }
-            target.execute {
-                let connection = DownstreamConnection.accept(
-                    fd: fd, peer: peer, port: port, loop: target, runtime: runtime)
-                // Sent over while this loop was already shutting down: served once, then closed.
-                if target.isDraining { connection?.drain() }
-            }
+            DownstreamConnection.accept(fd: fd, peer: peer, port: port, loop: loop, runtime: runtime)
         }
     }
 

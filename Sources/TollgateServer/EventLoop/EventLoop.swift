@@ -1,6 +1,5 @@
 internal import CLinux
 import Dispatch
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -40,11 +39,6 @@ public final class EventLoop: @unchecked Sendable {
     }
     private var sweeper: DispatchSourceTimer?
     private var requestMetricsCache: RequestMetrics?
-    /// Gateway client connections open on this loop or on their way to it: what the listeners even out.
-    let clientConnections = Atomic<Int>(0)
-    /// Shutting down: a connection that arrives from another loop's listener after this loop drained is
-    /// drained too.
-    private(set) var isDraining = false
 
     private let epoll: EpollSet
     private var readinessSource: DispatchSourceRead?
@@ -240,39 +234,19 @@ final class LoopTimer {
     deinit { source?.cancel() }
 }
 
-/// The loops. Each listening port has one socket per loop, so a connection is usually born on the loop
-/// that serves it.
+/// The loops. Each listening port has one socket per loop, so a connection is born on the loop that
+/// serves it.
 public final class EventLoopGroup: @unchecked Sendable {
     public let loops: [EventLoop]
 
     public init(count: Int) throws {
         loops = try (0..<max(1, count)).map { try EventLoop(index: $0) }
     }
-
-    /// The loop a client connection accepted on `loop` joins, counted in its `clientConnections`: `loop`
-    /// itself unless another loop has fewer. `SO_REUSEPORT` hashes connections to sockets at random
-    /// (50 keep-alive connections split 28/22 or worse over 2 loops), and the clients of the busier loop
-    /// wait longer for every request; moving the few that would deepen the imbalance costs one queue
-    /// hop per moved connection, nothing per request.
-    func loopForNewConnection(acceptedOn loop: EventLoop, balancing: Bool = true) -> EventLoop {
-        var target = loop
-        var fewest = loop.clientConnections.load(ordering: .relaxed)
-        for candidate in loops where balancing && candidate !== loop {
-            let count = candidate.clientConnections.load(ordering: .relaxed)
-            if count < fewest {
-                fewest = count
-                target = candidate
-            }
-        }
-        target.clientConnections.add(1, ordering: .relaxed)
-        return target
-    }
 }
 
 extension EventLoop {
     /// Asks every connection of this loop to finish what it is doing and close.
     func drainConnections() {
-        isDraining = true
         for channel in openChannels.values { (channel.handler as? LoopSweepable)?.drain() }
     }
 

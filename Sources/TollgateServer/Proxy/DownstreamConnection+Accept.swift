@@ -4,32 +4,19 @@ import TollgateTLS
 
 extension DownstreamConnection {
     /// Sets up a connection on its loop with the TLS group of the snapshot current at accept time, or
-    /// closes it at once when `--max-connections` are already open. The loop's `clientConnections`
-    /// already counts it (`EventLoopGroup.loopForNewConnection`): it is counted down when the connection
-    /// ends, or here when there is none.
-    @discardableResult
-    static func accept(
-        fd: Int32, peer: SocketAddress, port: Int, loop: EventLoop, runtime: GatewayRuntime
-    ) -> DownstreamConnection? {
-        let connection = start(fd: fd, peer: peer, port: port, loop: loop, runtime: runtime)
-        if connection == nil { loop.clientConnections.subtract(1, ordering: .relaxed) }
-        return connection
-    }
-
-    private static func start(
-        fd: Int32, peer: SocketAddress, port: Int, loop: EventLoop, runtime: GatewayRuntime
-    ) -> DownstreamConnection? {
+    /// closes it at once when `--max-connections` are already open.
+    static func accept(fd: Int32, peer: SocketAddress, port: Int, loop: EventLoop, runtime: GatewayRuntime) {
         let snapshot = runtime.current
         guard let listener = snapshot.listeners[port] else {
             System.close(fd)
-            return nil
+            return
         }
         guard let id = runtime.admitConnection() else {
             System.close(fd)
             logRefusal(
                 "connections refused: --max-connections are open", runtime,
                 ["listener.port": "\(port)", "max.connections": "\(runtime.settings.maxConnections)"])
-            return nil
+            return
         }
         let proxied = !runtime.settings.proxyProtocolSources.isEmpty
         if proxied,
@@ -43,7 +30,7 @@ extension DownstreamConnection {
             logRefusal(
                 "connection refused: not from a --proxy-protocol source", runtime,
                 ["peer.address": "\(peer.host)", "listener.port": "\(port)"])
-            return nil
+            return
         }
         let tls: TLSConnection?
         var transport: Transport
@@ -56,7 +43,7 @@ extension DownstreamConnection {
                 runtime.logger.error("cannot start TLS", metadata: ["error": "\(error)"])
                 System.close(fd)
                 runtime.connectionClosed(id)
-                return nil
+                return
             }
         } else {
             tls = nil
@@ -66,7 +53,6 @@ extension DownstreamConnection {
         let channel = Channel(fd: fd, loop: loop, transport: transport, peer: peer)
         let connection = DownstreamConnection(id: id, runtime: runtime, listenPort: port, channel: channel, tls: tls)
         connection.start()
-        return connection
     }
 
     /// Refusals at accept come in floods: one warning per interval, with how many were refused since the last.

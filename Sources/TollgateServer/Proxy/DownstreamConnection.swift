@@ -315,7 +315,6 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             self.exchange = nil
         }
         runtime.connectionClosed(id)
-        loop.clientConnections.subtract(1, ordering: .relaxed)
     }
 
     // MARK: Input
