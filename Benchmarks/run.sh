@@ -20,13 +20,14 @@
 #
 # Usage: Benchmarks/run.sh [--reps 3] [--seconds 10] [--connections 50] [--threads 2] [--idle 2000]
 #                          [--only keepalive,simple,full,resumed,mib,idle,log] [--tollgate BIN] [--loops N]
+#                          [--raw FILE]   (every run's figures, "figure target metric value" a line, for spreads)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPS=3 DURATION=10 CONNECTIONS=50 THREADS=2 IDLE=2000 ONLY="keepalive,log,simple,full,resumed,mib,idle" BIN="" LOOPS=$(nproc)
+REPS=3 DURATION=10 CONNECTIONS=50 THREADS=2 IDLE=2000 ONLY="keepalive,log,simple,full,resumed,mib,idle" BIN="" LOOPS=$(nproc) RAW=""
 while [ $# -gt 0 ]; do
   case $1 in
     --reps) REPS=$2 ;; --seconds) DURATION=$2 ;; --connections) CONNECTIONS=$2 ;; --threads) THREADS=$2 ;;
-    --idle) IDLE=$2 ;; --only) ONLY=$2 ;; --tollgate) BIN=$2 ;; --loops) LOOPS=$2 ;;
+    --idle) IDLE=$2 ;; --only) ONLY=$2 ;; --tollgate) BIN=$2 ;; --loops) LOOPS=$2 ;; --raw) RAW=$2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift 2
@@ -262,6 +263,7 @@ for rep in $(seq "$REPS"); do
   stop_proxies
 done
 
+[ -n "$RAW" ] && cp "$RESULTS" "$RAW"
 python3 - "$RESULTS" "$REPS" "$DURATION" "$CONNECTIONS" "$THREADS" "$LOOPS" "$IDLE" <<'PY'
 import statistics, sys, collections, subprocess
 path, reps, duration, connections, threads, loops, idle = sys.argv[1:]

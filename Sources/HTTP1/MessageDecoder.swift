@@ -56,8 +56,19 @@ struct MessageDecoder<Head: Sendable> {
     }
 
     mutating func prepareForNextMessage() {
-        if case .complete = state { state = .head }
+        guard case .complete = state else { return }
+        state = .head
+        // A buffer grown by a large body would otherwise stay with the connection while it idles; a small
+        // one is kept for the next message.
+        if readIndex == buffer.count && buffer.capacity > Self.keptCapacity {
+            buffer = []
+            readIndex = 0
+            scanFrom = 0
+        }
     }
+
+    /// The most buffer capacity kept between messages once everything buffered was decoded.
+    static var keptCapacity: Int { 16 * 1024 }
 
     /// Decodes the next event. `parseHead` turns a complete head into a value and its body framing.
     mutating func next(parseHead: (ArraySlice<UInt8>) throws -> (Head, BodyFraming)) throws -> MessageEvent<Head>? {

@@ -79,7 +79,15 @@ public enum ForwardedHeaders {
             parts += uris.map { "URI=\(quoteIfNeeded($0))" }
         }
         parts += identity.dnsNames.map { "DNS=\(quoteIfNeeded($0))" }
-        return parts.joined(separator: ";")
+        // Built once per connection and kept while it is open: sized exactly, where `joined` leaves up to
+        // twice the capacity it needs (about 1 KiB more per connection).
+        var element = ""
+        element.reserveCapacity(parts.reduce(parts.count) { $0 + $1.utf8.count })
+        for (index, part) in parts.enumerated() {
+            if index > 0 { element += ";" }
+            element += part
+        }
+        return element
     }
 
     static func quoteIfNeeded(_ value: String) -> String {

@@ -34,11 +34,18 @@ extension PeerIdentity {
         self.init(verifiedCertificate: certificate.pointer)
     }
 
-    init(verifiedCertificate cert: OpaquePointer) {
+    /// `includingPEM: false` leaves `leafPEM` empty: a connection's identity lives as long as the
+    /// connection, and the PEM (about 1 KiB) is only read to build the XFCC element, from the certificate
+    /// the TLS session keeps anyway (`TLSConnection.peerCertificatePEM`).
+    init(verifiedCertificate cert: OpaquePointer, includingPEM: Bool = true) {
         let summary = CertificateSummary(cert)
-        let pem = readMemoryBIO { _ = PEM_write_bio_X509($0, cert) }
         self.init(
             verified: true, subjectAltNames: summary.subjectAltNames, subject: summary.subject,
-            leafSHA256: sha256Hex(cert), leafPEM: pem, notAfter: summary.notAfter, issuer: summary.issuer)
+            leafSHA256: sha256Hex(cert), leafPEM: includingPEM ? pemEncoded(cert) : "", notAfter: summary.notAfter,
+            issuer: summary.issuer)
     }
+}
+
+func pemEncoded(_ cert: OpaquePointer) -> String {
+    readMemoryBIO { _ = PEM_write_bio_X509($0, cert) }
 }

@@ -216,11 +216,18 @@ public final class TLSConnection {
     }
 
     /// The verified client certificate as Tollgate sees it, or `.anonymous` when none was presented.
+    /// Without `leafPEM`: that is `peerCertificatePEM`, read when the XFCC element is built.
     public func peerIdentity() -> PeerIdentity {
         guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else {
             return .anonymous
         }
-        return PeerIdentity(verifiedCertificate: cert)
+        return PeerIdentity(verifiedCertificate: cert, includingPEM: false)
+    }
+
+    /// PEM of the verified client certificate, "" without one.
+    public func peerCertificatePEM() -> String {
+        guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else { return "" }
+        return pemEncoded(cert)
     }
 }
 

@@ -10,7 +10,6 @@ public final class TLSServerContext: @unchecked Sendable {
     public let certificateSummary: CertificateSummary
     let resumption: ResumptionDomain
     private let verifyMode: Int32
-    private let cipherList: String
 
     public init(_ settings: TLSServerSettings) throws {
         ERR_clear_error()
@@ -41,7 +40,6 @@ public final class TLSServerContext: @unchecked Sendable {
         let ciphers = (settings.cipherSuites.isEmpty ? TLSServerSettings.defaultCipherSuites : settings.cipherSuites)
             .joined(separator: ":")
         guard SSL_CTX_set_cipher_list(ctx, ciphers) == 1 else { throw TLSError("no usable cipher in '\(ciphers)'") }
-        cipherList = ciphers
         Self.applyConnectionDefaults(ctx)
         resumption = ResumptionDomain(settings: settings)
         _ = SSL_CTX_set_session_id_context(ctx, resumption.sessionIDContext, UInt32(resumption.sessionIDContext.count))
@@ -108,8 +106,11 @@ public final class TLSServerContext: @unchecked Sendable {
 
     /// Moves a connection that is still in its ClientHello onto this block, with every setting that
     /// OpenSSL copies into an `SSL` when it is created and does not take from a switched `SSL_CTX`:
-    /// verification (mode, callback, depth), options, protocol versions, ciphers and the session id
-    /// context. Called before OpenSSL looks at sessions, tickets or versions.
+    /// verification (mode, callback, depth), options, protocol versions and the session id context.
+    /// Called before OpenSSL looks at sessions, tickets or versions. Ciphers are not copied: an `SSL`
+    /// without a list of its own uses its current `SSL_CTX`'s (and its security level comes with the
+    /// certificate settings `SSL_set_SSL_CTX` copies); a per-connection list would cost two cipher
+    /// stacks per connection.
     func adopt(_ ssl: OpaquePointer) -> Bool {
         guard SSL_set_SSL_CTX(ssl, context) == context else { return false }
         SSL_set_verify(ssl, verifyMode, verifyMode == SSL_VERIFY_NONE ? nil : verifyClientCertificate)
@@ -119,7 +120,6 @@ public final class TLSServerContext: @unchecked Sendable {
         let versions: [TLSServerSettings.ProtocolVersion: Int32] = [.tls12: TLS1_2_VERSION, .tls13: TLS1_3_VERSION]
         return tg_SSL_set_min_proto_version(ssl, versions[settings.minVersion]!) == 1
             && tg_SSL_set_max_proto_version(ssl, versions[settings.maxVersion]!) == 1
-            && SSL_set_cipher_list(ssl, cipherList) == 1
             && SSL_set_session_id_context(ssl, resumption.sessionIDContext, UInt32(resumption.sessionIDContext.count))
                 == 1
     }

@@ -160,12 +160,7 @@ final class RoutingTests: XCTestCase {
         try harness.startUpstream()
         try harness.write(
             "gw.yaml",
-            Manifests.gateway(mode: "SIMPLE") + """
-
-                    - hosts: ['\(Manifests.host)']
-                      port: {number: 80, name: http, protocol: HTTP}
-                      tls: {httpsRedirect: true}
-                """)
+            Manifests.gateway(mode: "SIMPLE") + Manifests.plainHTTPServer(httpsRedirect: true))
         try harness.write("vs.yaml", Manifests.virtualService())
         try harness.startGateway(declaredPorts: [443, 80])
         let result = try harness.curl(

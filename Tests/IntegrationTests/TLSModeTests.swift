@@ -67,6 +67,14 @@ final class TLSModeTests: XCTestCase {
         XCTAssertTrue(good.body.contains("URI=spiffe://jinsu-macbook"), good.body)
         XCTAssertTrue(good.body.contains("Subject=\\\"CN=jinsu-macbook\\\""), good.body)
         XCTAssertFalse(good.body.contains("spoofed"), "a client-supplied XFCC must be replaced: \(good.body)")
+        // The connection's identity leaves the PEM out; the XFCC's Cert is still the client's certificate.
+        let headers = try JSONSerialization.jsonObject(with: Data(good.body.utf8)) as? [String: [String: String]]
+        let xfcc = headers?["headers"]?["x-forwarded-client-cert"] ?? ""
+        let cert = xfcc.split(separator: ";").first { $0.hasPrefix("Cert=") }
+            .map { String($0.dropFirst("Cert=\"".count).dropLast()).removingPercentEncoding ?? "" }
+        XCTAssertEqual(
+            cert, try String(contentsOfFile: harness.pki.path("jinsu-macbook-tls", "tls.crt"), encoding: .utf8),
+            good.body)
         XCTAssertTrue(good.body.contains("\"x-forwarded-proto\": \"https\""), good.body)
         XCTAssertTrue(good.body.contains("\"x-forwarded-for\": \"127.0.0.1\""), good.body)
 

@@ -27,6 +27,17 @@ public enum Manifests {
         """
     }
 
+    /// A plain-HTTP server to append to `gateway(...)`'s servers, answering or redirecting to HTTPS.
+    public static func plainHTTPServer(hosts: [String] = [host], port: Int = 80, httpsRedirect: Bool = false)
+        -> String
+    {
+        """
+
+            - hosts: [\(hosts.map { "'\($0)'" }.joined(separator: ", "))]
+              port: {number: \(port), name: http, protocol: HTTP}
+        """ + (httpsRedirect ? "\n      tls: {httpsRedirect: true}" : "")
+    }
+
     public static func virtualService(
         hosts: [String] = [host], destination: String = "server", port: Int = 80, extraRoute: String = "",
         routes: String? = nil

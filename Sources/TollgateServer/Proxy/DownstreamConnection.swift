@@ -73,8 +73,11 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         guard identity.verified else { return nil }
         if clientCertElementSnapshot !== snapshot {
             clientCertElementSnapshot = snapshot
+            // The connection's identity leaves the PEM out (memory per idle connection): it is read here.
+            var certified = identity
+            if certified.leafPEM.isEmpty, let tls { certified.leafPEM = tls.peerCertificatePEM() }
             clientCertElementCache = ForwardedHeaders.clientCertElement(
-                identity, by: snapshot.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
+                certified, by: snapshot.listeners[listenPort]?.gatewayURIs[safe: tls?.serverIndex ?? 0] ?? [])
         }
         return clientCertElementCache
     }
