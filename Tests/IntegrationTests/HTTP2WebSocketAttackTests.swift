@@ -161,6 +161,7 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
         XCTAssertEqual(lines.first, "get /head/x http/1.1", head)
         XCTAssertEqual(values("sec-websocket-key").count, 1, head)
         XCTAssertNotEqual(values("sec-websocket-key").first, "dghlihnhbxbszsbub25jzq==", "the client's key: \(head)")
+        XCTAssertEqual(values("sec-websocket-accept"), [], "a request carries no accept: \(head)")
         XCTAssertEqual(values("upgrade"), ["websocket"], head)
         XCTAssertEqual(values("connection"), ["upgrade"], head)
         XCTAssertEqual(values("x-forwarded-proto"), ["https"], head)

@@ -14,7 +14,8 @@ import TollgateTLS
 /// EOF is END_STREAM (and RST_STREAM NO_ERROR if the client has not ended by then); a reset or a failure on
 /// either side ends both.
 extension HTTP2Stream: TunnelClient {
-    /// The plan with a fresh `Sec-WebSocket-Key` (RFC 6455 §4.1: 16 random bytes, base64) for the upstream.
+    /// The plan with a fresh `Sec-WebSocket-Key` (RFC 6455 §4.1: 16 random bytes, base64) for the upstream, and
+    /// without any `Sec-WebSocket-Accept` the client put in a request, where it has no meaning.
     func withWebSocketKey(_ planned: PlannedRequest) -> PlannedRequest {
         var bytes: [UInt8] = []
         for _ in 0..<2 { withUnsafeBytes(of: RandomPool.shared.next()) { bytes += $0 } }
@@ -22,6 +23,7 @@ extension HTTP2Stream: TunnelClient {
         webSocketKey = key
         var plan = planned.plan
         plan.head.headers.set("sec-websocket-key", key)
+        plan.head.headers.remove("sec-websocket-accept")
         return PlannedRequest(plan: plan, snapshot: planned.snapshot)
     }
 
