@@ -166,6 +166,31 @@ extension ExchangeOwner {
         respond(status: 504, body: Array("upstream request timeout".utf8), contentType: "text/plain")
     }
 
+    /// The upstream's answer broke HTTP (framing, or a WebSocket handshake it did not complete): its connection
+    /// is dropped, never pooled, and the exchange fails as a protocol error (502 before the response started).
+    func upstreamBrokeProtocol(_ upstream: UpstreamConnection, _ exchange: Exchange, detail: String) {
+        upstream.close()
+        exchange.upstream = nil
+        upstreamFailed(UpstreamFailure(kind: .protocolError, detail: detail), reused: false)
+    }
+
+    /// The upstream's response ended: its connection goes back to the pool when it can carry another exchange
+    /// (the request was read whole, the framing allows it), else it is closed.
+    func upstreamResponseEnded(_ upstream: UpstreamConnection, _ exchange: Exchange) {
+        exchange.responseEnded()
+        exchange.upstream = nil
+        let reusable = upstream.isReusable && exchange.requestComplete
+        upstream.markExchangeFinished()
+        if reusable { connection.loop.upstreamPool.checkin(upstream) } else { upstream.close() }
+    }
+
+    /// The fields the gateway sets on every forwarded response head, whatever carries it.
+    func addGatewayResponseFields(_ headers: inout HTTPHeaders, _ exchange: Exchange) {
+        headers.set("server", GatewayRuntime.serverName)
+        if !headers.contains("date") { headers.add("date", connection.loop.httpDate()) }
+        HeaderEditor.apply(exchange.headerOperations.response, to: &headers)
+    }
+
     func upstreamFailed(_ failure: UpstreamFailure, reused: Bool) {
         guard let exchange else { return }
         exchange.upstream = nil
@@ -239,9 +264,7 @@ extension DownstreamConnection: ExchangeOwner {
             do {
                 try sendResponseHead(head, exchange)
             } catch {
-                upstream.close()
-                exchange.upstream = nil
-                upstreamFailed(UpstreamFailure(kind: .protocolError, detail: "\(error)"), reused: false)
+                upstreamBrokeProtocol(upstream, exchange, detail: "\(error)")
             }
         case .body(let bytes):
             exchange.bytesSent += bytes.count
@@ -250,11 +273,7 @@ extension DownstreamConnection: ExchangeOwner {
             if !channel.isWritable { upstream.pauseReading() }
         case .end:
             if exchange.responseChunked { channel.write(MessageEncoder.lastChunk) }
-            exchange.responseEnded()
-            exchange.upstream = nil
-            let reusable = upstream.isReusable && exchange.requestComplete
-            upstream.markExchangeFinished()
-            if reusable { loop.upstreamPool.checkin(upstream) } else { upstream.close() }
+            upstreamResponseEnded(upstream, exchange)
             if exchange.requestComplete {
                 finishExchange()
             } else {
@@ -271,9 +290,7 @@ extension DownstreamConnection: ExchangeOwner {
         var headers = framing.headers
         exchange.responseChunked = framing.chunked
         if framing.delimitedByClose { keepAlive = false }
-        headers.set("server", GatewayRuntime.serverName)
-        if !headers.contains("date") { headers.add("date", loop.httpDate()) }
-        HeaderEditor.apply(exchange.headerOperations.response, to: &headers)
+        addGatewayResponseFields(&headers, exchange)
         if let connection = HopByHop.connectionField(keepAlive: keepAlive, clientVersion: exchange.head.version) {
             headers.set("connection", connection)
         }

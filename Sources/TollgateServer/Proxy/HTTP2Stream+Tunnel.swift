@@ -86,10 +86,7 @@ extension HTTP2Stream: TunnelClient {
             return true
         }
         guard exchange.upgradesToWebSocket, (200..<300).contains(response.status) else { return false }
-        upstream.close()
-        exchange.upstream = nil
-        upstreamFailed(
-            UpstreamFailure(kind: .protocolError, detail: "\(response.status) to a WebSocket upgrade"), reused: false)
+        upstreamBrokeProtocol(upstream, exchange, detail: "\(response.status) to a WebSocket upgrade")
         return true
     }
 
@@ -99,12 +96,7 @@ extension HTTP2Stream: TunnelClient {
         guard let key = webSocketKey,
             response.headers.values("sec-websocket-accept") == [WebSocketAccept.value(forKey: key)]
         else {
-            upstream.close()
-            exchange.upstream = nil
-            let detail =
-                response.status == 101
-                ? "Sec-WebSocket-Accept does not answer the key" : "\(response.status) to a WebSocket upgrade"
-            upstreamFailed(UpstreamFailure(kind: .protocolError, detail: detail), reused: false)
+            upstreamBrokeProtocol(upstream, exchange, detail: "Sec-WebSocket-Accept does not answer the key")
             return
         }
         var headers = acceptUpgrade(response, exchange)

@@ -252,7 +252,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         switch event {
         case .head(let head):
             if retried(onStatus: head.status, from: upstream, exchange) { return }
-            if !upgradeAnswered(head, exchange, upstream) { sendResponseHead(head, exchange) }
+            if !upgradeAnswered(head, exchange, upstream) { sendResponseHead(head, exchange, upstream) }
         case .body(let bytes):
             exchange.bytesSent += bytes.count
             guard !exchange.isHead else { return }
@@ -262,18 +262,14 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
                 upstream.pauseReading()
             }
         case .end:
-            exchange.responseEnded()
-            exchange.upstream = nil
-            let reusable = upstream.isReusable && exchange.requestComplete
-            upstream.markExchangeFinished()
-            if reusable { connection.loop.upstreamPool.checkin(upstream) } else { upstream.close() }
+            upstreamResponseEnded(upstream, exchange)
             session.endBody(streamID: id)
             finish(closingUpstream: false)
         }
         owner.flush()
     }
 
-    private func sendResponseHead(_ upstreamHead: ResponseHead, _ exchange: Exchange) {
+    private func sendResponseHead(_ upstreamHead: ResponseHead, _ exchange: Exchange, _ upstream: UpstreamConnection) {
         // HTTP/2 has no transfer codings (RFC 9113 §8.2.2): like an HTTP/1.0 client, an h2 client gets the body
         // delimited by its end (END_STREAM), and a coding other than chunked cannot be passed on unlabelled (502).
         // 1xx/204/304 lose their framing fields and a HEAD keeps the length a GET would have, as for HTTP/1.1.
@@ -282,15 +278,11 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
             framing = try ResponseFraming.plan(
                 upstreamHead, requestMethod: exchange.head.method, clientVersion: .http10)
         } catch {
-            exchange.upstream?.close()
-            exchange.upstream = nil
-            upstreamFailed(UpstreamFailure(kind: .protocolError, detail: "\(error)"), reused: false)
+            upstreamBrokeProtocol(upstream, exchange, detail: "\(error)")
             return
         }
         var headers = framing.headers
-        headers.set("server", GatewayRuntime.serverName)
-        if !headers.contains("date") { headers.add("date", connection.loop.httpDate()) }
-        HeaderEditor.apply(exchange.headerOperations.response, to: &headers)
+        addGatewayResponseFields(&headers, exchange)
         let status = upstreamHead.status
         exchange.status = status
         exchange.responseDetails = "via_upstream"
