@@ -272,18 +272,10 @@ final class HTTP2Tests: XCTestCase {
     /// it, so the client waits and the gateway's memory stays flat instead of holding the body.
     func testUploadToASlowUpstreamKeepsGatewayMemoryBounded() throws {
         harness = try GatewayHarness()
-        let slowPort = try Network.freePort()
-        let slow = try ManagedProcess(
-            name: "slow-upstream", executable: try Command.which("python3"),
-            arguments: [
-                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/slow_upstream.py").path, String(slowPort),
-                String(16 << 20),
-            ], logDirectory: harness.workDirectory)
-        defer { slow.stop() }
-        try Network.waitForListening(slowPort, process: slow)
+        try harness.startFixtureUpstream("h2/slow_upstream.py", name: "slow", arguments: [String(16 << 20)])
         try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
         try harness.write("vs.yaml", Manifests.virtualService(destination: "slow"))
-        try harness.startGateway(services: ["slow": slowPort])
+        try harness.startGateway()
         let pid = harness.gateway!.process.processIdentifier
         @Sendable func residentKiB() -> Int {
             let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""

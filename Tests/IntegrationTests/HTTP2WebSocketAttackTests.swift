@@ -17,15 +17,7 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
         try requireH2Probe()
         harness = try GatewayHarness()
         try harness.startUpstream()
-        let headEchoPort = try Network.freePort()
-        let headEcho = try ManagedProcess(
-            name: "head-echo", executable: try Command.which("python3"),
-            arguments: [
-                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/head_echo_upstream.py").path,
-                String(headEchoPort),
-            ], logDirectory: harness.workDirectory)
-        addTeardownBlock { headEcho.stop() }
-        try Network.waitForListening(headEchoPort, process: headEcho)
+        try harness.startFixtureUpstream("h2/head_echo_upstream.py", name: "headecho")
         var gateway = Manifests.gateway(mode: mode)
         if enrollment {
             gateway = gateway.replacingOccurrences(
@@ -54,8 +46,7 @@ final class HTTP2WebSocketAttackTests: XCTestCase {
               action: DENY
               rules: [{to: [{operation: {paths: ['/admin*', '/anything/admin*']}}]}]
             """)
-        try harness.startGateway(
-            extraArguments: extraArguments, services: ["headecho": headEchoPort], fileLimit: fileLimit)
+        try harness.startGateway(extraArguments: extraArguments, fileLimit: fileLimit)
     }
 
     private func attack(

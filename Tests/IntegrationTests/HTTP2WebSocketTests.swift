@@ -18,16 +18,7 @@ final class HTTP2WebSocketTests: XCTestCase {
         try requireH2Probe()
         harness = try GatewayHarness()
         try harness.startUpstream()
-        let badPort = try Network.freePort()
-        let bad = try ManagedProcess(
-            name: "bad-accept", executable: try Command.which("python3"),
-            arguments: [
-                Paths.repository.appendingPathComponent("Tests/Fixtures/h2/bad_accept_upstream.py").path,
-                String(badPort),
-            ], logDirectory: harness.workDirectory)
-        addTeardownBlock { bad.stop() }
-        badAccept = bad
-        try Network.waitForListening(badPort, process: bad)
+        badAccept = try harness.startFixtureUpstream("h2/bad_accept_upstream.py", name: "bad")
         try harness.write("gw.yaml", gateways(credential: "server-tls"))
         try harness.write(
             "vs.yaml",
@@ -52,7 +43,7 @@ final class HTTP2WebSocketTests: XCTestCase {
               action: DENY
               rules: [{to: [{operation: {paths: ['/admin*']}}]}]
             """)
-        try harness.startGateway(extraArguments: extraArguments, services: ["bad": badPort])
+        try harness.startGateway(extraArguments: extraArguments)
     }
 
     /// The two blocks' Gateways; the walkthrough host's block verifies clients with `credential`'s CA (and CRL).

@@ -78,6 +78,22 @@ public final class GatewayHarness: @unchecked Sendable {
         return port
     }
 
+    /// Starts a Python fixture (`python3 Tests/Fixtures/SCRIPT PORT ARGUMENTS…`) on a free port as service
+    /// `name`: mapped and stopped like the demo upstream. Returns the process, for its log.
+    @discardableResult
+    public func startFixtureUpstream(_ script: String, name: String, arguments: [String] = []) throws -> ManagedProcess
+    {
+        let port = try Network.freePort()
+        let process = try ManagedProcess(
+            name: name, executable: try Command.which("python3"),
+            arguments: [Paths.repository.appendingPathComponent("Tests/Fixtures/\(script)").path, String(port)]
+                + arguments,
+            logDirectory: workDirectory)
+        upstreams[name] = (process, port)
+        try Network.waitForListening(port, process: process)
+        return process
+    }
+
     /// Whether real httpbin (PyPI `httpbin` + `gunicorn`) can be started here.
     public static var httpbinAvailable: Bool {
         (try? Command.run("python3", ["-c", "import httpbin, gunicorn"]).exitCode) == 0
