@@ -19,7 +19,7 @@ public final class GatewayRuntime: @unchecked Sendable {
     private let lock = NSLock()
     private var snapshot: ConfigSnapshot
     private var connectionCount = 0
-    private var tunnelCount = 0
+    private var extraUpstreamCount = 0
     private var nextConnectionID: UInt64 = 0
     private var drainStarted = false
 
@@ -46,7 +46,7 @@ public final class GatewayRuntime: @unchecked Sendable {
     /// already open (the caller refuses it).
     func admitConnection() -> UInt64? {
         let id: UInt64? = lock.withLock {
-            guard connectionCount + tunnelCount < settings.maxConnections else { return nil }
+            guard connectionCount + extraUpstreamCount < settings.maxConnections else { return nil }
             connectionCount += 1
             nextConnectionID += 1
             return nextConnectionID
@@ -65,20 +65,20 @@ public final class GatewayRuntime: @unchecked Sendable {
         lock.withLock { connectionCount -= 1 }
     }
 
-    /// An HTTP/2 WebSocket tunnel holds an upstream socket for as long as a connection may stay open, and one
-    /// connection can open 100: each takes a slot of `maxConnections` (whose default counts one upstream per
-    /// client connection), so tunnels cannot spend the descriptors kept for listeners, configuration and CRLs.
-    /// False when none is free.
-    func admitTunnel() -> Bool {
+    /// An HTTP/2 stream's upstream socket beyond the one its connection's slot stands for (the default of
+    /// `maxConnections` counts one upstream per client connection): one connection can hold 100, a WebSocket
+    /// tunnel for as long as it stays open. Each takes a slot, so they cannot spend the descriptors kept for
+    /// listeners, configuration and CRLs. False when none is free.
+    func admitExtraUpstream() -> Bool {
         lock.withLock {
-            guard connectionCount + tunnelCount < settings.maxConnections else { return false }
-            tunnelCount += 1
+            guard connectionCount + extraUpstreamCount < settings.maxConnections else { return false }
+            extraUpstreamCount += 1
             return true
         }
     }
 
-    func tunnelSlotReleased() {
-        lock.withLock { tunnelCount -= 1 }
+    func extraUpstreamReleased() {
+        lock.withLock { extraUpstreamCount -= 1 }
     }
 
     /// Conditions that can repeat thousands of times a second are logged once per interval.

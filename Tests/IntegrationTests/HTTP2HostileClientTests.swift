@@ -60,6 +60,33 @@ final class HTTP2HostileClientTests: XCTestCase {
         XCTAssertEqual(over["goaway"] as? Int, 1, "\(over)")
     }
 
+    /// A stream waiting on an upstream holds a socket there, and one connection can have 100 such streams:
+    /// past the one upstream a client connection's slot stands for, each takes a slot of `--max-connections`
+    /// (as an HTTP/2 tunnel does), so one device cannot spend the descriptors the gateway keeps for listeners,
+    /// configuration and CRLs. Under 96 descriptors (24 slots, 48 kept in reserve) 100 slow streams get what the
+    /// slots allow and 503 `UO` for the rest, and the slots are free again once they are answered.
+    func testStreamsWaitingOnUpstreamsTakeConnectionSlots() throws {
+        harness.stop()
+        harness = try GatewayHarness()
+        try harness.startUpstream()
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        try harness.startGateway(fileLimit: 96)
+        let result = try probe("streams_100")
+        let ok = result["ok"] as? Int ?? -1
+        let statuses = result["statuses"] as? [String: Int] ?? [:]
+        XCTAssertGreaterThan(ok, 0, "\(result)")
+        XCTAssertLessThanOrEqual(ok, 24, "streams beyond the connection slots reached the upstream: \(result)")
+        XCTAssertEqual(statuses["503"], 100 - ok, "the others are refused, not failed: \(result)")
+        XCTAssertNil(result["goaway"] as? Int, "\(result)")
+        XCTAssertFalse(harness.gateway!.log.contains("accepting paused"), "the gateway ran out of descriptors")
+        XCTAssertTrue(
+            harness.gateway!.log.contains("503 UO upstream_reset_before_response_started{overflow}"),
+            "the refused streams' access log lines")
+        let again = try probe("streams_100")
+        XCTAssertEqual(again["ok"] as? Int, ok, "the slots were given back: \(again)")
+    }
+
     /// CVE-2023-44487: opening and resetting streams without pause gets GOAWAY long before 1000 resets, and
     /// the reset streams cost the upstream nothing.
     func testRapidResetIsAnsweredWithGoAway() throws {

@@ -79,17 +79,17 @@ extension ExchangeOwner {
         }
         exchange.triedEndpoints.append(endpoint)
         exchange.upstreamHost = endpoint.description
+        if let stream = self as? HTTP2Stream, !stream.takeUpstreamAllowance() {
+            exchange.responseFlags = .upstreamOverflow
+            exchange.responseDetails = "upstream_reset_before_response_started{overflow}"
+            respond(status: 503, body: Array("no connection slot free\n".utf8), contentType: "text/plain")
+            return
+        }
         let upstream: UpstreamConnection
         // An upgrade gets a connection of its own: after a 101 it is the tunnel's and never returns to the pool.
         if !exchange.upgradesToWebSocket, let pooled = connection.loop.upstreamPool.checkout(endpoint) {
             upstream = pooled
         } else {
-            if let stream = self as? HTTP2Stream, exchange.upgradesToWebSocket, !stream.takeConnectionSlot() {
-                exchange.responseFlags = .upstreamOverflow
-                exchange.responseDetails = "upstream_reset_before_response_started{overflow}"
-                respond(status: 503, body: Array("no connection slot for the tunnel".utf8), contentType: "text/plain")
-                return
-            }
             upstream = UpstreamConnection(
                 endpoint: endpoint, loop: connection.loop, limits: connection.runtime.settings.limits)
             do {

@@ -12,6 +12,9 @@ final class HTTP2Downstream: @unchecked Sendable {
     unowned let connection: DownstreamConnection
     let session: HTTP2ServerSession
     private(set) var streams: [Int32: HTTP2Stream] = [:]
+    /// One of the streams holds the upstream socket the connection's own slot stands for
+    /// (`HTTP2Stream.takeUpstreamAllowance`).
+    var connectionSlotUpstreamTaken = false
     private var flushing = false
     private var flushAgain = false
     private var draining = false

@@ -27,20 +27,6 @@ extension HTTP2Stream: TunnelClient {
         return PlannedRequest(plan: plan, snapshot: planned.snapshot)
     }
 
-    /// The tunnel's upstream socket takes a connection slot (`GatewayRuntime.admitTunnel`), held until the
-    /// exchange is answered otherwise, the tunnel ends or the stream closes; false when none is free. Once per
-    /// stream, whatever the retries.
-    func takeConnectionSlot() -> Bool {
-        if !holdsConnectionSlot { holdsConnectionSlot = connection.runtime.admitTunnel() }
-        return holdsConnectionSlot
-    }
-
-    func releaseConnectionSlot() {
-        guard holdsConnectionSlot else { return }
-        holdsConnectionSlot = false
-        connection.runtime.tunnelSlotReleased()
-    }
-
     /// DATA of an extended CONNECT: the tunnel's, or held until the upstream answers (bounded like an unread
     /// body, and by the stream's window since none of it is acknowledged). False for any other stream.
     func tunnelData(_ bytes: [UInt8]) -> Bool {
@@ -145,7 +131,7 @@ extension HTTP2Stream: TunnelClient {
     func tunnelEnded(_ ended: Tunnel, graceful: Bool) {
         guard tunnel === ended else { return }
         tunnel = nil
-        releaseConnectionSlot()
+        releaseUpstreamAllowance()
         if unacknowledged > 0 {
             session.consume(streamID: id, unacknowledged)
             unacknowledged = 0

@@ -35,8 +35,8 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
     var clientFinished = false
     /// nghttp2 closed the stream: nothing more may be submitted on it.
     private(set) var closed = false
-    /// The stream's tunnel upstream holds a connection slot (HTTP2Stream+Tunnel).
-    var holdsConnectionSlot = false
+    /// What pays for the upstream socket this stream's exchange or tunnel holds (`takeUpstreamAllowance`).
+    private var upstreamAllowance = UpstreamAllowance.none
 
     var connection: DownstreamConnection { owner.connection }
     var session: HTTP2ServerSession { owner.session }
@@ -115,7 +115,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
     /// nghttp2 closed the stream: answered and sent, or reset by the client, or the connection ended.
     func streamClosed(errorCode: UInt32) {
         closed = true
-        defer { releaseConnectionSlot() }
+        defer { releaseUpstreamAllowance() }
         if let tunnel {
             tunnel.clientGone(flags: .downstreamRemoteReset)
             return
@@ -136,7 +136,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         }
         connection.logAccess(exchange)
         self.exchange = nil
-        releaseConnectionSlot()
+        releaseUpstreamAllowance()
         if unacknowledged > 0 {
             session.consume(streamID: id, unacknowledged)
             unacknowledged = 0
@@ -160,6 +160,40 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         } else {
             exchange?.upstream?.resumeReading()
         }
+    }
+
+    enum UpstreamAllowance {
+        case none
+        /// The one upstream socket the client connection's own slot stands for.
+        case connectionSlot
+        /// A slot of `--max-connections` of its own (`GatewayRuntime.admitExtraUpstream`).
+        case extraSlot
+    }
+
+    /// One connection can have 100 streams waiting on upstreams, each holding a socket there: past the one its
+    /// own slot stands for (an HTTP/1.1 connection's one upstream), each takes a slot of `--max-connections`, so a
+    /// client cannot spend the descriptors kept for listeners, configuration and CRLs. Held until the exchange
+    /// ends, the tunnel ends or the stream closes; once per stream, whatever the retries. False when none is free.
+    func takeUpstreamAllowance() -> Bool {
+        guard case .none = upstreamAllowance else { return true }
+        if !owner.connectionSlotUpstreamTaken {
+            owner.connectionSlotUpstreamTaken = true
+            upstreamAllowance = .connectionSlot
+        } else if connection.runtime.admitExtraUpstream() {
+            upstreamAllowance = .extraSlot
+        } else {
+            return false
+        }
+        return true
+    }
+
+    func releaseUpstreamAllowance() {
+        switch upstreamAllowance {
+        case .none: return
+        case .connectionSlot: owner.connectionSlotUpstreamTaken = false
+        case .extraSlot: connection.runtime.extraUpstreamReleased()
+        }
+        upstreamAllowance = .none
     }
 
     // MARK: ExchangeOwner

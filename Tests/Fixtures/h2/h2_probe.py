@@ -154,7 +154,11 @@ def concurrent_streams(args, count):
     pump(tls, conn, outcome, lambda o: all(finished(s)(o) for s in ids), seconds=20)
     statuses = [outcome.stream(s)["status"] for s in ids]
     resets = [outcome.stream(s)["reset"] for s in ids]
-    return {"ok": statuses.count(200), "refused": sum(1 for r in resets if r is not None),
+    counts = {}
+    for status in statuses:
+        if status is not None:
+            counts[str(status)] = counts.get(str(status), 0) + 1
+    return {"ok": statuses.count(200), "statuses": counts, "refused": sum(1 for r in resets if r is not None),
             "goaway": outcome.goaway, "advertised": advertised,
             "resets": sorted(set(r for r in resets if r is not None)), "error": getattr(outcome, "error", None)}
 
