@@ -67,6 +67,23 @@ static inline int tg_sk_X509_push(STACK_OF(X509) *stack, X509 *cert) {
 static inline void tg_sk_X509_pop_free(STACK_OF(X509) *stack) {
     sk_X509_pop_free(stack, X509_free);
 }
+// The certificates a client sends besides its own stay parsed with the session for the connection's life
+// (OpenSSL-based clients send their CA along: some 3 KB per idle connection). Only the intermediates the
+// verification used are looked at again (re-verification on reload, with the stores then current), so the
+// others — the trust anchor, which the store holds, and anything unrelated — are freed once the handshake is done.
+// On the server side the list holds no leaf (SSL_get_peer_cert_chain(3)).
+static inline void tg_release_unused_peer_chain(SSL *ssl) {
+    STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
+    STACK_OF(X509) *verified = SSL_get0_verified_chain(ssl);
+    if (sent == NULL || verified == NULL) return;
+    int anchor = sk_X509_num(verified) - 1;
+    for (int i = sk_X509_num(sent) - 1; i >= 0; i--) {
+        X509 *cert = sk_X509_value(sent, i);
+        int used = 0;
+        for (int j = 1; j < anchor && !used; j++) used = X509_cmp(sk_X509_value(verified, j), cert) == 0;
+        if (!used) X509_free(sk_X509_delete(sent, i));
+    }
+}
 // GENERAL_NAME holds its value in a union Swift reads awkwardly; these return the string forms.
 static inline int tg_GENERAL_NAME_type(const GENERAL_NAME *name) {
     return name->type;

@@ -49,6 +49,7 @@ public final class TLSConnection {
         let rc = SSL_do_handshake(ssl)
         if rc == 1 {
             isHandshakeComplete = true
+            if SSL_get_verify_result(ssl) == X509_V_OK { tg_release_unused_peer_chain(ssl) }
             if let block = TLSServerContext.owner(of: ssl), !block.admitsResumption(of: ssl) {
                 group.forgetSession(of: ssl)
             }

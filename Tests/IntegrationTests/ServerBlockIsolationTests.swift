@@ -363,6 +363,41 @@ final class ServerBlockIsolationTests: XCTestCase {
             try harness.curl("/uuid", host: "crl.iso.test", client: "jinsu-macbook-tls").stderr.contains("revoked"))
     }
 
+    /// After the handshake the gateway frees the certificates a client sent that its verification did not use
+    /// (idle memory), but keeps the intermediates: a reload that changes only a CRL re-verifies open
+    /// connections with them, and a device whose certificate hangs off an intermediate keeps its connection.
+    func testAReloadThatOnlyChangesACRLKeepsAChainedClientsConnection() throws {
+        harness = try GatewayHarness()
+        try harness.startUpstream()
+        let credentials = harness.workDirectory.appendingPathComponent("credentials")
+        try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
+        let folder = credentials.appendingPathComponent("chain-ok-tls")
+        try FileManager.default.copyItem(at: harness.pki.directory.appendingPathComponent("chain-ok-tls"), to: folder)
+        try harness.write("gw.yaml", Manifests.gateway(mode: "MUTUAL", credential: "chain-ok-tls"))
+        try harness.write("vs.yaml", Manifests.virtualService())
+        try harness.startGateway(credentials: credentials.path)
+        let device = try InteractiveTLSClient(
+            port: harness.port(), serverName: Manifests.host, caFile: harness.pki.caCertificate,
+            client: (harness.pki.path("chain-client-tls", "tls.crt"), harness.pki.path("chain-client-tls", "tls.key")),
+            sendsChain: true, directory: harness.workDirectory)
+        device.send("GET /uuid HTTP/1.1\r\nHost: \(Manifests.host)\r\n\r\n")
+        try device.waitFor("\"uuid\"")
+        // The same two CRLs in the other order: a new revocation list that revokes nothing more.
+        let crlFile = folder.appendingPathComponent("ca.crl")
+        let crls = try String(contentsOf: crlFile, encoding: .utf8)
+        let end = "-----END X509 CRL-----\n"
+        let parts = crls.components(separatedBy: end).filter { !$0.isEmpty }.map { $0 + end }
+        XCTAssertEqual(parts.count, 2, crls)
+        let reloads = harness.reloadCount
+        try parts.reversed().joined().write(to: crlFile, atomically: true, encoding: .utf8)
+        try harness.waitForReload(after: reloads)
+        device.send("GET /uuid HTTP/1.1\r\nHost: \(Manifests.host)\r\n\r\n")
+        try device.waitFor("\"uuid\"", count: 2)
+        XCTAssertFalse(
+            harness.gateway!.log.contains("closing a connection verified under a previous TLS configuration"),
+            harness.gateway!.log)
+    }
+
     /// With CRLs for every CA of the chain, a revoked intermediate fails (Envoy checks the whole chain).
     func testRevokedIntermediateIsRefused() throws {
         try startGateway([

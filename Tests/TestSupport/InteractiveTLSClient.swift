@@ -43,12 +43,15 @@ public class InteractiveProcess: @unchecked Sendable {
 /// `openssl s_client -quiet` kept open, so a test can send requests on one TLS connection over time.
 public final class InteractiveTLSClient: InteractiveProcess, @unchecked Sendable {
     public init(
-        port: Int, serverName: String, caFile: String, client: (cert: String, key: String)? = nil, directory: URL
+        port: Int, serverName: String, caFile: String, client: (cert: String, key: String)? = nil,
+        sendsChain: Bool = false, directory: URL
     ) throws {
         var args = [
             "s_client", "-quiet", "-connect", "127.0.0.1:\(port)", "-servername", serverName, "-CAfile", caFile,
         ]
         if let client { args += ["-cert", client.cert, "-key", client.key] }
+        // `-cert` reads the file's first certificate only; `-cert_chain` sends the ones after it too.
+        if let client, sendsChain { args += ["-cert_chain", client.cert] }
         try super.init(executable: try Command.which("openssl"), arguments: args, directory: directory)
     }
 }
