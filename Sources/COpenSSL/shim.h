@@ -71,8 +71,11 @@ static inline void tg_sk_X509_pop_free(STACK_OF(X509) *stack) {
 // (OpenSSL-based clients send their CA along: some 3 KB per idle connection). Only the intermediates the
 // verification used are looked at again (re-verification on reload, with the stores then current), so the
 // others — the trust anchor, which the store holds, and anything unrelated — are freed once the handshake is done.
-// On the server side the list holds no leaf (SSL_get_peer_cert_chain(3)).
+// On the server side the list holds no leaf (SSL_get_peer_cert_chain(3)). TLS 1.3 only: its sessions go out in
+// stateless tickets and stay this connection's, while a TLS 1.2 session is already in the cache that every
+// loop's thread resumes from, where changing its list could race with a reader.
 static inline void tg_release_unused_peer_chain(SSL *ssl) {
+    if (SSL_version(ssl) != TLS1_3_VERSION) return;
     STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
     STACK_OF(X509) *verified = SSL_get0_verified_chain(ssl);
     if (sent == NULL || verified == NULL) return;
