@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -7,23 +8,54 @@ import Logging
 
 /// Writes lines to a file descriptor from its own serial queue, so a slow terminal or a full pipe
 /// never stalls an event loop. Shared by the access log (stdout) and the diagnostic log (stderr).
+///
+/// What waits for the queue is bounded: a consumer that stops reading (a paused terminal, a stalled
+/// journald or pipe) would otherwise make the gateway keep every line from then on, and any client can
+/// make lines (a request with a 60 KB User-Agent is a 60 KB access-log line). Past `pendingLimit` new
+/// lines are dropped and counted, as HAProxy drops log lines its pipe cannot take.
 public final class AsyncOutput: Sendable {
-    public static let standardOutput = AsyncOutput(fd: STDOUT_FILENO, label: "stdout")
-    public static let standardError = AsyncOutput(fd: STDERR_FILENO, label: "stderr")
+    public static let standardOutput = AsyncOutput(fd: STDOUT_FILENO, label: "stdout", noticesDrops: true)
+    public static let standardError = AsyncOutput(fd: STDERR_FILENO, label: "stderr", noticesDrops: false)
+
+    static let pendingLimit = 16 << 20
 
     private let fd: Int32
+    private let label: String
     private let queue: DispatchQueue
+    private let noticesDrops: Bool
+    private let state = Mutex(State())
+    private let dropNotice = RateLimitedLog(intervalSeconds: 10)
 
-    init(fd: Int32, label: String) {
+    private struct State {
+        var pendingBytes = 0
+        var droppedLines = 0
+    }
+
+    init(fd: Int32, label: String, noticesDrops: Bool) {
         self.fd = fd
+        self.label = label
+        self.noticesDrops = noticesDrops
         queue = DispatchQueue(label: "tollgate.output.\(label)")
     }
+
+    /// Lines dropped so far because the descriptor's reader fell `pendingLimit` bytes behind.
+    public var droppedLines: Int { state.withLock { $0.droppedLines } }
 
     public func write(_ line: String) {
         write(bytes: Array(line.utf8))
     }
 
     public func write(bytes: [UInt8]) {
+        let count = bytes.count
+        let accepted = state.withLock { state in
+            guard state.pendingBytes + count <= Self.pendingLimit else { return false }
+            state.pendingBytes += count
+            return true
+        }
+        guard accepted else {
+            dropped(lines: max(1, bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }))
+            return
+        }
         let fd = self.fd
         queue.async {
             var offset = 0
@@ -33,7 +65,20 @@ public final class AsyncOutput: Sendable {
                 if n <= 0 { break }
                 offset += n
             }
+            self.state.withLock { $0.pendingBytes -= count }
         }
+    }
+
+    private func dropped(lines: Int) {
+        let total = state.withLock { state in
+            state.droppedLines += lines
+            return state.droppedLines
+        }
+        // The notice goes to the diagnostic log (stderr), never into the access log's own stream.
+        guard noticesDrops, dropNotice.shouldLog() != nil else { return }
+        Logger(label: "tollgate").warning(
+            "log output blocked: lines dropped",
+            metadata: ["output": "\(label)", "dropped.lines.total": "\(total)"])
     }
 
     /// Waits until everything written so far has reached the descriptor (before exiting).

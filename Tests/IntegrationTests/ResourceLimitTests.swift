@@ -52,6 +52,37 @@ final class ResourceLimitTests: XCTestCase {
         XCTAssertEqual(result.status, 200, "once connections close the gateway accepts again: \(result.stderr)")
     }
 
+    /// The access log is written to stdout from a queue of its own; when nobody reads it (a paused terminal, a
+    /// stalled journald or pipe) what waits there is bounded, or a client sending 50 KB User-Agents would make
+    /// the gateway keep every line from then on. Past 16 MiB new lines are dropped, counted
+    /// (`tollgate_log_lines_dropped_total`) and noted on stderr, and the gateway goes on serving.
+    func testAnAccessLogNobodyReadsCannotGrowWithoutBound() throws {
+        let unread = Pipe()
+        let adminPort = try Network.freePort()
+        try harness.startGateway(
+            extraArguments: ["--admin", "127.0.0.1:\(adminPort)"], standardOutput: unread.fileHandleForWriting)
+        try Network.waitForListening(adminPort)
+        let pid = harness.gateway!.process.processIdentifier
+        let before = try IdleMemoryTests.residentKiB(pid)
+        // 800 requests on one connection, each with a 50 KB User-Agent: 40 MB of access log.
+        let url = "https://\(Manifests.host):\(harness.port())/status/204"
+        let config = harness.workDirectory.appendingPathComponent("flood.curl")
+        try
+            (["user-agent = \"\(String(repeating: "u", count: 50_000))\""]
+            + Array(repeating: "url = \"\(url)\"\noutput = \"/dev/null\"", count: 799))
+            .joined(separator: "\n").write(to: config, atomically: true, encoding: .utf8)
+        let flood = try harness.curl("/status/204", arguments: ["-K", config.path], timeout: 300)
+        let printed = flood.body + "\n" + flood.stdoutTail
+        XCTAssertEqual(printed.components(separatedBy: "204 ").count - 1, 800, flood.stderr)
+        let grown = try IdleMemoryTests.residentKiB(pid) - before
+        XCTAssertLessThan(grown, 30 * 1024, "the unread access log is held in memory (KiB)")
+        XCTAssertEqual(try harness.curl("/uuid").status, 200, "the gateway goes on serving")
+        let dropped = AdminMetrics.value("tollgate_log_lines_dropped_total{output=\"stdout\"}", adminPort: adminPort)
+        XCTAssertGreaterThan(dropped ?? 0, 200, "lines dropped, counted")
+        XCTAssertTrue(harness.gateway!.log.contains("log output blocked: lines dropped"))
+        _ = unread
+    }
+
     func testMaxConnectionsDefaultsFromTheDescriptorLimitAndRefusesTheRest() throws {
         // 48 descriptors: (48 - 24 kept in reserve) / 2 = 12 client connections.
         let adminPort = try Network.freePort()

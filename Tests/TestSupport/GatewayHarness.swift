@@ -118,10 +118,11 @@ public final class GatewayHarness: @unchecked Sendable {
 
     /// Starts the gateway; `declaredPorts` are the Gateway ports to remap to free ones.
     /// Each started upstream is mapped with `--service NAME=127.0.0.1:PORT`. With `fileLimit` it runs
-    /// under `prlimit --nofile` (its descriptor limit, as `ulimit -n` sets it).
+    /// under `prlimit --nofile` (its descriptor limit, as `ulimit -n` sets it); with `standardOutput` the
+    /// access log goes there instead of the gateway's log file.
     public func startGateway(
         declaredPorts: [Int] = [443], extraArguments: [String] = [], services: [String: Int] = [:],
-        credentials: String? = nil, fileLimit: Int? = nil
+        credentials: String? = nil, fileLimit: Int? = nil, standardOutput: FileHandle? = nil
     ) throws {
         var arguments = [
             "serve", "--config", configDirectory.path, "--credentials", credentials ?? pki.directory.path, "--loops",
@@ -142,7 +143,8 @@ public final class GatewayHarness: @unchecked Sendable {
             executable = try Command.which("prlimit")
         }
         let process = try ManagedProcess(
-            name: "gateway", executable: executable, arguments: arguments, logDirectory: workDirectory)
+            name: "gateway", executable: executable, arguments: arguments, logDirectory: workDirectory,
+            standardOutput: standardOutput)
         gateway = process
         for port in ports.values { try Network.waitForListening(port, process: process) }
     }

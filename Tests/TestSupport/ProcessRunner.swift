@@ -74,14 +74,17 @@ public final class ManagedProcess: @unchecked Sendable {
     public let logURL: URL
     public let name: String
 
-    public init(name: String, executable: String, arguments: [String], logDirectory: URL) throws {
+    /// Standard output and error go to `<name>.log`, or standard output to `standardOutput` when given.
+    public init(
+        name: String, executable: String, arguments: [String], logDirectory: URL, standardOutput: FileHandle? = nil
+    ) throws {
         self.name = name
         logURL = logDirectory.appendingPathComponent("\(name).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let handle = try FileHandle(forWritingTo: logURL)
-        process.standardOutput = handle
+        process.standardOutput = standardOutput ?? handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
         try process.run()

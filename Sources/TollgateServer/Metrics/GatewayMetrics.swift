@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 import TollgateTLS
 
 /// Istio's standard request metrics and Tollgate's own, in Prometheus form (swift-prometheus).
@@ -78,10 +79,30 @@ public final class GatewayMetrics: Sendable {
             descriptor: MetricNameDescriptor(
                 metricName: "tollgate_websocket_tunnels", unitName: "active",
                 helpText: "WebSocket tunnels open now."))
+        let droppedLines = MetricNameDescriptor(
+            metricName: "tollgate_log_lines_dropped", unitName: "total",
+            helpText: "Log lines dropped because their output's reader fell 16 MiB behind (access log: stdout).")
+        let registry = self.registry
+        droppedLogLines = [("stdout", AsyncOutput.standardOutput), ("stderr", AsyncOutput.standardError)].map {
+            ($1, registry.makeCounter(descriptor: droppedLines, labels: [("output", $0)]))
+        }
     }
 
+    /// Log lines dropped per output, counted by `AsyncOutput` and brought in at each scrape.
+    private let droppedLogLines: [(output: AsyncOutput, counter: Counter)]
+    private let droppedLogLinesReported = Mutex<[Int]>([0, 0])
+
     /// The Prometheus text exposition of everything.
-    public func exposition() -> [UInt8] { registry.emitToBuffer() }
+    public func exposition() -> [UInt8] {
+        droppedLogLinesReported.withLock { reported in
+            for (index, dropped) in droppedLogLines.enumerated() {
+                let total = dropped.output.droppedLines
+                if total > reported[index] { dropped.counter.increment(by: Int64(total - reported[index])) }
+                reported[index] = total
+            }
+        }
+        return registry.emitToBuffer()
+    }
 
     func handshakeFailed(_ reason: TLSFailure.Reason) {
         registry.makeCounter(descriptor: Self.handshakeFailures, labels: [("reason", reason.rawValue)]).increment()
