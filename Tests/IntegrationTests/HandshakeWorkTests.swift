@@ -29,17 +29,7 @@ final class HandshakeWorkTests: XCTestCase {
             atPath: pki.path("chain-client-tls", "tls.key"), toPath: folder.appendingPathComponent("tls.key").path)
         try (intermediate + root).write(to: folder.appendingPathComponent("ca.crt"), atomically: true, encoding: .utf8)
         try harness.write(
-            "gw.yaml",
-            """
-            apiVersion: networking.istio.io/v1beta1
-            kind: Gateway
-            metadata: {name: mtls-gateway, namespace: istio-system}
-            spec:
-              servers:
-              - hosts: ['served.test']
-                port: {number: 443, name: https, protocol: HTTPS}
-                tls: {mode: MUTUAL, credentialName: served-tls}
-            """)
+            "gw.yaml", Manifests.gateway(mode: "MUTUAL", credential: "served-tls", hosts: ["served.test"]))
         try harness.write("vs.yaml", Manifests.virtualService(hosts: ["served.test"]))
         try harness.startGateway(credentials: harness.workDirectory.appendingPathComponent("credentials").path)
     }
