@@ -45,6 +45,14 @@ struct SessionTicketKey: Sendable, Equatable {
     let hmacKey: [UInt8]
     let aesKey: [UInt8]
 
+    /// AES-256-CBC fetched once: `EVP_aes_256_cbc()` is looked up in the provider store on every use.
+    nonisolated(unsafe) static let cipher: OpaquePointer = {
+        guard let cipher = EVP_CIPHER_fetch(nil, "AES-256-CBC", nil) else {
+            fatalError("OpenSSL has no AES-256-CBC: \(TLSError.drainErrorQueue())")
+        }
+        return cipher
+    }()
+
     init(secret: [UInt8], domain: [UInt8]) {
         let material = hkdfSHA256(
             secret: secret, salt: Array("tollgate session tickets v1".utf8), info: domain, length: 80)
@@ -100,7 +108,8 @@ let sessionTicketKeyCallback:
             key.name.withUnsafeBufferPointer {
                 keyName.update(from: $0.baseAddress!, count: SessionTicketKey.nameLength)
             }
-            guard RAND_bytes(iv, 16) == 1, EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nil, key.aesKey, iv) == 1,
+            guard RAND_bytes(iv, 16) == 1,
+                EVP_EncryptInit_ex(cipher, SessionTicketKey.cipher, nil, key.aesKey, iv) == 1,
                 tg_session_ticket_hmac_init(mac, key.hmacKey, key.hmacKey.count) == 1
             else { return -1 }
             return 1
@@ -110,7 +119,7 @@ let sessionTicketKeyCallback:
                 (0..<SessionTicketKey.nameLength).allSatisfy { keyName[$0] == key.name[$0] }
             })
         else { return 0 }
-        guard EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nil, key.aesKey, iv) == 1,
+        guard EVP_DecryptInit_ex(cipher, SessionTicketKey.cipher, nil, key.aesKey, iv) == 1,
             tg_session_ticket_hmac_init(mac, key.hmacKey, key.hmacKey.count) == 1
         else { return -1 }
         // Accept, and have OpenSSL issue a fresh ticket (under the current key) on the resumed connection too:

@@ -93,8 +93,12 @@ public final class TLSServerContext: @unchecked Sendable {
     /// set on both, the same.
     /// Writes may complete in part and be retried from another buffer (the channel's queue moves);
     /// idle connections give their record buffers back.
+    /// The server sends the chain its certificate file holds, as Envoy does: without `NO_AUTO_CHAIN`
+    /// OpenSSL builds a chain for a leaf that has none on every full handshake, a verification of the
+    /// server's own certificate against the client CA store (a signature check and the store's locks).
     static let connectionModes = UInt64(
-        SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS)
+        SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS
+            | SSL_MODE_NO_AUTO_CHAIN)
 
     static func applyConnectionDefaults(_ ctx: OpaquePointer) {
         _ = tg_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384")

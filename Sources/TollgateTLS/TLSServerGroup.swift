@@ -39,6 +39,13 @@ public final class TLSServerGroup: @unchecked Sendable {
         TLSServerContext.applyConnectionDefaults(ctx)
         _ = tg_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_SERVER))
         _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, sessionTicketKeyCallback)
+        // One TLS 1.3 ticket per full handshake, not OpenSSL's two: OpenSSL 3.0 seals a ticket by encoding
+        // the session, decoding it back into a copy and encoding that, and the decode parses the client's
+        // certificate again (its key through the slow 3.0 decoder look-up): two tickets were a fifth of a full
+        // handshake's CPU. A resumption gets its successor ticket (`sessionTicketKeyCallback`), so a client
+        // always holds a fresh one; only a client opening parallel connections right after its first
+        // handshake resumes on one of them and does a full handshake on the others.
+        _ = SSL_CTX_set_num_tickets(ctx, Self.ticketsPerHandshake)
         let me = Unmanaged.passUnretained(self).toOpaque()
         SSL_CTX_set_client_hello_cb(ctx, selectServerBlock, me)
         for entry in entries {
@@ -48,6 +55,8 @@ public final class TLSServerGroup: @unchecked Sendable {
             tg_SSL_CTX_set_servername_callback(entry.context.context, acknowledgeServerName, nil)
         }
     }
+
+    static let ticketsPerHandshake = 1
 
     deinit { SSL_CTX_free(portContext) }
 
