@@ -30,8 +30,24 @@ public struct EnrollmentRequest: Sendable, Equatable {
     /// A request target or path as logs show it: whatever follows the prefix may be a live token, whether
     /// or not the request was served as a link (another method, another block's Host, dot segments).
     public static func redacted(_ target: String) -> String {
-        guard let prefix = target.range(of: pathPrefix) else { return target }
-        return String(target[..<prefix.upperBound]) + "…"
+        guard let kept = ASCIIBytes.with(target, redactedLength) else { return target }
+        return String(decoding: target.utf8.prefix(kept), as: UTF8.self) + "…"
+    }
+
+    /// How many bytes of `target` a log keeps: up to and including the first `pathPrefix`; nil when it has
+    /// none and is shown whole. On bytes, so the access log redacts without building a String per request.
+    public static func redactedLength(_ target: UnsafeBufferPointer<UInt8>) -> Int? {
+        ASCIIBytes.with(pathPrefix) { prefix in
+            guard target.count >= prefix.count else { return nil }
+            var start = 0
+            while start <= target.count - prefix.count {
+                var i = 0
+                while i < prefix.count && target[start + i] == prefix[i] { i += 1 }
+                if i == prefix.count { return start + i }
+                start += 1
+            }
+            return nil
+        }
     }
 
     static func isWellFormed(_ token: Substring) -> Bool {

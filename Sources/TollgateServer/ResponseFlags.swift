@@ -41,6 +41,14 @@ struct ResponseFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
 
     var description: String {
         if isEmpty { return "-" }
-        return Self.codes.filter { contains($0.0) }.map(\.1).joined(separator: ",")
+        var codes: [String] = []
+        forEachCode { codes.append($0) }
+        return codes.joined(separator: ",")
+    }
+
+    /// Calls `body` with the code of each flag set, in Envoy's order (the access log writes them without
+    /// building `description` per request).
+    func forEachCode(_ body: (String) -> Void) {
+        for (flag, code) in Self.codes where contains(flag) { body(code) }
     }
 }

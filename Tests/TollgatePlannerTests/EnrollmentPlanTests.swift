@@ -172,4 +172,12 @@ final class EnrollmentPlanTests: XCTestCase {
         XCTAssertEqual(spoofed.client, IPAddress("198.51.100.7"), "x-forwarded-for from an untrusted client is ignored")
         XCTAssertNil(spoofed.token)
     }
+
+    /// Logs keep a target up to the first enrollment prefix, wherever it is: what follows may be a live token.
+    func testALoggedTargetStopsAtTheEnrollmentPrefix() {
+        XCTAssertEqual(EnrollmentRequest.redacted("/p/.tollgate/enroll/tok?x=1"), "/p/.tollgate/enroll/…")
+        XCTAssertEqual(EnrollmentRequest.redacted("/.tollgate/enroll"), "/.tollgate/enroll")
+        XCTAssertEqual(EnrollmentRequest.redacted("/.tollgate/enrol/tok"), "/.tollgate/enrol/tok")
+        XCTAssertEqual(EnrollmentRequest.redacted("/.t/.tollgate/enroll/"), "/.t/.tollgate/enroll/…")
+    }
 }

@@ -418,16 +418,6 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
             requestProtocol: RequestMetrics.requestProtocol(contentType: e.head.headers["content-type"]))
         guard runtime.accessLog.enabled else { return }
         loop.accessLog.append(
-            AccessLog.Entry(
-                method: e.head.method, path: EnrollmentRequest.redacted(e.head.target),
-                protocolVersion: e.head.version.description,
-                status: e.status,
-                flags: e.responseFlags, details: e.responseDetails, bytesReceived: e.bytesReceived,
-                bytesSent: e.bytesSent,
-                durationMilliseconds: duration, forwardedFor: e.head.headers["x-forwarded-for"] ?? "-",
-                userAgent: e.head.headers["user-agent"] ?? "-", requestID: e.requestID,
-                authority: e.head.authority ?? "-",
-                upstreamHost: e.upstreamHost, routeName: e.routeName ?? "-", peer: peerDescription,
-                serverName: serverName ?? "-", principal: principal ?? "-"))
+            e, durationMilliseconds: duration, peer: peerDescription, serverName: serverName, principal: principal)
     }
 }
