@@ -60,6 +60,8 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     public func makeIterator() -> Iterator { Iterator(headers: self) }
 
     public var count: Int { spans.count }
+    /// Bytes stored for names and values (what encoding the fields takes, less separators).
+    public var byteCount: Int { storage.count }
     public var isEmpty: Bool { spans.isEmpty }
 
     func name(at i: Int) -> String { String(decoding: storage[spans[i].name], as: UTF8.self) }
@@ -220,6 +222,8 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 /// A field's name bytes, for predicates that must not build a String per field.
 public struct FieldName {
     public let bytes: UnsafeBufferPointer<UInt8>
+
+    public init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     public func equalsIgnoringCase(_ name: String) -> Bool {
         guard name.utf8.count == bytes.count else { return false }

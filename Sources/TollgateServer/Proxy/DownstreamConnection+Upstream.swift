@@ -285,23 +285,33 @@ extension DownstreamConnection: ExchangeOwner {
     }
 
     private func sendResponseHead(_ upstreamHead: ResponseHead, _ exchange: Exchange) throws {
-        let framing = try ResponseFraming.plan(
+        let framing = try ResponseFraming.framing(
             upstreamHead, requestMethod: exchange.head.method, clientVersion: exchange.head.version)
-        var headers = framing.headers
         exchange.responseChunked = framing.chunked
         if framing.delimitedByClose { keepAlive = false }
-        addGatewayResponseFields(&headers, exchange)
-        if let connection = HopByHop.connectionField(keepAlive: keepAlive, clientVersion: exchange.head.version) {
-            headers.set("connection", connection)
+        let connectionField = HopByHop.connectionField(keepAlive: keepAlive, clientVersion: exchange.head.version)
+        let bytes: [UInt8]
+        if exchange.headerOperations.response.isEmpty {
+            // Most responses: the upstream's head re-encoded in one pass, with room for a small body after it.
+            let smallBody = framing.fieldName == "content-length" ? Int(framing.fieldValue) ?? 0 : 0
+            bytes = ResponseFraming.encodeForwarded(
+                upstreamHead, framing: framing, server: GatewayRuntime.serverName, date: { loop.httpDate() },
+                connection: connectionField, spareCapacity: smallBody <= 4096 && !exchange.isHead ? smallBody : 0)
+        } else {
+            var headers = try ResponseFraming.plan(
+                upstreamHead, requestMethod: exchange.head.method, clientVersion: exchange.head.version
+            ).headers
+            addGatewayResponseFields(&headers, exchange)
+            if let connectionField { headers.set("connection", connectionField) }
+            bytes = MessageEncoder.encode(
+                ResponseHead(
+                    status: upstreamHead.status, reason: upstreamHead.reason.isEmpty ? nil : upstreamHead.reason,
+                    headers: headers))
         }
         exchange.status = upstreamHead.status
         exchange.responseDetails = "via_upstream"
         exchange.responseHeadSent()
-        channel.write(
-            MessageEncoder.encode(
-                ResponseHead(
-                    status: upstreamHead.status, reason: upstreamHead.reason.isEmpty ? nil : upstreamHead.reason,
-                    headers: headers)))
+        channel.write(bytes)
     }
 }
 
