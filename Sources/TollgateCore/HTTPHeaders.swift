@@ -133,6 +133,13 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         firstPosition(name) != nil
     }
 
+    /// Room for `bytes` more name and value bytes and `fields` more fields: a copy about to be edited is then
+    /// copied once, with that room, rather than again each time an added field outgrows it.
+    public mutating func reserveCapacity(addingBytes bytes: Int, fields: Int) {
+        storage.reserveCapacity(storage.count + bytes)
+        spans.reserveCapacity(spans.count + fields)
+    }
+
     public mutating func add(_ name: String, _ value: String) {
         let nameStart = storage.count
         storage.append(contentsOf: name.utf8)

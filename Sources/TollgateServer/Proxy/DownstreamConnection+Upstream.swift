@@ -24,7 +24,11 @@ extension ExchangeOwner {
             return
         }
         exchange.cluster = cluster
+        let clientCertElement = connection.clientCertElement(under: exchange.snapshot)
         var headers = exchange.head.headers
+        // One copy of the client's fields, with room for the fields added below (an XFCC element is kilobytes).
+        headers.reserveCapacity(
+            addingBytes: 256 + plan.authority.utf8.count + (clientCertElement?.utf8.count ?? 0), fields: 10)
         HopByHop.strip(&headers)
         if exchange.upgradesToWebSocket {
             // The one hop-by-hop pair passed on: the upstream must see the upgrade to agree to it.
@@ -37,7 +41,7 @@ extension ExchangeOwner {
             to: &headers,
             ForwardedHeaders.Context(
                 peerAddress: connection.peerHost, scheme: connection.scheme,
-                clientCertElement: connection.clientCertElement(under: exchange.snapshot),
+                clientCertElement: clientCertElement,
                 requestID: exchange.requestID, trustedProxies: connection.runtime.settings.trustedProxies))
         headers.set("host", plan.authority)
         HeaderEditor.apply(headerOperations.request, to: &headers)
