@@ -20,6 +20,22 @@ public enum HopByHop {
     /// Whether `name` is hop-by-hop in itself (not counting the names a `Connection` field adds).
     public static func isHopByHop(_ name: FieldName) -> Bool { fieldSet.contains(name) }
 
+    /// Whether a `Connection` field of `headers` names a field other than the hop-by-hop ones (`keep-alive`,
+    /// the usual value, does not; `close` does, for a field called `Close`): when not, no field needs
+    /// `isNamedInConnection`.
+    public static func connectionNamesOtherFields(_ headers: HTTPHeaders) -> Bool {
+        var other = false
+        headers.forEachValue("connection") { value in
+            ASCIIBytes.forEachListItem(value) { item in
+                let name = FieldName(bytes: item)
+                other = !isHopByHop(name)
+                return !other
+            }
+            return !other
+        }
+        return other
+    }
+
     /// Whether a `Connection` field of `headers` names `name`, which makes that field hop-by-hop too.
     public static func isNamedInConnection(_ name: FieldName, _ headers: HTTPHeaders) -> Bool {
         var named = false

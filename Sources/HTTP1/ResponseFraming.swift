@@ -90,7 +90,7 @@ public enum ResponseFraming {
         out.reserveCapacity(headers.byteCount + headers.count * 4 + server.utf8.count + 128 + spareCapacity)
         let reason = response.reason.isEmpty ? HTTPStatus.reason(for: response.status) : response.reason
         MessageEncoder.appendStatusLine(status: response.status, reason: reason, to: &out)
-        let connectionNames = headers.contains("connection")
+        let connectionNames = HopByHop.connectionNamesOtherFields(headers)
         var sawServer = false
         var sawDate = false
         headers.forEachField { name, value in

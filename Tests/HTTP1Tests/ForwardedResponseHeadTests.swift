@@ -36,6 +36,8 @@ final class ForwardedResponseHeadTests: XCTestCase {
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nKeep-Alive: timeout=5\r\nProxy-Connection: x\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\nProxy-Authenticate: Basic\r\n\r\n",
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nVary: a\r\nVary: b\r\n\r\n",
             "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nClose: 1\r\nKeep-Alive: 1\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nClose: 1\r\nKeep-Alive: 1\r\nContent-Length: 0\r\n\r\n",
             "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n",
             "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nETag: \"x\"\r\n\r\n",
             "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nDate: d\r\n\r\n",
