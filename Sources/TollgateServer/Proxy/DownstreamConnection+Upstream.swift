@@ -10,7 +10,7 @@ extension ExchangeOwner {
         guard let exchange else { return }
         let destination = plan.pick(random: RandomPool.shared.next() % UInt64.max)
         exchange.plan = plan
-        exchange.destination = destination
+        exchange.destinationHost = destination.destination.host
         guard let cluster = exchange.snapshot.upstreams.cluster(for: destination.destination) else {
             exchange.responseFlags = .noClusterFound
             exchange.responseDetails = "cluster_not_found"
