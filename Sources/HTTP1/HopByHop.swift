@@ -13,8 +13,40 @@ public enum HopByHop {
         // Runs on every request and response: compare in place rather than lower-casing each name.
         let named = headers.contains("connection") ? headers.tokens("connection") : []
         headers.removeFields { name in
-            fieldSet.contains(name) || named.contains { name.equalsIgnoringCase($0) }
+            isHopByHop(name) || named.contains { name.equalsIgnoringCase($0) }
         }
+    }
+
+    /// Whether `name` is hop-by-hop in itself (not counting the names a `Connection` field adds).
+    public static func isHopByHop(_ name: FieldName) -> Bool { fieldSet.contains(name) }
+
+    /// Whether a `Connection` field of `headers` names a field other than the hop-by-hop ones (`keep-alive`,
+    /// the usual value, does not; `close` does, for a field called `Close`): when not, no field needs
+    /// `isNamedInConnection`.
+    public static func connectionNamesOtherFields(_ headers: HTTPHeaders) -> Bool {
+        var other = false
+        headers.forEachValue("connection") { value in
+            ASCIIBytes.forEachListItem(value) { item in
+                let name = FieldName(bytes: item)
+                other = !isHopByHop(name)
+                return !other
+            }
+            return !other
+        }
+        return other
+    }
+
+    /// Whether a `Connection` field of `headers` names `name`, which makes that field hop-by-hop too.
+    public static func isNamedInConnection(_ name: FieldName, _ headers: HTTPHeaders) -> Bool {
+        var named = false
+        headers.forEachValue("connection") { value in
+            ASCIIBytes.forEachListItem(value) { item in
+                named = ASCIIBytes.equalsIgnoringCase(item, name.bytes)
+                return !named
+            }
+            return !named
+        }
+        return named
     }
 
     /// Whether the sender of a message wants the connection kept open after it (RFC 9112 §9.3).

@@ -60,6 +60,8 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     public func makeIterator() -> Iterator { Iterator(headers: self) }
 
     public var count: Int { spans.count }
+    /// Bytes stored for names and values (what encoding the fields takes, less separators).
+    public var byteCount: Int { storage.count }
     public var isEmpty: Bool { spans.isEmpty }
 
     func name(at i: Int) -> String { String(decoding: storage[spans[i].name], as: UTF8.self) }
@@ -129,6 +131,13 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 
     public func contains(_ name: String) -> Bool {
         firstPosition(name) != nil
+    }
+
+    /// Room for `bytes` more name and value bytes and `fields` more fields: a copy about to be edited is then
+    /// copied once, with that room, rather than again each time an added field outgrows it.
+    public mutating func reserveCapacity(addingBytes bytes: Int, fields: Int) {
+        storage.reserveCapacity(storage.count + bytes)
+        spans.reserveCapacity(spans.count + fields)
     }
 
     public mutating func add(_ name: String, _ value: String) {
@@ -220,6 +229,8 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 /// A field's name bytes, for predicates that must not build a String per field.
 public struct FieldName {
     public let bytes: UnsafeBufferPointer<UInt8>
+
+    public init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     public func equalsIgnoringCase(_ name: String) -> Bool {
         guard name.utf8.count == bytes.count else { return false }

@@ -56,7 +56,15 @@ public struct HTTPVersion: Sendable, Equatable, CustomStringConvertible {
     public static let http10 = HTTPVersion(major: 1, minor: 0)
     /// A request that arrived on an HTTP/2 stream (RFC 9113 has no minor version: Envoy logs `HTTP/2`).
     public static let http2 = HTTPVersion(major: 2, minor: 0)
-    public var description: String { major == 2 ? "HTTP/2" : "HTTP/\(major).\(minor)" }
+    public var description: String {
+        // Literals for the versions every message has: encoding a head or logging a request builds no String.
+        switch (major, minor) {
+        case (1, 1): "HTTP/1.1"
+        case (1, 0): "HTTP/1.0"
+        case (2, _): "HTTP/2"
+        default: "HTTP/\(major).\(minor)"
+        }
+    }
 }
 
 public enum HTTPStatus {

@@ -62,8 +62,11 @@ public final class ListenerContext: Sendable {
     }
 }
 
-/// The decision for one request, made from values alone; the connection only carries it out.
-public struct RequestPlan: Sendable {
+/// The decision for one request, made from values alone; the connection only carries it out. A class: the
+/// plan (the request head and an action with its forward plan) passes from the planner to the connection and
+/// an exchange by reference, where a struct of this size was copied field by field at each step. Built and
+/// read on one connection's loop.
+public final class RequestPlan: @unchecked Sendable {
     /// The head as it will be treated: an absolute-form target split into origin form and `Host`, underscore
     /// look-alikes of protected fields removed (`RequestHead.preparedForProxying`).
     public var head: RequestHead
@@ -78,6 +81,12 @@ public struct RequestPlan: Sendable {
     /// to the upstream, and its `101` turns the connection into a tunnel.
     public var upgrade: UpgradeRequest = .none
     public var action: Action
+
+    public init(head: RequestHead, normalizedPath: String, action: Action) {
+        self.head = head
+        self.normalizedPath = normalizedPath
+        self.action = action
+    }
 
     public enum Action: Sendable {
         /// The request is malformed (a path normalization refuses): answer the status and close.

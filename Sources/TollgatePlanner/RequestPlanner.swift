@@ -12,7 +12,7 @@ public enum RequestPlanner {
     public static func plan(_ received: RequestHead, connection: ConnectionContext, listener: ListenerContext?)
         -> RequestPlan
     {
-        var plan = decide(received, connection: connection, listener: listener)
+        let plan = decide(received, connection: connection, listener: listener)
         // RFC 8441 §5: over HTTP/2 a 2xx to an extended CONNECT says the tunnel is open, and only an upstream's
         // 101 opens one. A page the gateway would answer itself with 2xx is refused as an upgrade it cannot carry.
         if plan.upgrade == .websocket && received.version == .http2 {
@@ -32,7 +32,7 @@ public enum RequestPlanner {
         // Absolute-form (`GET https://host/path`): the target's authority replaces Host (RFC 9112 §3.2.2);
         // underscore spellings of protected fields (`Transfer_Encoding`) are dropped before anything reads them.
         let (head, dropped) = received.preparedForProxying()
-        var plan = RequestPlan(head: head, normalizedPath: "", action: .notFound)
+        let plan = RequestPlan(head: head, normalizedPath: "", action: .notFound)
         plan.droppedHeaders = dropped
         do {
             plan.normalizedPath = try PathNormalizer.normalize(head.path)
@@ -70,24 +70,30 @@ public enum RequestPlanner {
             return plan
         }
 
-        let client = remoteAddress(
-            head.headers, peer: connection.peerAddress, trustedProxies: connection.trustedProxies)
-        var attributes = RequestAttributes(
-            identity: connection.identity, sourceIP: connection.peerAddress,
-            remoteIP: client,
-            host: authority, method: head.method, path: plan.normalizedPath, destinationPort: listener.declaredPort,
-            destinationIP: connection.localAddress, serverName: connection.serverName, headers: head.headers)
+        // What policies look at, built only when one applies (and the client address only when asked for).
+        let normalizedPath = plan.normalizedPath
+        func attributes(method: String? = nil, path: String? = nil) -> RequestAttributes {
+            RequestAttributes(
+                identity: connection.identity, sourceIP: connection.peerAddress,
+                remoteIP: remoteAddress(
+                    head.headers, peer: connection.peerAddress, trustedProxies: connection.trustedProxies),
+                host: authority, method: method ?? head.method, path: path ?? normalizedPath,
+                destinationPort: listener.declaredPort,
+                destinationIP: connection.localAddress, serverName: connection.serverName, headers: head.headers)
+        }
         if listener.enrollment, connection.scheme == "https",
             plan.normalizedPath.hasPrefix(EnrollmentRequest.pathPrefix)
         {
             // DENY policies hold here too (links only from some networks); ALLOW policies name principals
             // that a device without its certificate cannot have yet, so they do not.
-            let verdict = listener.authorization.evaluate(attributes)
+            let verdict = listener.authorization.evaluate { attributes() }
             if !verdict.allowed && verdict.matchedPolicy != "none" {
                 plan.authorization = verdict
                 plan.action = .deny(verdict, explainOn: listener.explain ? listener.server : nil)
                 return plan
             }
+            let client = remoteAddress(
+                head.headers, peer: connection.peerAddress, trustedProxies: connection.trustedProxies)
             plan.action = enrollment(head, normalizedPath: plan.normalizedPath, client: client)
             return plan
         }
@@ -110,9 +116,8 @@ public enum RequestPlanner {
             return plan
         }
         if let whoami = listener.whoamiPath, plan.normalizedPath == whoami {
-            attributes.method = "GET"
-            attributes.path = "/"
-            plan.action = .whoami(listener.authorization.evaluate(attributes), server: listener.server)
+            plan.action = .whoami(
+                listener.authorization.evaluate { attributes(method: "GET", path: "/") }, server: listener.server)
             return plan
         }
         // Only in explain mode does a client with a missing or bad certificate get this far; it is
@@ -121,7 +126,7 @@ public enum RequestPlanner {
             plan.action = .explainCertificateProblem(server: listener.server)
             return plan
         }
-        let verdict = listener.authorization.evaluate(attributes)
+        let verdict = listener.authorization.evaluate { attributes() }
         plan.authorization = verdict
         guard verdict.allowed else {
             plan.action = .deny(verdict, explainOn: listener.explain ? listener.server : nil)

@@ -129,6 +129,7 @@ public struct AuthorizationEngine: Sendable {
     /// Istio's order: any matching DENY denies; with no ALLOW policy everything else is allowed;
     /// otherwise some ALLOW rule must match.
     public func evaluate(_ request: RequestAttributes) -> AuthorizationDecision {
+        guard !isEmpty else { return Self.withoutPolicies }
         let audited = audit.compactMap { p in firstMatchingRule(p, request).map { "\(p.id)-rule[\($0)]" } }
         var dryRun: [String] = []
         for p in deny {
@@ -161,6 +162,15 @@ public struct AuthorizationEngine: Sendable {
             reason:
                 "no rule of the ALLOW policies (\(allow.map(\.policy.meta.qualifiedName).joined(separator: ", "))) matched",
             audited: audited, dryRunDenied: dryRun)
+    }
+
+    /// The decision when no policy applies: what `evaluate` gives then, without the request's attributes.
+    public static let withoutPolicies = AuthorizationDecision(
+        allowed: true, matchedPolicy: nil, reason: "no ALLOW policy applies")
+
+    /// `evaluate`, building the request's attributes only when some policy applies (most gateways have none).
+    public func evaluate(_ request: () -> RequestAttributes) -> AuthorizationDecision {
+        isEmpty ? Self.withoutPolicies : evaluate(request())
     }
 
     func firstMatchingRule(_ policy: CompiledPolicy, _ request: RequestAttributes) -> Int? {

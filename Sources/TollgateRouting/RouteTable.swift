@@ -47,14 +47,32 @@ public struct RouteDecision: Sendable, Equatable {
 }
 
 /// A destination chosen for a request, and what to change on the way.
-public struct ForwardPlan: Sendable, Equatable {
-    public var destinations: [HTTPRouteDestination]
+/// A class: the plan goes from the route table through the request plan to the exchange, and is read at each
+/// attempt and retry decision, by reference rather than as a copy of each of its fields.
+public final class ForwardPlan: Sendable, Equatable {
+    public let destinations: [HTTPRouteDestination]
     /// Path and query to send upstream (after rewrite).
-    public var target: String
+    public let target: String
     /// Host header to send upstream (after rewrite).
-    public var authority: String
-    public var timeoutMilliseconds: Int?
-    public var retries: RetryPolicy
+    public let authority: String
+    public let timeoutMilliseconds: Int?
+    public let retries: RetryPolicy
+
+    public init(
+        destinations: [HTTPRouteDestination], target: String, authority: String, timeoutMilliseconds: Int?,
+        retries: RetryPolicy
+    ) {
+        self.destinations = destinations
+        self.target = target
+        self.authority = authority
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.retries = retries
+    }
+
+    public static func == (a: ForwardPlan, b: ForwardPlan) -> Bool {
+        a.destinations == b.destinations && a.target == b.target && a.authority == b.authority
+            && a.timeoutMilliseconds == b.timeoutMilliseconds && a.retries == b.retries
+    }
 
     /// Picks a destination by weight; `random` is any value in 0..<UInt64.max (injected for tests).
     public func pick(random: UInt64) -> HTTPRouteDestination {

@@ -71,8 +71,6 @@ final class Channel: Selectable, @unchecked Sendable {
     /// Writes smaller than this, made while the loop handles an event, wait until the event is handled
     /// so they leave together (a response head and a small body in one TLS record and one `send`).
     static let coalescingLimit = 16 * 1024
-    /// The most outbound capacity a channel keeps once everything is written.
-    static let keptOutboundCapacity = 16 * 1024
     /// How long a closing connection keeps reading (and discarding) for a peer that has not closed yet.
     static let lingerMilliseconds = 2000
 
@@ -267,10 +265,11 @@ final class Channel: Selectable, @unchecked Sendable {
                 return
             }
         }
-        // A small queue is reused for the next response; a large one (a body streamed in 64 KiB reads, or
-        // piled up behind a slow reader) would otherwise stay with the connection while it idles. Streaming
-        // costs no allocation either way: an empty queue takes the writer's array as it is.
-        outbound.removeAll(keepingCapacity: outbound.capacity <= Channel.keptOutboundCapacity)
+        // Nothing is kept: the next write into an empty queue takes the writer's array as it is, so a kept
+        // buffer would never be written into, and emptying one the writer still shares (a write flushed at
+        // once) in place would allocate a new one. Nor does a large queue (a body streamed in 64 KiB reads,
+        // or piled up behind a slow reader) stay with an idle connection.
+        outbound = []
         outboundOffset = 0
         noteWritability()
         if shutdownOutputWhenFlushed { shutdownOutputNow() }

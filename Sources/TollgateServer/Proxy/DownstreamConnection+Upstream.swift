@@ -10,7 +10,7 @@ extension ExchangeOwner {
         guard let exchange else { return }
         let destination = plan.pick(random: RandomPool.shared.next() % UInt64.max)
         exchange.plan = plan
-        exchange.destination = destination
+        exchange.destinationHost = destination.destination.host
         guard let cluster = exchange.snapshot.upstreams.cluster(for: destination.destination) else {
             exchange.responseFlags = .noClusterFound
             exchange.responseDetails = "cluster_not_found"
@@ -24,7 +24,11 @@ extension ExchangeOwner {
             return
         }
         exchange.cluster = cluster
+        let clientCertElement = connection.clientCertElement(under: exchange.snapshot)
         var headers = exchange.head.headers
+        // One copy of the client's fields, with room for the fields added below (an XFCC element is kilobytes).
+        headers.reserveCapacity(
+            addingBytes: 256 + plan.authority.utf8.count + (clientCertElement?.utf8.count ?? 0), fields: 10)
         HopByHop.strip(&headers)
         if exchange.upgradesToWebSocket {
             // The one hop-by-hop pair passed on: the upstream must see the upgrade to agree to it.
@@ -37,7 +41,7 @@ extension ExchangeOwner {
             to: &headers,
             ForwardedHeaders.Context(
                 peerAddress: connection.peerHost, scheme: connection.scheme,
-                clientCertElement: connection.clientCertElement(under: exchange.snapshot),
+                clientCertElement: clientCertElement,
                 requestID: exchange.requestID, trustedProxies: connection.runtime.settings.trustedProxies))
         headers.set("host", plan.authority)
         HeaderEditor.apply(headerOperations.request, to: &headers)
@@ -285,23 +289,33 @@ extension DownstreamConnection: ExchangeOwner {
     }
 
     private func sendResponseHead(_ upstreamHead: ResponseHead, _ exchange: Exchange) throws {
-        let framing = try ResponseFraming.plan(
+        let framing = try ResponseFraming.framing(
             upstreamHead, requestMethod: exchange.head.method, clientVersion: exchange.head.version)
-        var headers = framing.headers
         exchange.responseChunked = framing.chunked
         if framing.delimitedByClose { keepAlive = false }
-        addGatewayResponseFields(&headers, exchange)
-        if let connection = HopByHop.connectionField(keepAlive: keepAlive, clientVersion: exchange.head.version) {
-            headers.set("connection", connection)
+        let connectionField = HopByHop.connectionField(keepAlive: keepAlive, clientVersion: exchange.head.version)
+        let bytes: [UInt8]
+        if exchange.headerOperations.response.isEmpty {
+            // Most responses: the upstream's head re-encoded in one pass, with room for a small body after it.
+            let smallBody = framing.fieldName == "content-length" ? Int(framing.fieldValue) ?? 0 : 0
+            bytes = ResponseFraming.encodeForwarded(
+                upstreamHead, framing: framing, server: GatewayRuntime.serverName, date: { loop.httpDate() },
+                connection: connectionField, spareCapacity: smallBody <= 4096 && !exchange.isHead ? smallBody : 0)
+        } else {
+            var headers = try ResponseFraming.plan(
+                upstreamHead, requestMethod: exchange.head.method, clientVersion: exchange.head.version
+            ).headers
+            addGatewayResponseFields(&headers, exchange)
+            if let connectionField { headers.set("connection", connectionField) }
+            bytes = MessageEncoder.encode(
+                ResponseHead(
+                    status: upstreamHead.status, reason: upstreamHead.reason.isEmpty ? nil : upstreamHead.reason,
+                    headers: headers))
         }
         exchange.status = upstreamHead.status
         exchange.responseDetails = "via_upstream"
         exchange.responseHeadSent()
-        channel.write(
-            MessageEncoder.encode(
-                ResponseHead(
-                    status: upstreamHead.status, reason: upstreamHead.reason.isEmpty ? nil : upstreamHead.reason,
-                    headers: headers)))
+        channel.write(bytes)
     }
 }
 

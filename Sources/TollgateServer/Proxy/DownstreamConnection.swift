@@ -414,7 +414,7 @@ final class DownstreamConnection: ChannelHandler, LoopSweepable, @unchecked Send
         let duration = Int((Clock.nowNanos() - e.startNanos) / 1_000_000)
         loop.requestMetrics(runtime.metrics).record(
             status: e.status, flags: e.responseFlags, principal: principal,
-            destination: e.destination?.destination.host, milliseconds: duration,
+            destination: e.destinationHost, milliseconds: duration,
             requestProtocol: RequestMetrics.requestProtocol(contentType: e.head.headers["content-type"]))
         guard runtime.accessLog.enabled else { return }
         loop.accessLog.append(

@@ -60,7 +60,9 @@ final class Exchange: @unchecked Sendable {
 
     // Upstream side
     var plan: ForwardPlan?
-    var destination: HTTPRouteDestination?
+    /// The chosen destination's host, for the request metrics (the whole destination is not kept: copying it
+    /// retains each of its fields).
+    var destinationHost: String?
     var cluster: UpstreamCluster?
     var upstream: UpstreamConnection?
     var upstreamHead: [UInt8] = []

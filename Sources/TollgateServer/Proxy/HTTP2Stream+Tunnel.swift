@@ -21,7 +21,7 @@ extension HTTP2Stream: TunnelClient {
         for _ in 0..<2 { withUnsafeBytes(of: RandomPool.shared.next()) { bytes += $0 } }
         let key = Base64.encode(bytes)
         webSocketKey = key
-        var plan = planned.plan
+        let plan = planned.plan
         plan.head.headers.set("sec-websocket-key", key)
         plan.head.headers.remove("sec-websocket-accept")
         return PlannedRequest(plan: plan, snapshot: planned.snapshot)

@@ -1,19 +1,25 @@
 /// Idle upstream connections of one loop, per endpoint, most recently used first.
 final class UpstreamPool: @unchecked Sendable {
     private unowned let loop: EventLoop
-    private var idle: [SocketAddress: [UpstreamConnection]] = [:]
+    private var idle: [SocketAddress: IdleList] = [:]
     /// Round-robin position per cluster.
     private var nextEndpoint: [String: Int] = [:]
     static let maxIdlePerEndpoint = 64
     static let idleTimeoutMilliseconds = 60_000
 
+    /// One endpoint's idle connections, changed in place through the reference: a list kept as a dictionary
+    /// value is changed through the dictionary's `_modify` accessor, whose coroutine frame costs two
+    /// allocations per checkout (and copying the list out and back one more).
+    private final class IdleList {
+        var connections: [UpstreamConnection] = []
+    }
+
     init(loop: EventLoop) { self.loop = loop }
 
-    // The lists are changed in place (`idle[endpoint, default: []]`): copying one out and back costs an
-    // allocation per request.
     func checkout(_ endpoint: SocketAddress) -> UpstreamConnection? {
         loop.assertOnLoop()
-        while let connection = idle[endpoint]?.popLast() {
+        guard let list = idle[endpoint] else { return nil }
+        while let connection = list.connections.popLast() {
             connection.inPool = false
             if connection.channel.isOpen { return connection }
         }
@@ -22,23 +28,30 @@ final class UpstreamPool: @unchecked Sendable {
 
     func checkin(_ connection: UpstreamConnection) {
         loop.assertOnLoop()
-        guard idle[connection.endpoint, default: []].count < Self.maxIdlePerEndpoint else {
+        let list: IdleList
+        if let existing = idle[connection.endpoint] {
+            list = existing
+        } else {
+            list = IdleList()
+            idle[connection.endpoint] = list
+        }
+        guard list.connections.count < Self.maxIdlePerEndpoint else {
             connection.close()
             return
         }
         connection.inPool = true
         connection.idleSince = Clock.nowNanos()
-        idle[connection.endpoint, default: []].append(connection)
+        list.connections.append(connection)
     }
 
     /// Closes connections idle for longer than the idle timeout (run by the loop's sweep).
     func sweep(now: UInt64) {
         loop.assertOnLoop()
         let limit = UInt64(Self.idleTimeoutMilliseconds) * 1_000_000
-        for (endpoint, list) in idle {
-            let expired = list.filter { now - $0.idleSince > limit }
+        for list in idle.values {
+            let expired = list.connections.filter { now - $0.idleSince > limit }
             guard !expired.isEmpty else { continue }
-            idle[endpoint] = list.filter { now - $0.idleSince <= limit }
+            list.connections.removeAll { now - $0.idleSince > limit }
             for connection in expired {
                 connection.inPool = false
                 connection.close()
@@ -48,7 +61,7 @@ final class UpstreamPool: @unchecked Sendable {
 
     func remove(_ connection: UpstreamConnection) {
         connection.inPool = false
-        idle[connection.endpoint]?.removeAll { $0 === connection }
+        idle[connection.endpoint]?.connections.removeAll { $0 === connection }
     }
 
     /// The next endpoint of a cluster in round-robin order, skipping those in `avoid` when possible.
