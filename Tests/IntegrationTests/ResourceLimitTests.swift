@@ -83,6 +83,27 @@ final class ResourceLimitTests: XCTestCase {
         _ = unread
     }
 
+    /// SIGTERM with an access log nobody reads: the lines still waiting cannot reach the descriptor, and
+    /// waiting for them without bound would keep the gateway from ever exiting (until a SIGKILL).
+    func testShutdownDoesNotWaitForAnAccessLogNobodyReads() throws {
+        let unread = Pipe()
+        try harness.startGateway(standardOutput: unread.fileHandleForWriting)
+        // 40 requests with a 30 KB User-Agent: 1.2 MB of access log against a 64 KiB pipe.
+        let url = "https://\(Manifests.host):\(harness.port())/status/204"
+        let config = harness.workDirectory.appendingPathComponent("stall.curl")
+        try
+            (["user-agent = \"\(String(repeating: "u", count: 30_000))\""]
+            + Array(repeating: "url = \"\(url)\"\noutput = \"/dev/null\"", count: 39))
+            .joined(separator: "\n").write(to: config, atomically: true, encoding: .utf8)
+        let stalled = try harness.curl("/status/204", arguments: ["-K", config.path], timeout: 120)
+        XCTAssertEqual(stalled.exitCode, 0, stalled.stderr)
+        harness.gateway!.signal(SIGTERM)
+        try waitUntil(timeout: 20, "the gateway to exit") { !harness.gateway!.process.isRunning }
+        XCTAssertEqual(harness.gateway!.process.terminationStatus, 0)
+        XCTAssertTrue(harness.gateway!.log.contains("connections.dropped=0"), harness.gateway!.log)
+        _ = unread
+    }
+
     func testMaxConnectionsDefaultsFromTheDescriptorLimitAndRefusesTheRest() throws {
         // 48 descriptors: (48 - 24 kept in reserve) / 2 = 12 client connections.
         let adminPort = try Network.freePort()
