@@ -34,19 +34,52 @@ public struct EnrollmentRequest: Sendable, Equatable {
         return String(decoding: target.utf8.prefix(kept), as: UTF8.self) + "…"
     }
 
-    /// How many bytes of `target` a log keeps: up to and including the first `pathPrefix`; nil when it has
-    /// none and is shown whole. On bytes, so the access log redacts without building a String per request.
+    /// How many bytes of `target` a log keeps: up to and including the first spelling of `pathPrefix`; nil
+    /// when it has none and is shown whole. A spelling is read as a path normalizer or an upstream might:
+    /// `%XX` decoded (`%2F` and `%5C` too, which Istio's normalization keeps encoded, so such a target is
+    /// routed rather than served as a link, and its token stays live), `\` as `/`, and anything (dot
+    /// segments) between `/.tollgate` and `/enroll/`. On bytes, so the access log redacts without building a
+    /// String per request.
     public static func redactedLength(_ target: UnsafeBufferPointer<UInt8>) -> Int? {
-        ASCIIBytes.with(pathPrefix) { prefix in
-            guard target.count >= prefix.count else { return nil }
-            var start = 0
-            while start <= target.count - prefix.count {
-                var i = 0
-                while i < prefix.count && target[start + i] == prefix[i] { i += 1 }
-                if i == prefix.count { return start + i }
-                start += 1
+        guard let namespace = spellingEnd(of: "/.tollgate", in: target, from: 0) else { return nil }
+        return spellingEnd(of: "/enroll/", in: target, from: namespace)
+    }
+
+    /// The end of the first spelling of `needle` in `target` at or after `from`.
+    private static func spellingEnd(of needle: StaticString, in target: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
+        let wanted = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
+        var start = from
+        while start < target.count {
+            var i = start
+            var matched = 0
+            while matched < wanted.count, let (byte, next) = decodedByte(target, at: i), byte == wanted[matched] {
+                matched += 1
+                i = next
             }
-            return nil
+            if matched == wanted.count { return i }
+            start += 1
+        }
+        return nil
+    }
+
+    /// The byte at `i` as a path reads it, and where the next one starts.
+    private static func decodedByte(_ target: UnsafeBufferPointer<UInt8>, at i: Int) -> (UInt8, Int)? {
+        guard i < target.count else { return nil }
+        let byte = target[i]
+        if byte == UInt8(ascii: "\\") { return (UInt8(ascii: "/"), i + 1) }
+        guard byte == UInt8(ascii: "%"), i + 2 < target.count, let hi = hexValue(target[i + 1]),
+            let lo = hexValue(target[i + 2])
+        else { return (byte, i + 1) }
+        let decoded = hi << 4 | lo
+        return (decoded == UInt8(ascii: "\\") ? UInt8(ascii: "/") : decoded, i + 3)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
         }
     }
 

@@ -81,8 +81,15 @@ public final class AsyncOutput: Sendable {
             metadata: ["output": "\(label)", "dropped.lines.total": "\(total)"])
     }
 
-    /// Waits until everything written so far has reached the descriptor (before exiting).
-    public func flush() { queue.sync {} }
+    /// Waits until everything written so far has reached the descriptor (before exiting), for at most
+    /// `timeoutSeconds`: a reader that stopped for good would otherwise keep the process from ever exiting.
+    /// False when the lines did not all go.
+    @discardableResult
+    public func flush(timeoutSeconds: Int = 5) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        queue.async { done.signal() }
+        return done.wait(timeout: .now() + .seconds(timeoutSeconds)) == .success
+    }
 }
 
 /// swift-log's stream format (`timestamp level label: metadata [source] message`), written asynchronously.

@@ -287,6 +287,26 @@ final class EnrollmentTests: XCTestCase {
         XCTAssertEqual(try anonymous(enrollment.path).status, 200)
     }
 
+    /// The log redacts by what the path normalizes to, not by its spelling: percent-escapes, dot segments
+    /// and a backslash reach `/.tollgate/enroll/` too, are not served as the link (so its token stays live)
+    /// and must not leave that token in the access log.
+    func testALiveTokenSpelledOtherwiseNeverReachesTheLog() throws {
+        let enrollment = try enroll("spelled-tls", principal: "spelled")
+        let token = String(enrollment.path.split(separator: "/").last!)
+        let spellings = [
+            "/.tollgate/./enroll/\(token)", "/%2Etollgate/enroll/\(token)", "/.tollgate/%65nroll/\(token)",
+            "/.tollgate/x/../enroll/\(token)/ca.crt", "/.tollgate%2fenroll/\(token)",
+        ]
+        for path in spellings {
+            XCTAssertNotEqual(try anonymous(path, arguments: ["--path-as-is"]).status, 200, path)
+        }
+        try waitUntil(timeout: 10, "the access log of every attempt") {
+            harness.gateway!.log.components(separatedBy: " HTTP/").count > spellings.count
+        }
+        XCTAssertFalse(harness.gateway!.log.contains(token), harness.gateway!.log)
+        XCTAssertEqual(try anonymous(enrollment.path).status, 200, "the token is still live")
+    }
+
     func testAttemptsAreRateLimitedPerClientAddress() throws {
         let enrollment = try enroll("tablet-tls", principal: "tablet")
         for attempt in 1...10 {

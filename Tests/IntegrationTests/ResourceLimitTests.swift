@@ -65,13 +65,7 @@ final class ResourceLimitTests: XCTestCase {
         let pid = harness.gateway!.process.processIdentifier
         let before = try IdleMemoryTests.residentKiB(pid)
         // 800 requests on one connection, each with a 50 KB User-Agent: 40 MB of access log.
-        let url = "https://\(Manifests.host):\(harness.port())/status/204"
-        let config = harness.workDirectory.appendingPathComponent("flood.curl")
-        try
-            (["user-agent = \"\(String(repeating: "u", count: 50_000))\""]
-            + Array(repeating: "url = \"\(url)\"\noutput = \"/dev/null\"", count: 799))
-            .joined(separator: "\n").write(to: config, atomically: true, encoding: .utf8)
-        let flood = try harness.curl("/status/204", arguments: ["-K", config.path], timeout: 300)
+        let flood = try longUserAgentRequests(800, userAgentBytes: 50_000, timeout: 300)
         let printed = flood.body + "\n" + flood.stdoutTail
         XCTAssertEqual(printed.components(separatedBy: "204 ").count - 1, 800, flood.stderr)
         let grown = try IdleMemoryTests.residentKiB(pid) - before
@@ -80,6 +74,32 @@ final class ResourceLimitTests: XCTestCase {
         let dropped = AdminMetrics.value("tollgate_log_lines_dropped_total{output=\"stdout\"}", adminPort: adminPort)
         XCTAssertGreaterThan(dropped ?? 0, 200, "lines dropped, counted")
         XCTAssertTrue(harness.gateway!.log.contains("log output blocked: lines dropped"))
+        _ = unread
+    }
+
+    /// `count` requests to `/status/204` on one connection (one curl), each with a User-Agent of `userAgentBytes`.
+    private func longUserAgentRequests(_ count: Int, userAgentBytes: Int, timeout: TimeInterval) throws -> CurlResult {
+        let url = "https://\(Manifests.host):\(harness.port())/status/204"
+        let config = harness.workDirectory.appendingPathComponent("long-user-agent.curl")
+        try
+            (["user-agent = \"\(String(repeating: "u", count: userAgentBytes))\""]
+            + Array(repeating: "url = \"\(url)\"\noutput = \"/dev/null\"", count: count - 1))
+            .joined(separator: "\n").write(to: config, atomically: true, encoding: .utf8)
+        return try harness.curl("/status/204", arguments: ["-K", config.path], timeout: timeout)
+    }
+
+    /// SIGTERM with an access log nobody reads: the lines still waiting cannot reach the descriptor, and
+    /// waiting for them without bound would keep the gateway from ever exiting (until a SIGKILL).
+    func testShutdownDoesNotWaitForAnAccessLogNobodyReads() throws {
+        let unread = Pipe()
+        try harness.startGateway(standardOutput: unread.fileHandleForWriting)
+        // 40 requests with a 30 KB User-Agent: 1.2 MB of access log against a 64 KiB pipe.
+        let stalled = try longUserAgentRequests(40, userAgentBytes: 30_000, timeout: 120)
+        XCTAssertEqual(stalled.exitCode, 0, stalled.stderr)
+        harness.gateway!.signal(SIGTERM)
+        try waitUntil(timeout: 20, "the gateway to exit") { !harness.gateway!.process.isRunning }
+        XCTAssertEqual(harness.gateway!.process.terminationStatus, 0)
+        XCTAssertTrue(harness.gateway!.log.contains("connections.dropped=0"), harness.gateway!.log)
         _ = unread
     }
 

@@ -180,4 +180,23 @@ final class EnrollmentPlanTests: XCTestCase {
         XCTAssertEqual(EnrollmentRequest.redacted("/.tollgate/enrol/tok"), "/.tollgate/enrol/tok")
         XCTAssertEqual(EnrollmentRequest.redacted("/.t/.tollgate/enroll/"), "/.t/.tollgate/enroll/…")
     }
+
+    /// Spellings that normalize to the prefix (or that a reader would take for it) are cut as well, at the
+    /// spelling's own end: the token after them is just as live.
+    func testALoggedTargetStopsAtAnySpellingOfTheEnrollmentPrefix() {
+        for (target, kept) in [
+            ("/.tollgate/./enroll/tok", "/.tollgate/./enroll/"),
+            ("/%2Etollgate/enroll/tok", "/%2Etollgate/enroll/"),
+            ("/%2etollgate/%65nroll/tok", "/%2etollgate/%65nroll/"),
+            ("/.tollgate/x/../enroll/tok", "/.tollgate/x/../enroll/"),
+            ("/.tollgate\\enroll\\tok", "/.tollgate\\enroll\\"),
+            ("/.tollgate%2Fenroll%2ftok", "/.tollgate%2Fenroll%2f"),
+            ("https://h/a/..%2F.tollgate/enroll/tok", "https://h/a/..%2F.tollgate/enroll/"),
+        ] {
+            XCTAssertEqual(EnrollmentRequest.redacted(target), kept + "…", target)
+        }
+        XCTAssertEqual(EnrollmentRequest.redacted("/api/enroll/tok"), "/api/enroll/tok")
+        XCTAssertEqual(EnrollmentRequest.redacted("/.tollgate/whoami"), "/.tollgate/whoami")
+        XCTAssertEqual(EnrollmentRequest.redacted("/.tollgate/enroll%"), "/.tollgate/enroll%")
+    }
 }

@@ -51,6 +51,9 @@ final class AccessLogLineTests: XCTestCase {
         XCTAssertTrue(absolute.contains(#""GET https://a.test/x/.tollgate/enroll/… HTTP"#), absolute)
         XCTAssertFalse(absolute.contains("SECRET"))
         XCTAssertTrue(line(target: "/.tollgate/enrol/x").contains(#""GET /.tollgate/enrol/x HTTP"#))
+        let dotted = line(target: "/.tollgate/./enroll/SECRET")
+        XCTAssertTrue(dotted.contains(#""GET /.tollgate/./enroll/… HTTP"#), dotted)
+        XCTAssertFalse(line(target: "/%2Etollgate/%65nroll/SECRET").contains("SECRET"))
     }
 
     /// A quote in the User-Agent must not end the quoted field: otherwise a client writes the request id,
