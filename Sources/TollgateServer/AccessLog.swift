@@ -101,15 +101,16 @@ public final class AccessLog: Sendable {
         out.append(UInt8(ascii: "\n"))
     }
 
-    /// Appends `bytes`, each control byte, `"` and `\` as `\xHH`, the rest in runs. Control bytes never
-    /// reach here from the strict decoder; escaped anyway so a line stays one line. `"` and `\` are legal in
-    /// a User-Agent or a certificate's name: escaped (as nginx does) so a client cannot close a quoted field
-    /// early and forge the fields after it.
+    /// Appends `bytes`, each control byte, byte past ASCII, `"` and `\` as `\xHH` (nginx's default log
+    /// escaping), the rest in runs. Control bytes never reach here from the strict decoder; escaped anyway so a
+    /// line stays one line. Past ASCII: U+2028, U+0085 and the like end a line for many log readers. `"` and `\`
+    /// are legal in a User-Agent or a certificate's name: escaped so a client cannot close a quoted field early
+    /// and forge the fields after it.
     static func escaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout LogBytes) {
         var run = 0
         for i in 0..<bytes.count {
             let byte = bytes[i]
-            guard byte < 0x20 || byte == 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
+            guard byte < 0x20 || byte >= 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
                 continue
             }
             if run < i { out.append(UnsafeBufferPointer(rebasing: bytes[run..<i])) }

@@ -72,6 +72,15 @@ final class AccessLogLineTests: XCTestCase {
         XCTAssertTrue(line(principal: "\u{7F}\"").hasSuffix("principal=\\x7f\\x22\n"))
     }
 
+    /// Bytes past ASCII are escaped too, as nginx's default log escaping does: U+2028, U+0085 and the like end
+    /// a line for many log readers (`str.splitlines()`, some viewers), and a header may carry any of them.
+    func testBytesPastASCIIAreEscapedSoNoReaderSeesANewLine() {
+        let text = line(userAgent: "a\u{2028}b\u{85}c")
+        XCTAssertTrue(text.contains(#" "a\xe2\x80\xa8b\xc2\x85c" "#), text)
+        XCTAssertEqual(text.split(whereSeparator: \.isNewline).count, 1, text)
+        XCTAssertTrue(line(principal: "é").hasSuffix("principal=\\xc3\\xa9\n"))
+    }
+
     func testResponseFlagsReadAsEnvoysCodes() {
         XCTAssertEqual(ResponseFlags().description, "-")
         XCTAssertEqual(ResponseFlags([.downstreamRemoteReset, .noHealthyUpstream]).description, "UH,DR")
