@@ -1,3 +1,5 @@
+import TollgateCore
+
 /// Streams a body out of buffered bytes according to its framing; chunked bodies are de-chunked
 /// (RFC 9112 §7.1), so what comes out is payload only and the forwarder re-frames it.
 struct BodyDecoder {
@@ -120,7 +122,7 @@ struct BodyDecoder {
         var size: UInt64 = 0
         var digits = 0
         var index = line.startIndex
-        while index < line.endIndex, let v = hexValue(line[index]) {
+        while index < line.endIndex, let v = Hex.value(line[index]) {
             guard digits < 16 else { throw HTTPParseError.bad("chunk size too large") }
             size = size << 4 | UInt64(v)
             digits += 1
@@ -136,14 +138,5 @@ struct BodyDecoder {
             }
         }
         return size
-    }
-
-    private static func hexValue(_ b: UInt8) -> UInt8? {
-        switch b {
-        case 0x30...0x39: b - 0x30
-        case 0x41...0x46: b - 0x41 + 10
-        case 0x61...0x66: b - 0x61 + 10
-        default: nil
-        }
     }
 }

@@ -17,7 +17,7 @@ public enum PathNormalizer {
             if b == UInt8(ascii: "%") {
                 // A `%` that starts no escape would let this pass make one (`%%32%65` → `%2e`) that the
                 // upstream decodes into a segment the policy never saw; nginx answers 400 as well.
-                guard i + 2 < input.count, let hi = hex(input[i + 1]), let lo = hex(input[i + 2]) else {
+                guard i + 2 < input.count, let hi = Hex.value(input[i + 1]), let lo = Hex.value(input[i + 2]) else {
                     throw Rejected(reason: "invalid percent-encoding in path")
                 }
                 let decoded = hi << 4 | lo
@@ -62,15 +62,6 @@ public enum PathNormalizer {
     private static func isUnreserved(_ b: UInt8) -> Bool {
         (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
             || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
-    }
-
-    private static func hex(_ b: UInt8) -> UInt8? {
-        switch b {
-        case 0x30...0x39: b - 0x30
-        case 0x41...0x46: b - 0x41 + 10
-        case 0x61...0x66: b - 0x61 + 10
-        default: nil
-        }
     }
 
     private static func upper(_ b: UInt8) -> UInt8 { (b >= 0x61 && b <= 0x66) ? b - 0x20 : b }

@@ -67,20 +67,11 @@ public struct EnrollmentRequest: Sendable, Equatable {
         guard i < target.count else { return nil }
         let byte = target[i]
         if byte == UInt8(ascii: "\\") { return (UInt8(ascii: "/"), i + 1) }
-        guard byte == UInt8(ascii: "%"), i + 2 < target.count, let hi = hexValue(target[i + 1]),
-            let lo = hexValue(target[i + 2])
+        guard byte == UInt8(ascii: "%"), i + 2 < target.count, let hi = Hex.value(target[i + 1]),
+            let lo = Hex.value(target[i + 2])
         else { return (byte, i + 1) }
         let decoded = hi << 4 | lo
         return (decoded == UInt8(ascii: "\\") ? UInt8(ascii: "/") : decoded, i + 3)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     static func isWellFormed(_ token: Substring) -> Bool {
