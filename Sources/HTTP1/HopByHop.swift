@@ -24,29 +24,26 @@ public enum HopByHop {
     /// the usual value, does not; `close` does, for a field called `Close`): when not, no field needs
     /// `isNamedInConnection`.
     public static func connectionNamesOtherFields(_ headers: HTTPHeaders) -> Bool {
-        var other = false
-        headers.forEachValue("connection") { value in
-            ASCIIBytes.forEachListItem(value) { item in
-                let name = FieldName(bytes: item)
-                other = !isHopByHop(name)
-                return !other
-            }
-            return !other
-        }
-        return other
+        anyConnectionItem(headers) { !isHopByHop(FieldName(bytes: $0)) }
     }
 
     /// Whether a `Connection` field of `headers` names `name`, which makes that field hop-by-hop too.
     public static func isNamedInConnection(_ name: FieldName, _ headers: HTTPHeaders) -> Bool {
-        var named = false
+        anyConnectionItem(headers) { ASCIIBytes.equalsIgnoringCase($0, name.bytes) }
+    }
+
+    /// Whether an item of any `Connection` field of `headers` passes `test` (stops at the first that does).
+    private static func anyConnectionItem(_ headers: HTTPHeaders, _ test: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool
+    {
+        var found = false
         headers.forEachValue("connection") { value in
             ASCIIBytes.forEachListItem(value) { item in
-                named = ASCIIBytes.equalsIgnoringCase(item, name.bytes)
-                return !named
+                found = test(item)
+                return !found
             }
-            return !named
+            return !found
         }
-        return named
+        return found
     }
 
     /// Whether the sender of a message wants the connection kept open after it (RFC 9112 §9.3).

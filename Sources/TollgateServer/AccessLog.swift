@@ -60,7 +60,8 @@ public final class AccessLog: Sendable {
             }
         }
         space()
-        appendVersion(head.version, to: &out)
+        // A literal for the versions requests have: no String is built.
+        ASCIIBytes.with(head.version.description) { out.append($0) }
         out.append(UInt8(ascii: "\""))
         space()
         appendDecimal(status, to: &out)
@@ -121,15 +122,6 @@ public final class AccessLog: Sendable {
             run = i + 1
         }
         if run < bytes.count { out.append(UnsafeBufferPointer(rebasing: bytes[run...])) }
-    }
-
-    /// As `HTTPVersion.description`: `HTTP/1.1`, and `HTTP/2` for a stream.
-    static func appendVersion(_ version: HTTPVersion, to out: inout LogBytes) {
-        ASCIIBytes.with("HTTP/") { out.append($0) }
-        appendDecimal(version.major, to: &out)
-        guard version.major != 2 else { return }
-        out.append(UInt8(ascii: "."))
-        appendDecimal(version.minor, to: &out)
     }
 
     static func appendDecimal(_ value: Int, to out: inout LogBytes) {

@@ -12,7 +12,7 @@ struct ResponseFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
     static let upstreamConnectionFailure = ResponseFlags(rawValue: 1 << 5)
     /// `UC`: the upstream closed the connection.
     static let upstreamConnectionTermination = ResponseFlags(rawValue: 1 << 6)
-    /// `UO`: no connection slot was free for the upstream connection (an HTTP/2 WebSocket tunnel's).
+    /// `UO`: no connection slot was free for an HTTP/2 stream's upstream connection (`--max-connections`).
     static let upstreamOverflow = ResponseFlags(rawValue: 1 << 7)
     /// `NR`: no route matched, or the port has no listener.
     static let noRouteFound = ResponseFlags(rawValue: 1 << 8)
