@@ -55,14 +55,6 @@ extension HTTP2Stream: TunnelClient {
         return true
     }
 
-    private func acknowledge(_ count: Int, taken: Bool) {
-        if taken && unacknowledged == 0 {
-            session.consume(streamID: id, count)
-        } else {
-            unacknowledged += count
-        }
-    }
-
     /// The upstream's answer to an extended CONNECT, when it is not passed on as it is: a `101` opens the tunnel,
     /// and a 2xx that switched nothing is a `502`, since over HTTP/2 a 2xx would tell the client the tunnel is
     /// open (RFC 8441 §5). False for anything else (a `400`, a `426`…, relayed as an ordinary response).
@@ -114,8 +106,7 @@ extension HTTP2Stream: TunnelClient {
 
     func tunnelUpstreamBackedUp(_ backedUp: Bool) {
         guard !backedUp, unacknowledged > 0 else { return }
-        session.consume(streamID: id, unacknowledged)
-        unacknowledged = 0
+        acknowledgeHeld()
         owner.flush()
     }
 
@@ -132,10 +123,7 @@ extension HTTP2Stream: TunnelClient {
         guard tunnel === ended else { return }
         tunnel = nil
         releaseUpstreamAllowance()
-        if unacknowledged > 0 {
-            session.consume(streamID: id, unacknowledged)
-            unacknowledged = 0
-        }
+        acknowledgeHeld()
         // Gracefully both sides sent END_STREAM and nghttp2 closes the stream; otherwise it is reset.
         if !graceful && !closed { session.reset(streamID: id, errorCode: HTTP2ServerSession.cancel) }
         owner.flush()

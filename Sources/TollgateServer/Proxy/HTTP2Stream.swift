@@ -78,11 +78,24 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         exchange.bytesReceived += bytes.count
         exchange.recordForReplay(bytes)
         upstream.write(exchange.requestBodyChunked ? MessageEncoder.chunk(bytes) : bytes)
-        if upstream.isWritable && unacknowledged == 0 {
-            session.consume(streamID: id, bytes.count)
+        acknowledge(bytes.count, taken: upstream.isWritable)
+    }
+
+    /// Request bytes passed on: acknowledged to the client at once when the upstream took them without backing
+    /// up and nothing before them waits, else held until `acknowledgeHeld`.
+    func acknowledge(_ count: Int, taken: Bool) {
+        if taken && unacknowledged == 0 {
+            session.consume(streamID: id, count)
         } else {
-            unacknowledged += bytes.count
+            unacknowledged += count
         }
+    }
+
+    /// The client may send what was held back (the upstream drained, or the exchange or tunnel ended).
+    func acknowledgeHeld() {
+        guard unacknowledged > 0 else { return }
+        session.consume(streamID: id, unacknowledged)
+        unacknowledged = 0
     }
 
     func requestEnd() {
@@ -137,10 +150,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
         connection.logAccess(exchange)
         self.exchange = nil
         releaseUpstreamAllowance()
-        if unacknowledged > 0 {
-            session.consume(streamID: id, unacknowledged)
-            unacknowledged = 0
-        }
+        acknowledgeHeld()
     }
 
     /// Response bytes taken by the client since the last sweep count as activity: a slow reader is not idle.
@@ -275,8 +285,7 @@ final class HTTP2Stream: ExchangeOwner, @unchecked Sendable {
 
     func upstreamWritabilityChanged(_ upstream: UpstreamConnection, writable: Bool) {
         guard writable, unacknowledged > 0 else { return }
-        session.consume(streamID: id, unacknowledged)
-        unacknowledged = 0
+        acknowledgeHeld()
         owner.flush()
     }
 
