@@ -170,8 +170,8 @@ public final class TLSConnection {
     /// now — its CA store, CRLs and pins — so a reload that only changed a CRL need not end the
     /// connections of devices it did not revoke. A client without a verified certificate never passes.
     public func clientStillPasses(_ context: TLSServerContext) -> Bool {
-        guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK,
-            let store = SSL_CTX_get_cert_store(context.context), let verification = X509_STORE_CTX_new()
+        guard let cert = verifiedPeerCertificate, let store = SSL_CTX_get_cert_store(context.context),
+            let verification = X509_STORE_CTX_new()
         else { return false }
         defer { X509_STORE_CTX_free(verification) }
         guard X509_STORE_CTX_init(verification, store, cert, SSL_get_peer_cert_chain(ssl)) == 1 else { return false }
@@ -219,16 +219,18 @@ public final class TLSConnection {
     /// The verified client certificate as Tollgate sees it, or `.anonymous` when none was presented.
     /// Without `leafPEM`: that is `peerCertificatePEM`, read when the XFCC element is built.
     public func peerIdentity() -> PeerIdentity {
-        guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else {
-            return .anonymous
-        }
-        return PeerIdentity(verifiedCertificate: cert, includingPEM: false)
+        verifiedPeerCertificate.map { PeerIdentity(verifiedCertificate: $0, includingPEM: false) } ?? .anonymous
     }
 
     /// PEM of the verified client certificate, "" without one.
     public func peerCertificatePEM() -> String {
-        guard let cert = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else { return "" }
-        return pemEncoded(cert)
+        verifiedPeerCertificate.map(pemEncoded) ?? ""
+    }
+
+    /// The client's certificate when it passed verification, else nil.
+    private var verifiedPeerCertificate: OpaquePointer? {
+        guard SSL_get_verify_result(ssl) == X509_V_OK else { return nil }
+        return SSL_get0_peer_certificate(ssl)
     }
 }
 
