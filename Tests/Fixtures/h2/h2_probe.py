@@ -100,6 +100,32 @@ def finished(sid):
     return lambda o: sid in o.streams and (o.streams[sid]["ended"] or o.streams[sid]["reset"] is not None)
 
 
+def status_counts(outcome, ids):
+    """How many of the streams `ids` got each status, by its text ("None" for a stream that got none)."""
+    counts = {}
+    for sid in ids:
+        status = str(outcome.stream(sid)["status"])
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def run(scenarios, *options):
+    """The command line every probe takes (SCENARIO --port P --host H --ca CA --cert CRT --key KEY; an empty
+    --cert: a client without a certificate) and the script's own `options`, (flag, keyword arguments) pairs;
+    runs the scenario and prints its JSON result. Returns the parsed arguments."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario", choices=sorted(scenarios))
+    parser.add_argument("--port", type=int, required=True)
+    for name in ("host", "ca", "cert", "key"):
+        parser.add_argument("--" + name, required=True)
+    for flag, keywords in options:
+        parser.add_argument(flag, **keywords)
+    arguments = parser.parse_args()
+    print(json.dumps(scenarios[arguments.scenario](arguments)))
+    sys.stdout.flush()
+    return arguments
+
+
 def report(outcome, sid=None):
     result = {"goaway": outcome.goaway, "closed": outcome.closed}
     if sid is not None:
@@ -154,11 +180,8 @@ def concurrent_streams(args, count):
     pump(tls, conn, outcome, lambda o: all(finished(s)(o) for s in ids), seconds=20)
     statuses = [outcome.stream(s)["status"] for s in ids]
     resets = [outcome.stream(s)["reset"] for s in ids]
-    counts = {}
-    for status in statuses:
-        if status is not None:
-            counts[str(status)] = counts.get(str(status), 0) + 1
-    return {"ok": statuses.count(200), "statuses": counts, "refused": sum(1 for r in resets if r is not None),
+    return {"ok": statuses.count(200), "statuses": status_counts(outcome, ids),
+            "refused": sum(1 for r in resets if r is not None),
             "goaway": outcome.goaway, "advertised": advertised,
             "resets": sorted(set(r for r in resets if r is not None)), "error": getattr(outcome, "error", None)}
 
@@ -327,15 +350,5 @@ SCENARIOS = {
 SCENARIOS.update(MALFORMED)
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=sorted(SCENARIOS))
-    for name in ("port",):
-        parser.add_argument("--" + name, type=int, required=True)
-    parser.add_argument("--wait", type=float, default=0)
-    parser.add_argument("--size", type=int, default=1000000)
-    parser.add_argument("--grant", action="store_true")
-    for name in ("host", "ca", "cert", "key"):
-        parser.add_argument("--" + name, required=True)
-    arguments = parser.parse_args()
-    print(json.dumps(SCENARIOS[arguments.scenario](arguments)))
-    sys.stdout.flush()
+    run(SCENARIOS, ("--wait", dict(type=float, default=0)), ("--size", dict(type=int, default=1000000)),
+        ("--grant", dict(action="store_true")))

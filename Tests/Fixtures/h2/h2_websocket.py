@@ -7,10 +7,8 @@ one JSON object saying what the server did.
 
 Every scenario is bounded: socket timeouts and a fixed amount of data.
 """
-import argparse
 import collections
 import hashlib
-import json
 import os
 import sys
 import time
@@ -20,7 +18,7 @@ import h2.events
 import h2.exceptions
 
 sys.dont_write_bytecode = True  # importing h2_probe leaves no __pycache__ in the repository
-from h2_probe import Outcome, connect, finished, pump, request_headers
+from h2_probe import Outcome, connect, finished, pump, request_headers, run
 
 ENABLE_CONNECT_PROTOCOL = 0x8
 
@@ -128,12 +126,12 @@ def echo_session(tls, conn, outcome, sid, texts):
             "ended": outcome.stream(sid)["ended"], "reset": outcome.stream(sid)["reset"]}
 
 
-def next_request(tls, conn, outcome, result):
+def next_request(args, tls, conn, outcome, result):
     """A normal request after the scenario: the connection still serves."""
     if outcome.goaway is not None or outcome.closed:
         return result
     sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, request_headers(args_global, "/uuid"), end_stream=True)
+    conn.send_headers(sid, request_headers(args, "/uuid"), end_stream=True)
     tls.sendall(conn.data_to_send())
     pump(tls, conn, outcome, finished(sid))
     result["next_status"] = outcome.stream(sid)["status"]
@@ -168,7 +166,7 @@ def scenario_connect(args):
         pump(tls, conn, outcome, finished(1), seconds=3)
         result["body"] = s["body"][:300].decode("utf-8", "replace")
         result["ended"] = s["ended"]
-    return next_request(tls, conn, outcome, result)
+    return next_request(args, tls, conn, outcome, result)
 
 
 def scenario_flood_after_refusal(args):
@@ -197,7 +195,7 @@ def scenario_flood_after_refusal(args):
         pump(tls, conn, outcome, lambda o: False, seconds=0.01)
     pump(tls, conn, outcome, lambda o: o.stream(1)["reset"] is not None, seconds=3)
     result = {"status": outcome.stream(1)["status"], "reset": outcome.stream(1)["reset"], "sent": sent}
-    return next_request(tls, conn, outcome, result)
+    return next_request(args, tls, conn, outcome, result)
 
 
 def scenario_multiplex(args):
@@ -319,23 +317,9 @@ SCENARIOS = {
 }
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=sorted(SCENARIOS))
-    parser.add_argument("--port", type=int, required=True)
-    for name in ("host", "ca", "cert", "key"):
-        parser.add_argument("--" + name, required=True)
-    parser.add_argument("--path", default="/ws/echo")
-    parser.add_argument("--method", default="CONNECT")
-    parser.add_argument("--protocol", default="websocket")
-    parser.add_argument("--version", default="13")
-    parser.add_argument("--authority", default="")
-    parser.add_argument("--header", action="append", default=[])
-    parser.add_argument("--smuggle", action="store_true")
-    parser.add_argument("--smuggle-after", action="store_true")
-    parser.add_argument("--end-stream", action="store_true")
-    parser.add_argument("--megabytes", type=int, default=32)
-    parser.add_argument("--pings", default="")
-    parser.add_argument("--hold", type=float, default=60)
-    args_global = parser.parse_args()
-    print(json.dumps(SCENARIOS[args_global.scenario](args_global)))
-    sys.stdout.flush()
+    run(SCENARIOS, ("--path", dict(default="/ws/echo")), ("--method", dict(default="CONNECT")),
+        ("--protocol", dict(default="websocket")), ("--version", dict(default="13")),
+        ("--authority", dict(default="")), ("--header", dict(action="append", default=[])),
+        ("--smuggle", dict(action="store_true")), ("--smuggle-after", dict(action="store_true")),
+        ("--end-stream", dict(action="store_true")), ("--megabytes", dict(type=int, default=32)),
+        ("--pings", dict(default="")), ("--hold", dict(type=float, default=60)))

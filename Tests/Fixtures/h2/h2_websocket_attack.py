@@ -6,8 +6,6 @@ does with an extended CONNECT stream that h2_websocket.py's well-behaved scenari
 
 Every scenario is bounded: socket timeouts and a fixed amount of data.
 """
-import argparse
-import json
 import sys
 import time
 
@@ -15,8 +13,8 @@ import h2.exceptions
 import h2.settings
 
 sys.dont_write_bytecode = True  # importing the other fixtures leaves no __pycache__ in the repository
-from h2_probe import finished, pump, request_headers
-from h2_websocket import answered, frame, handshake_headers, messages_of, open_connection
+from h2_probe import finished, pump, request_headers, run
+from h2_websocket import answered, handshake_headers, open_connection
 
 SMUGGLED = b"GET /anything/admin HTTP/1.1\r\nHost: server\r\n\r\n"
 
@@ -156,19 +154,7 @@ SCENARIOS = {
 }
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=sorted(SCENARIOS))
-    parser.add_argument("--port", type=int, required=True)
-    for name in ("host", "ca", "cert", "key"):
-        parser.add_argument("--" + name, required=True)
-    parser.add_argument("--path", default="/ws/echo")
-    parser.add_argument("--version", default="13")
-    parser.add_argument("--protocol", default="websocket")
-    parser.add_argument("--header", action="append", default=[])
-    parser.add_argument("--early", action="store_true")
-    parser.add_argument("--authority", default="")
-    parser.add_argument("--count", type=int, default=1)
-    parser.add_argument("--seconds", type=float, default=5)
-    args = parser.parse_args()
-    print(json.dumps(SCENARIOS[args.scenario](args)))
-    sys.stdout.flush()
+    run(SCENARIOS, ("--path", dict(default="/ws/echo")), ("--version", dict(default="13")),
+        ("--protocol", dict(default="websocket")), ("--header", dict(action="append", default=[])),
+        ("--early", dict(action="store_true")), ("--authority", dict(default="")),
+        ("--count", dict(type=int, default=1)), ("--seconds", dict(type=float, default=5)))

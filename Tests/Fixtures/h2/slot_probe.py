@@ -5,16 +5,13 @@ tests that their --max-connections slots come back. Prints one JSON object.
 
     slot_probe.py SCENARIO --port P --host H --ca CA --cert CRT --key KEY [--streams N] [--path PATH]
 """
-import argparse
-import json
 import sys
-import time
 
 import h2.errors
 import h2.exceptions
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from h2_probe import Outcome, connect, pump, request_headers  # noqa: E402
+from h2_probe import Outcome, connect, pump, request_headers, run, status_counts  # noqa: E402
 
 
 def open_streams(args):
@@ -31,18 +28,7 @@ def open_streams(args):
     return tls, conn, ids, outcome
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("scenario")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--ca", required=True)
-    parser.add_argument("--cert", default="")
-    parser.add_argument("--key", default="")
-    parser.add_argument("--streams", type=int, default=20)
-    parser.add_argument("--path", default="/delay/2")
-    parser.add_argument("--wait", type=float, default=0.5)
-    args = parser.parse_args()
+def probe(args):
     tls, conn, ids, outcome = open_streams(args)
     if args.scenario == "reset":
         for sid in ids:
@@ -56,17 +42,14 @@ def main():
         conn.close_connection()
         tls.sendall(conn.data_to_send())
         pump(tls, conn, outcome, lambda o: False, seconds=0.5)
-    elif args.scenario == "drop":
-        pass
     elif args.scenario == "answered":
         done = lambda o: all(o.stream(s)["ended"] or o.stream(s)["reset"] is not None for s in ids)
         pump(tls, conn, outcome, done, seconds=20)
+    # "drop": the socket closes with the streams still waiting.
     tls.close()
-    statuses = {}
-    for sid in ids:
-        status = outcome.stream(sid)["status"]
-        statuses[str(status)] = statuses.get(str(status), 0) + 1
-    print(json.dumps({"statuses": statuses}))
+    return {"statuses": status_counts(outcome, ids)}
 
 
-main()
+run({name: probe for name in ("reset", "goaway", "drop", "answered")},
+    ("--streams", dict(type=int, default=20)), ("--path", dict(default="/delay/2")),
+    ("--wait", dict(type=float, default=0.5)))
