@@ -6,20 +6,18 @@ prints whatever else arrives on that connection (bytes a gateway must never pass
 
     bad_accept_upstream.py PORT
 """
-import socket
 import sys
-import threading
 import time
+
+sys.dont_write_bytecode = True  # importing upstream_server leaves no __pycache__ in the repository
+from upstream_server import read_head, serve_forever  # noqa: E402
 
 
 def serve(connection):
     with connection:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = connection.recv(65536)
-            if not chunk:
-                return
-            data += chunk
+        data = read_head(connection)
+        if data is None:
+            return
         if data.split(b" ", 2)[1].startswith(b"/bad-accept/refuse"):
             connection.sendall(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 8\r\n\r\n")
             time.sleep(1)  # the body is slow: the client has time to send more while the response is open
@@ -40,15 +38,5 @@ def serve(connection):
             connection.sendall(chunk)
 
 
-def main():
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", int(sys.argv[1])))
-    listener.listen(64)
-    while True:
-        connection, _ = listener.accept()
-        threading.Thread(target=serve, args=(connection,), daemon=True).start()
-
-
 if __name__ == "__main__":
-    main()
+    serve_forever(int(sys.argv[1]), serve)

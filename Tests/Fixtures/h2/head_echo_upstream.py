@@ -10,8 +10,10 @@ import base64
 import hashlib
 import socket
 import sys
-import threading
 import time
+
+sys.dont_write_bytecode = True  # importing upstream_server leaves no __pycache__ in the repository
+from upstream_server import read_head, serve_forever  # noqa: E402
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -19,12 +21,9 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 def serve(connection):
     with connection:
         connection.settimeout(10)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = connection.recv(65536)
-            if not chunk:
-                return
-            data += chunk
+        data = read_head(connection)
+        if data is None:
+            return
         head = data.split(b"\r\n\r\n", 1)[0]
         key = b""
         for line in head.split(b"\r\n")[1:]:
@@ -55,15 +54,5 @@ def flood(connection):
         pass
 
 
-def main():
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", int(sys.argv[1])))
-    listener.listen(64)
-    while True:
-        connection, _ = listener.accept()
-        threading.Thread(target=serve, args=(connection,), daemon=True).start()
-
-
 if __name__ == "__main__":
-    main()
+    serve_forever(int(sys.argv[1]), serve)

@@ -7,18 +7,17 @@ ties HTTP/2 flow control to upstream backpressure. Answers each request with {"b
 import json
 import socket
 import sys
-import threading
 import time
+
+sys.dont_write_bytecode = True  # importing upstream_server leaves no __pycache__ in the repository
+from upstream_server import read_head, serve_forever  # noqa: E402
 
 
 def serve(connection):
     with connection:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = connection.recv(65536)
-            if not chunk:
-                return
-            data += chunk
+        data = read_head(connection)
+        if data is None:
+            return
         head, body = data.split(b"\r\n\r\n", 1)
         length = 0
         chunked = False
@@ -49,11 +48,4 @@ def serve(connection):
 if __name__ == "__main__":
     PORT = int(sys.argv[1])
     RATE = float(sys.argv[2]) if len(sys.argv) > 2 else 8 * 1024 * 1024
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", PORT))
-    listener.listen(64)
-    while True:
-        accepted, _ = listener.accept()
-        accepted.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        threading.Thread(target=serve, args=(accepted,), daemon=True).start()
+    serve_forever(PORT, serve, lambda accepted: accepted.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024))
